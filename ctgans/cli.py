@@ -1,0 +1,29 @@
+"""What every ``python -m ctgans.X`` entry point shares: logging and exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+from ctgans.exceptions import CtgansInputError
+
+log = logging.getLogger("ctgans")
+
+
+def run_main(body: Callable[[], int | None]) -> int:
+    """Run ``body``; bad input -> one line on stderr and 2, a bug -> traceback and 1."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s"
+    )
+    try:
+        return body() or 0
+    except CtgansInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        log.exception("unexpected error")
+        return 1

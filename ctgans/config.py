@@ -1,0 +1,397 @@
+"""YAML configuration -> frozen, typed dataclasses, validated once.
+
+Every check on user input lives here or in :mod:`ctgans.config_schema`; code below
+takes these objects (or plain arguments), never the raw dict. A bad value raises
+:class:`~ctgans.exceptions.ConfigError` whose one-line message names the key path, the
+file, what was expected and what was received.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ctgans.config_schema import Section
+from ctgans.exceptions import ConfigError
+
+LABELS = ("type", "energy", "cameradirection", "skydirection")
+CHANNELS = ("image", "peak_time", "cleaned_image", "relative_peak_time")
+MAPPERS = (
+    "BilinearMapper",
+    "BicubicMapper",
+    "NearestNeighborMapper",
+    "OversamplingMapper",
+    "AxialMapper",
+    "ShiftingMapper",
+    "SquareMapper",
+)
+TOY_FILES = {"gamma": "gamma_diffuse.dl1.h5", "proton": "proton_diffuse.dl1.h5"}
+
+
+@dataclass(frozen=True)
+class ToyDatasetConfig:
+    """The embedded toy dataset: simulated on demand when its files are missing."""
+
+    directory: Path
+    n_events_per_particle: int = 10000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CutConfig:
+    """A quality cut on one DL1 parameter column: ``min <= column <= max``."""
+
+    column: str
+    min: float | None = None
+    max: float | None = None
+
+    def expression(self) -> str:
+        """The cut as a ctapipe ``QualityQuery`` expression."""
+        parts = []
+        if self.min is not None:
+            parts.append(f"({self.column} >= {self.min!r})")
+        if self.max is not None:
+            parts.append(f"({self.column} <= {self.max!r})")
+        return " & ".join(parts)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """What to read from which DL1 files, and how to turn it into tensors."""
+
+    signal: tuple[Path, ...]
+    background: tuple[Path, ...] = ()
+    toy_dataset: ToyDatasetConfig | None = None
+    tel_types: tuple[str, ...] = ("LST_MAGIC_MAGICCam",)
+    tel_ids: tuple[int, ...] | None = None
+    mode: str = "mono"
+    channels: tuple[str, ...] = ("image",)
+    mapper: str = "BilinearMapper"
+    image_shape: int | None = None
+    cuts: tuple[CutConfig, ...] = ()
+    labels: tuple[str, ...] = ("energy", "cameradirection")
+    validation_fraction: float = 0.1
+    image_scale_pe: float = 1.0
+    focal_length_choice: str = "EFFECTIVE"
+    cache_dir: Path = Path("cache")
+
+    @property
+    def label_columns(self) -> tuple[str, ...]:
+        """The dl1-data-handler columns that hold the configured labels."""
+        return tuple(col for label in self.labels for col in LABEL_COLUMNS[label])
+
+    def fingerprint(self) -> str:
+        """A hash of every setting that changes the cached arrays."""
+        state = asdict(self)
+        state.pop("cache_dir")
+        state.pop("toy_dataset")
+        text = json.dumps(state, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+LABEL_COLUMNS = {
+    "type": ("true_shower_primary_class",),
+    "energy": ("log_true_energy",),
+    "cameradirection": ("cam_coord_offset_x", "cam_coord_offset_y"),
+    "skydirection": ("fov_lon", "fov_lat"),
+}
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Generator architecture."""
+
+    base_filters: int = 128
+    upsampling: str = "transpose"
+    normalization: str = "batch"
+
+
+@dataclass(frozen=True)
+class CriticConfig:
+    """Critic architecture."""
+
+    filters: tuple[int, ...] = (64, 128, 256)
+    conditioning: str = "projection"
+    spectral_norm: bool = False
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    """The CTLearn ResNet used as auxiliary label predictor."""
+
+    architecture: tuple[tuple[int, int], ...] = ((16, 2), (32, 2), (64, 2))
+    residual_block_type: str = "basic"
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Network settings."""
+
+    latent_dim: int = 128
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    critic: CriticConfig = field(default_factory=CriticConfig)
+    predictor: PredictorConfig = field(default_factory=PredictorConfig)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """WGAN-GP and auxiliary label loss weights."""
+
+    label_weights: tuple[tuple[str, float], ...] = ()
+    gradient_penalty: float = 10.0
+    critic_steps: int = 5
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and run-folder settings."""
+
+    batch_size: int = 64
+    epochs: int = 20
+    generator_learning_rate: float = 1e-4
+    critic_learning_rate: float = 1e-4
+    beta_1: float = 0.0
+    beta_2: float = 0.9
+    strategy: str = "mirrored"
+    label_source: str = "real"
+    checkpoint_every: int = 1
+    sample_every: int = 1
+    run_dir: Path = Path("runs")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole, validated configuration."""
+
+    source: Path
+    data: DataConfig
+    model: ModelConfig
+    loss: LossConfig
+    train: TrainConfig
+    seed: int
+
+
+def load_config(path: str | Path, check_files: bool = True) -> Config:
+    """Read and validate a YAML config.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+    check_files : bool
+        Check that the data files exist (skipped for the toy dataset, which is
+        simulated on demand).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the key, the file, what was expected and what was received.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{path}: YAML syntax error{where}: {problem}") from None
+    root = Section(raw if raw is not None else {}, "", path)
+    root.allow("data", "model", "loss", "train", "seed")
+    data = _data(root.section("data", required=True), check_files)
+    return Config(
+        source=path,
+        data=data,
+        model=_model(root.section("model")),
+        loss=_loss(root.section("loss"), data.labels),
+        train=_train(root.section("train")),
+        seed=root.integer("seed", 0, minimum=0),
+    )
+
+
+def _data(sec: Section, check_files: bool) -> DataConfig:
+    sec.allow(
+        "signal", "background", "toy_dataset", "telescopes", "mode", "channels",
+        "mapper", "cuts", "labels", "validation_fraction", "image_scale_pe",
+        "focal_length_choice", "cache_dir",
+    )
+    toy = None
+    if "toy_dataset" in sec:
+        tsec = sec.section("toy_dataset")
+        tsec.allow("directory", "n_events_per_particle", "seed")
+        toy = ToyDatasetConfig(
+            directory=Path(tsec.string("directory", required=True)),
+            n_events_per_particle=tsec.integer("n_events_per_particle", 10000, 1),
+            seed=tsec.integer("seed", 0, minimum=0),
+        )
+    signal = _files(sec, "signal", toy, check_files, required=True)
+    background = _files(sec, "background", toy, check_files, required=False)
+
+    tsec = sec.section("telescopes")
+    tsec.allow("types", "ids")
+    tel_types = tuple(tsec.string_list("types", ["LST_MAGIC_MAGICCam"]))
+    ids = tsec.integer_list("ids", None, minimum=1)
+
+    msec = sec.section("mapper")
+    msec.allow("type", "image_shape")
+    mapper = msec.choice("type", MAPPERS, "BilinearMapper")
+    image_shape = msec.integer("image_shape", None, minimum=4)
+
+    csec = sec.section("cuts")
+    cuts = []
+    for column in csec.keys():
+        one = csec.section(column)
+        one.allow("min", "max")
+        cut = CutConfig(column, one.number("min", None), one.number("max", None))
+        if cut.min is None and cut.max is None:
+            raise ConfigError(one.message("a mapping with `min` and/or `max`", "{}"))
+        if cut.min is not None and cut.max is not None and cut.min > cut.max:
+            raise ConfigError(
+                one.message("`min` <= `max`", f"min={cut.min}, max={cut.max}")
+            )
+        cuts.append(cut)
+
+    labels = tuple(sec.choice_list("labels", LABELS, ["energy", "cameradirection"]))
+    if "type" in labels and not background:
+        raise ConfigError(
+            sec.message(
+                "a non-empty `data.background` when `type` is a label",
+                "no background files",
+                key="labels",
+            )
+        )
+    return DataConfig(
+        signal=signal,
+        background=background,
+        toy_dataset=toy,
+        tel_types=tel_types,
+        tel_ids=tuple(ids) if ids is not None else None,
+        mode=sec.choice("mode", ("mono", "stereo"), "mono"),
+        channels=tuple(sec.choice_list("channels", CHANNELS, ["image"])),
+        mapper=mapper,
+        image_shape=image_shape,
+        cuts=tuple(cuts),
+        labels=labels,
+        validation_fraction=sec.number("validation_fraction", 0.1, 0.0, 0.9),
+        image_scale_pe=sec.number("image_scale_pe", 1.0, 1e-6, None),
+        focal_length_choice=sec.choice(
+            "focal_length_choice", ("EFFECTIVE", "EQUIVALENT"), "EFFECTIVE"
+        ),
+        cache_dir=Path(sec.string("cache_dir", "cache")),
+    )
+
+
+def _files(sec, key, toy, check_files, required) -> tuple[Path, ...]:
+    patterns = sec.string_list(key, None if required else [], required=required)
+    if required and not patterns:
+        raise ConfigError(sec.message("at least one file", "an empty list", key=key))
+    files: list[Path] = []
+    for pattern in patterns:
+        toy_file = toy is not None and Path(pattern).parent == toy.directory
+        if glob.has_magic(pattern):
+            matches = sorted(glob.glob(pattern))
+            if not matches and check_files and not toy_file:
+                raise ConfigError(
+                    sec.message("a glob matching files", f"{pattern!r} matches none", key)
+                )
+            files.extend(Path(m) for m in matches)
+            continue
+        if toy_file and Path(pattern).name not in TOY_FILES.values():
+            raise ConfigError(
+                sec.message(
+                    f"a toy dataset file, one of {sorted(TOY_FILES.values())}",
+                    repr(pattern),
+                    key,
+                )
+            )
+        if check_files and not toy_file and not Path(pattern).is_file():
+            raise ConfigError(
+                sec.message("an existing file", f"{pattern!r} does not exist", key)
+            )
+        files.append(Path(pattern))
+    return tuple(files)
+
+
+def _model(sec: Section) -> ModelConfig:
+    sec.allow("latent_dim", "generator", "critic", "predictor")
+    gsec = sec.section("generator")
+    gsec.allow("base_filters", "upsampling", "normalization")
+    csec = sec.section("critic")
+    csec.allow("filters", "conditioning", "spectral_norm")
+    psec = sec.section("predictor")
+    psec.allow("architecture", "residual_block_type", "epochs", "batch_size",
+               "learning_rate")
+    stages = []
+    for i, stage in enumerate(psec.list("architecture", [])):
+        ssec = Section(stage, f"{psec.path}.architecture[{i}]", sec.source)
+        ssec.allow("filters", "blocks")
+        stages.append((ssec.integer("filters", required=True, minimum=1),
+                       ssec.integer("blocks", required=True, minimum=1)))
+    default_p = PredictorConfig()
+    return ModelConfig(
+        latent_dim=sec.integer("latent_dim", 128, minimum=1),
+        generator=GeneratorConfig(
+            base_filters=gsec.integer("base_filters", 128, minimum=1),
+            upsampling=gsec.choice("upsampling", ("transpose", "upsample"), "transpose"),
+            normalization=gsec.choice("normalization", ("batch", "layer", "none"),
+                                      "batch"),
+        ),
+        critic=CriticConfig(
+            filters=tuple(csec.integer_list("filters", [64, 128, 256], minimum=1)),
+            conditioning=csec.choice("conditioning",
+                                     ("projection", "channels", "none"), "projection"),
+            spectral_norm=csec.boolean("spectral_norm", False),
+        ),
+        predictor=PredictorConfig(
+            architecture=tuple(stages) or default_p.architecture,
+            residual_block_type=psec.choice("residual_block_type",
+                                            ("basic", "bottleneck"), "basic"),
+            epochs=psec.integer("epochs", default_p.epochs, minimum=1),
+            batch_size=psec.integer("batch_size", default_p.batch_size, minimum=1),
+            learning_rate=psec.number("learning_rate", default_p.learning_rate,
+                                      1e-8, 1.0),
+        ),
+    )
+
+
+def _loss(sec: Section, labels: tuple[str, ...]) -> LossConfig:
+    sec.allow("label_weights", "gradient_penalty", "critic_steps")
+    wsec = sec.section("label_weights")
+    wsec.allow(*labels)
+    weights = tuple((label, wsec.number(label, 1.0, 0.0, None)) for label in labels)
+    return LossConfig(
+        label_weights=weights,
+        gradient_penalty=sec.number("gradient_penalty", 10.0, 0.0, None),
+        critic_steps=sec.integer("critic_steps", 5, minimum=1),
+    )
+
+
+def _train(sec: Section) -> TrainConfig:
+    sec.allow(
+        "batch_size", "epochs", "generator_learning_rate", "critic_learning_rate",
+        "beta_1", "beta_2", "strategy", "label_source", "checkpoint_every",
+        "sample_every", "run_dir",
+    )
+    return TrainConfig(
+        batch_size=sec.integer("batch_size", 64, minimum=1),
+        epochs=sec.integer("epochs", 20, minimum=1),
+        generator_learning_rate=sec.number("generator_learning_rate", 1e-4, 1e-8, 1.0),
+        critic_learning_rate=sec.number("critic_learning_rate", 1e-4, 1e-8, 1.0),
+        beta_1=sec.number("beta_1", 0.0, 0.0, 0.999999),
+        beta_2=sec.number("beta_2", 0.9, 0.0, 0.999999),
+        strategy=sec.choice("strategy", ("mirrored", "default", "multi_worker"),
+                            "mirrored"),
+        label_source=sec.choice("label_source", ("real", "sampled"), "real"),
+        checkpoint_every=sec.integer("checkpoint_every", 1, minimum=1),
+        sample_every=sec.integer("sample_every", 1, minimum=1),
+        run_dir=Path(sec.string("run_dir", "runs")),
+    )
