@@ -1,0 +1,96 @@
+"""Turn a data config into a cached dataset: read once, reuse until inputs change."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from ctgans.config import TOY_FILES, DataConfig
+from ctgans.data.cache import CachedDataset, cache_path, read_cache, write_cache
+from ctgans.data.normalize import ImageNormalization, LabelScaler
+from ctgans.data.reader import read_examples
+
+log = logging.getLogger(__name__)
+
+
+def split_by_event(events: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean validation mask; all telescopes of one shower fall on the same side."""
+    keys = np.stack([events[c] for c in ("file_index", "obs_id", "event_id")], axis=1)
+    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5E1]))
+    n_val = int(round(fraction * len(unique)))
+    chosen = np.zeros(len(unique), bool)
+    chosen[rng.permutation(len(unique))[:n_val]] = True
+    return chosen[inverse.ravel()]
+
+
+def build_dataset(cfg: DataConfig, seed: int) -> CachedDataset:
+    """Read, split and normalise the configured files (no cache involved)."""
+    start = time.perf_counter()
+    examples = read_examples(cfg)
+    is_val = split_by_event(examples.events, cfg.validation_fraction, seed)
+    train = ~is_val
+    normalization = ImageNormalization.fit(
+        examples.images[train], cfg.channels, cfg.image_scale_pe
+    )
+    scaler = LabelScaler.fit(
+        {k: v[train] for k, v in examples.labels.items()}, cfg.label_columns
+    )
+    log.info(
+        "read %d examples (%d validation) in %.1f s", len(is_val), is_val.sum(),
+        time.perf_counter() - start,
+    )
+    return CachedDataset(
+        path=None,  # type: ignore[arg-type]  # set once written
+        images=normalization.forward(examples.images),
+        labels=scaler.forward(examples.labels),
+        physical_labels=examples.labels,
+        events=examples.events,
+        is_validation=is_val,
+        normalization=normalization,
+        label_scaler=scaler,
+        tel_ids=examples.tel_ids,
+    )
+
+
+def ensure_toy_dataset(cfg: DataConfig) -> None:
+    """Simulate the embedded toy dataset if the config names it and it is missing."""
+    toy = cfg.toy_dataset
+    if toy is None:
+        return
+    wanted = [p for p in (*cfg.signal, *cfg.background) if p.parent == toy.directory]
+    if all(p.is_file() for p in wanted):
+        return
+    from ctgans.simulate import write_embedded_dataset
+
+    log.info("simulating the embedded toy dataset into %s", toy.directory)
+    write_embedded_dataset(
+        toy.directory, n_events_per_particle=toy.n_events_per_particle, seed=toy.seed
+    )
+    missing = [p for p in wanted if not p.is_file()]
+    if missing:
+        from ctgans.exceptions import DataError
+
+        raise DataError(
+            f"{missing[0]}: not written by the toy simulator; expected one of "
+            f"{sorted(TOY_FILES.values())}"
+        )
+
+
+def prepare_dataset(cfg: DataConfig, seed: int) -> CachedDataset:
+    """The cached dataset for ``cfg``: built and written once, then reused."""
+    ensure_toy_dataset(cfg)
+    from ctgans.data.files import check_files
+
+    check_files(cfg)
+    path = cache_path(cfg, seed)
+    if path.is_file():
+        log.info("using cached dataset %s", path)
+        return read_cache(path)
+    log.info("building cached dataset %s", path)
+    dataset = build_dataset(cfg, seed)
+    write_cache(path, dataset)
+    dataset.path = path
+    return dataset
