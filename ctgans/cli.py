@@ -11,10 +11,10 @@ from ctgans.exceptions import CtgansInputError
 log = logging.getLogger("ctgans")
 
 
-def run_main(body: Callable[[], int | None]) -> int:
+def run_main(body: Callable[[], int | None], level: int = logging.INFO) -> int:
     """Run ``body``; bad input -> one line on stderr and 2, a bug -> traceback and 1."""
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s"
+        level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s"
     )
     try:
         return body() or 0

@@ -30,7 +30,9 @@ MAPPERS = (
     "ShiftingMapper",
     "SquareMapper",
 )
+#: The embedded toy dataset: file per particle, showers thrown per particle.
 TOY_FILES = {"gamma": "gamma_diffuse.dl1.h5", "proton": "proton_diffuse.dl1.h5"}
+EMBEDDED_EVENTS = 40000
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class ToyDatasetConfig:
     """The embedded toy dataset: simulated on demand when its files are missing."""
 
     directory: Path
-    n_events_per_particle: int = 10000
+    n_events_per_particle: int = EMBEDDED_EVENTS
     seed: int = 0
 
 
@@ -230,7 +232,7 @@ def _data(sec: Section, check_files: bool) -> DataConfig:
         tsec.allow("directory", "n_events_per_particle", "seed")
         toy = ToyDatasetConfig(
             directory=Path(tsec.string("directory", required=True)),
-            n_events_per_particle=tsec.integer("n_events_per_particle", 10000, 1),
+            n_events_per_particle=tsec.integer("n_events_per_particle", EMBEDDED_EVENTS, 1),
             seed=tsec.integer("seed", 0, minimum=0),
         )
     signal = _files(sec, "signal", toy, check_files, required=True)

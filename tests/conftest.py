@@ -33,3 +33,18 @@ def lst_file_2() -> Path:
 def write_yaml(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+@pytest.fixture(scope="session")
+def toy_pair(tmp_path_factory) -> dict[str, Path]:
+    """Small toy gamma and proton DL1 files (two MAGIC telescopes), written once."""
+    from ctgans.simulate import SimulationSettings, simulate
+
+    folder = tmp_path_factory.mktemp("toy")
+    paths = {}
+    for particle, n_events, seed in (("gamma", 500, 21), ("proton", 1500, 22)):
+        path = folder / f"{particle}_diffuse.dl1.h5"
+        simulate(SimulationSettings(particle=particle, n_events=n_events, seed=seed,
+                                    obs_id=1 if particle == "gamma" else 2), path)
+        paths[particle] = path
+    return paths

@@ -1,7 +1,7 @@
 """Toy IACT simulator: MAGIC stereo events written as ctapipe DL1 files.
 
 Showers are drawn from a power law, imaged by a vectorised numpy model calibrated
-to published MAGIC numbers (see ``PHYSICS_MODEL.md``), cleaned and parametrised by
+to published MAGIC numbers (see the README, "Toy IACT simulator"), cleaned and parametrised by
 ctapipe's ``ImageProcessor`` and written by ctapipe's ``DataWriter``, so the files
 read like real simulations in ctapipe, dl1-data-handler and CTLearn.
 """

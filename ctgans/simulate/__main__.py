@@ -1,6 +1,6 @@
 """Command line: ``python -m ctgans.simulate`` (or ``ctgans-simulate``).
 
-Without arguments, writes the embedded toy dataset (10000 thrown gammas and
+Without arguments, writes the embedded toy dataset (40000 thrown gammas and
 protons, diffuse) into ``data/toy/``. With ``--particle`` and ``--output``,
 writes one file with the given settings.
 """
@@ -12,11 +12,12 @@ import logging
 import sys
 from pathlib import Path
 
+from ctgans.cli import run_main
+from ctgans.config import EMBEDDED_EVENTS
 from ctgans.exceptions import CtgansInputError, DataError
 from ctgans.simulate.settings import SOURCE_MODES, SimulationSettings
 from ctgans.simulate.writer import SimulationStats, embedded_settings, simulate
 
-logger = logging.getLogger(__name__)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Write toy MAGIC simulations as ctapipe DL1 files.",
     )
     parser.add_argument("--output-dir", type=Path, default=Path("data/toy"))
-    parser.add_argument("--n-events", type=int, default=10000, help="showers thrown")
+    parser.add_argument(
+        "--n-events", type=int, default=EMBEDDED_EVENTS, help="showers thrown"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true")
     single = parser.add_argument_group("single file (needs --particle and --output)")
@@ -92,10 +95,8 @@ def _plan(args) -> list[tuple[SimulationSettings, Path]]:
 
 def main(argv=None) -> int:
     """Run the command line; return the exit status."""
-    logging.basicConfig(
-        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
-    try:
+
+    def body() -> int:
         args = _parser().parse_args(argv)
         plan = _plan(args)
         for settings, path in plan:
@@ -104,13 +105,9 @@ def main(argv=None) -> int:
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             print(_summary(simulate(settings, path, overwrite=args.overwrite)))
-    except CtgansInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except Exception:
-        logger.exception("unexpected failure")
-        return 1
-    return 0
+        return 0
+
+    return run_main(body, level=logging.WARNING)
 
 
 if __name__ == "__main__":

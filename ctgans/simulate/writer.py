@@ -15,6 +15,7 @@ from ctapipe.image import ImageProcessor
 from ctapipe.io import DataWriter
 from traitlets.config import Config
 
+from ctgans.config import EMBEDDED_EVENTS, TOY_FILES
 from ctgans.exceptions import DataError
 from ctgans.simulate.settings import SimulationSettings
 from ctgans.simulate.source import ToyMagicEventSource
@@ -32,8 +33,8 @@ logger = logging.getLogger(__name__)
 
 #: File name of each particle of the embedded dataset, and its obs_id.
 EMBEDDED_FILES = {
-    "gamma": ("gamma_diffuse.dl1.h5", 1),
-    "proton": ("proton_diffuse.dl1.h5", 2),
+    particle: (name, obs_id)
+    for obs_id, (particle, name) in enumerate(TOY_FILES.items(), start=1)
 }
 
 
@@ -159,7 +160,7 @@ def particle_seed(seed: int, particle: str) -> int:
 
 
 def embedded_settings(
-    n_events_per_particle: int = 10000, seed: int = 0
+    n_events_per_particle: int = EMBEDDED_EVENTS, seed: int = 0
 ) -> dict[str, tuple[SimulationSettings, str]]:
     """Settings and file name of each particle of the embedded dataset.
 
@@ -186,7 +187,7 @@ def embedded_settings(
 
 
 def write_embedded_dataset(
-    directory, n_events_per_particle: int = 10000, seed: int = 0, overwrite=False
+    directory, n_events_per_particle: int = EMBEDDED_EVENTS, seed: int = 0, overwrite=False
 ) -> dict[str, Path]:
     """Write the diffuse gamma and proton files the package ships as its toy data.
 
