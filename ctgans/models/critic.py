@@ -1,0 +1,137 @@
+"""The conditional Wasserstein critic: (images, labels) -> one score per image."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from ctgans.models.generator import check_image_shape
+
+CONDITIONING = ("projection", "channels", "none")
+
+
+@keras.saving.register_keras_serializable(package="ctgans")
+class Critic(keras.Model):
+    """Strided-convolution critic without batch normalisation.
+
+    Batch normalisation would make each score depend on the rest of the batch, which
+    the per-sample gradient penalty of WGAN-GP forbids; LeakyReLU(0.2) follows each
+    convolution.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(H, W, C)``, or ``(T, H, W, C)`` for stereo events (telescopes are folded
+        into the channel axis).
+    n_labels : int
+        Width of the label vector.
+    filters : tuple of int
+        Filters of the stride-2 convolution blocks.
+    conditioning : {"projection", "channels", "none"}
+        ``"projection"``: projection discriminator (Miyato & Koyama 2018) for
+        continuous labels, ``score = dense(h) + <h, embed(labels)>``.
+        ``"channels"``: labels appended to the image as constant channels.
+        ``"none"``: unconditional (the 2022 prototype); labels are ignored.
+    spectral_norm : bool
+        Wrap every convolution and dense layer in ``SpectralNormalization``.
+    """
+
+    def __init__(
+        self,
+        image_shape,
+        n_labels: int,
+        filters=(64, 128, 256),
+        conditioning: str = "projection",
+        spectral_norm: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.image_shape = check_image_shape(image_shape, "Critic")
+        if conditioning not in CONDITIONING:
+            raise ValueError(
+                f"Critic: `conditioning` must be one of {CONDITIONING}; "
+                f"received {conditioning!r}"
+            )
+        self.filters = tuple(int(f) for f in filters)
+        if not self.filters or min(self.filters) < 1:
+            raise ValueError(
+                "Critic: `filters` must be a non-empty tuple of positive integers; "
+                f"received {filters!r}"
+            )
+        self.n_labels = int(n_labels)
+        self.conditioning = conditioning
+        # Without labels there is nothing to condition on.
+        self._conditioning = conditioning if self.n_labels else "none"
+        self.spectral_norm = bool(spectral_norm)
+
+        self.convs = [
+            self._wrap(
+                keras.layers.Conv2D(
+                    f, 4, strides=2, padding="same", name=f"critic_block{i}_conv"
+                )
+            )
+            for i, f in enumerate(self.filters, start=1)
+        ]
+        self.flatten = keras.layers.Flatten(name="critic_flatten")
+        self.score = self._wrap(keras.layers.Dense(1, name="critic_score"))
+        self.embedding = None
+        if self._conditioning == "projection":
+            self.embedding = self._wrap(
+                keras.layers.Dense(
+                    self._feature_size(), use_bias=False, name="critic_label_embedding"
+                )
+            )
+
+    def _wrap(self, layer):
+        if not self.spectral_norm:
+            return layer
+        return keras.layers.SpectralNormalization(layer, name=f"{layer.name}_sn")
+
+    def _feature_size(self) -> int:
+        height, width = self.image_shape[-3:-1]
+        for _ in self.filters:
+            height, width = -(-height // 2), -(-width // 2)
+        return height * width * self.filters[-1]
+
+    def build(self, input_shape):
+        # Run call on symbolic tensors: every sub-layer builds on its real input.
+        image_shape, label_shape = input_shape
+        self.call((keras.KerasTensor(image_shape), keras.KerasTensor(label_shape)))
+
+    def fold_telescopes(self, images):
+        """(B, T, H, W, C) -> (B, H, W, T*C); mono images pass unchanged."""
+        if len(self.image_shape) == 3:
+            return images
+        telescopes, height, width, channels = self.image_shape
+        images = ops.transpose(images, (0, 2, 3, 1, 4))
+        return ops.reshape(images, (-1, height, width, telescopes * channels))
+
+    def call(self, inputs, training=None):
+        images, labels = inputs
+        x = self.fold_telescopes(images)
+        if self._conditioning == "channels":
+            height, width = self.image_shape[-3:-1]
+            planes = ops.broadcast_to(
+                labels[:, None, None, :],
+                (ops.shape(x)[0], height, width, self.n_labels),
+            )
+            x = ops.concatenate([x, ops.cast(planes, x.dtype)], axis=-1)
+        for conv in self.convs:
+            x = ops.leaky_relu(conv(x, training=training), 0.2)
+        features = self.flatten(x)
+        score = self.score(features, training=training)
+        if self.embedding is not None:
+            projection = self.embedding(labels, training=training)
+            score = score + ops.sum(features * projection, axis=-1, keepdims=True)
+        return score
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            image_shape=self.image_shape,
+            n_labels=self.n_labels,
+            filters=self.filters,
+            conditioning=self.conditioning,
+            spectral_norm=self.spectral_norm,
+        )
+        return config

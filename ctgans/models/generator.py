@@ -1,0 +1,212 @@
+"""The conditional generator: (noise, labels) -> camera images."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+UPSAMPLING = ("transpose", "upsample")
+NORMALIZATION = ("batch", "layer", "none")
+MIN_SEED_SIZE = 4
+MIN_FILTERS = 16
+
+
+def check_image_shape(image_shape, owner: str) -> tuple[int, ...]:
+    """``(H, W, C)`` (mono) or ``(T, H, W, C)`` (stereo) as a tuple of ints."""
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) not in (3, 4) or min(shape) < 1:
+        raise ValueError(
+            f"{owner}: `image_shape` must be (height, width, channels) or "
+            f"(telescopes, height, width, channels); received {image_shape!r}"
+        )
+    return shape
+
+
+def upsampling_plan(height: int, width: int) -> tuple[int, int, int]:
+    """``(n_blocks, seed_height, seed_width)`` for a grid doubled ``n_blocks`` times.
+
+    As many doublings as keep the seed grid at least 4 pixels on its short side;
+    the doubled grid covers ``(height, width)`` and is cropped centrally.
+    """
+    n_blocks = 0
+    while math.ceil(min(height, width) / 2 ** (n_blocks + 1)) >= MIN_SEED_SIZE:
+        n_blocks += 1
+    scale = 2**n_blocks
+    return n_blocks, math.ceil(height / scale), math.ceil(width / scale)
+
+
+def _normalization(kind: str, name: str):
+    if kind == "batch":
+        # Synchronised statistics: two replicas normalise like one global batch.
+        return keras.layers.BatchNormalization(synchronized=True, name=name)
+    if kind == "layer":
+        return keras.layers.LayerNormalization(name=name)
+    return None
+
+
+@keras.saving.register_keras_serializable(package="ctgans")
+class Generator(keras.Model):
+    """Conditional DCGAN-style generator.
+
+    The noise and the labels are concatenated, projected by a dense layer to a small
+    seed grid, doubled in size by ``n_blocks`` upsampling blocks (filters halved each
+    block, at least 16), cropped centrally to ``image_shape`` and passed through one
+    activation per channel.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(H, W, C)``, or ``(T, H, W, C)`` for stereo events (``T * C`` channels are
+        generated and reshaped). ``H`` and ``W`` may be odd.
+    n_labels : int
+        Width of the label vector (0 for an unconditional generator).
+    latent_dim : int
+        Width of the noise vector.
+    base_filters : int
+        Filters of the seed grid.
+    upsampling : {"transpose", "upsample"}
+        Strided transposed convolution, or nearest-neighbour upsampling followed by a
+        convolution.
+    normalization : {"batch", "layer", "none"}
+        Normalisation after each convolution.
+    channel_activations : tuple of str, optional
+        One Keras activation per channel: ``"tanh"`` for charge channels scaled to
+        [-1, 1], ``"linear"`` for standardised time channels. Default: all ``tanh``.
+    """
+
+    def __init__(
+        self,
+        image_shape,
+        n_labels: int,
+        latent_dim: int = 128,
+        base_filters: int = 128,
+        upsampling: str = "transpose",
+        normalization: str = "batch",
+        channel_activations=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.image_shape = check_image_shape(image_shape, "Generator")
+        if upsampling not in UPSAMPLING:
+            raise ValueError(
+                f"Generator: `upsampling` must be one of {UPSAMPLING}; "
+                f"received {upsampling!r}"
+            )
+        if normalization not in NORMALIZATION:
+            raise ValueError(
+                f"Generator: `normalization` must be one of {NORMALIZATION}; "
+                f"received {normalization!r}"
+            )
+        channels = self.image_shape[-1]
+        if channel_activations is None:
+            channel_activations = ("tanh",) * channels
+        channel_activations = tuple(channel_activations)
+        if len(channel_activations) != channels:
+            raise ValueError(
+                f"Generator: `channel_activations` needs one activation per channel "
+                f"({channels}); received {channel_activations!r}"
+            )
+        self.n_labels = int(n_labels)
+        self.latent_dim = int(latent_dim)
+        self.base_filters = int(base_filters)
+        self.upsampling = upsampling
+        self.normalization = normalization
+        self.channel_activations = channel_activations
+        self._activations = [keras.activations.get(a) for a in channel_activations]
+
+        height, width = self.image_shape[-3:-1]
+        n_blocks, seed_h, seed_w = upsampling_plan(height, width)
+        self.n_blocks = n_blocks
+        self.seed_shape = (seed_h, seed_w, self.base_filters)
+        use_bias = normalization == "none"
+
+        self.project = keras.layers.Dense(
+            seed_h * seed_w * self.base_filters, use_bias=use_bias,
+            name="generator_project",
+        )
+        self.project_norm = _normalization(normalization, "generator_project_norm")
+        self.body = []
+        filters = self.base_filters
+        for i in range(1, n_blocks + 1):
+            filters = max(filters // 2, MIN_FILTERS)
+            self.body.extend(self._block(i, filters, use_bias))
+        padded = (seed_h * 2**n_blocks, seed_w * 2**n_blocks)
+        self.to_image = keras.layers.Conv2D(
+            channels * self._telescopes, 3, padding="same", name="generator_output_conv"
+        )
+        crop_h, crop_w = padded[0] - height, padded[1] - width
+        self.crop = keras.layers.Cropping2D(
+            ((crop_h // 2, crop_h - crop_h // 2), (crop_w // 2, crop_w - crop_w // 2)),
+            name="generator_crop",
+        )
+
+    @property
+    def _telescopes(self) -> int:
+        return self.image_shape[0] if len(self.image_shape) == 4 else 1
+
+    def _block(self, index: int, filters: int, use_bias: bool) -> list:
+        prefix = f"generator_block{index}"
+        if self.upsampling == "transpose":
+            upsample = [
+                keras.layers.Conv2DTranspose(
+                    filters, 4, strides=2, padding="same", use_bias=use_bias,
+                    name=f"{prefix}_upconv",
+                )
+            ]
+        else:
+            upsample = [
+                keras.layers.UpSampling2D(2, name=f"{prefix}_upsample"),
+                keras.layers.Conv2D(
+                    filters, 3, padding="same", use_bias=use_bias,
+                    name=f"{prefix}_upconv",
+                ),
+            ]
+        layers = upsample + [
+            _normalization(self.normalization, f"{prefix}_norm1"),
+            keras.layers.LeakyReLU(0.2, name=f"{prefix}_act1"),
+            keras.layers.Conv2D(
+                filters, 3, padding="same", use_bias=use_bias, name=f"{prefix}_conv"
+            ),
+            _normalization(self.normalization, f"{prefix}_norm2"),
+            keras.layers.LeakyReLU(0.2, name=f"{prefix}_act2"),
+        ]
+        return [layer for layer in layers if layer is not None]
+
+    def build(self, input_shape):
+        # Run call on symbolic tensors: every sub-layer builds on its real input.
+        z_shape, label_shape = input_shape
+        self.call((keras.KerasTensor(z_shape), keras.KerasTensor(label_shape)))
+
+    def call(self, inputs, training=None):
+        z, labels = inputs
+        x = ops.concatenate([z, labels], axis=-1) if self.n_labels else z
+        x = self.project(x)
+        if self.project_norm is not None:
+            x = self.project_norm(x, training=training)
+        x = ops.leaky_relu(ops.reshape(x, (-1, *self.seed_shape)), 0.2)
+        for layer in self.body:
+            x = layer(x, training=training)
+        x = self.crop(self.to_image(x))
+        if len(self.image_shape) == 4:
+            telescopes, height, width, channels = self.image_shape
+            x = ops.reshape(x, (-1, height, width, telescopes, channels))
+            x = ops.transpose(x, (0, 3, 1, 2, 4))
+        return ops.concatenate(
+            [act(x[..., i : i + 1]) for i, act in enumerate(self._activations)],
+            axis=-1,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            image_shape=self.image_shape,
+            n_labels=self.n_labels,
+            latent_dim=self.latent_dim,
+            base_filters=self.base_filters,
+            upsampling=self.upsampling,
+            normalization=self.normalization,
+            channel_activations=self.channel_activations,
+        )
+        return config

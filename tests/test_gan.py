@@ -1,0 +1,239 @@
+"""The WGAN-GP train_step: gradient penalty, updates, label loss, distribution."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import ops
+
+from ctgans.models import ConditionalWGAN, Critic, Generator, build_predictor
+from ctgans.models.gan import gradient_penalty
+
+COLUMNS = ("true_shower_primary_class", "log_true_energy", "cam_coord_offset_x",
+           "cam_coord_offset_y")
+SHAPE = (11, 11, 2)
+PROJECT = Path(__file__).resolve().parents[1]
+LATENT = 4
+
+
+def _batch(n=8, shape=SHAPE, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(-1, 1, (n, *shape)).astype("float32")
+    labels = rng.normal(size=(n, len(COLUMNS))).astype("float32")
+    labels[:, 0] = np.arange(n) % 2
+    return images, labels
+
+
+def _make_gan(shape=SHAPE, weights=None, predictor=True, **compile_args):
+    generator = Generator(shape, len(COLUMNS), latent_dim=LATENT, base_filters=16,
+                          channel_activations=("tanh", "linear"))
+    critic = Critic(shape, len(COLUMNS), filters=(8, 16))
+    tasks = ["type", "energy", "cameradirection"]
+    model = None
+    if predictor:
+        model = build_predictor(shape[-3:], tasks, architecture=((16, 1),))
+    gan = ConditionalWGAN(generator, critic, model, latent_dim=LATENT,
+                          label_columns=COLUMNS, seed=5)
+    if weights is not None:
+        gan.set_weights(weights)
+    args = {"label_weights": {"energy": 1.0}, "critic_steps": 2, **compile_args}
+    gan.compile(keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05), **args)
+    return gan
+
+
+def _values(variables):
+    return [ops.convert_to_numpy(v) for v in variables]
+
+
+def _changed(before, after):
+    return any(not np.array_equal(a, b) for a, b in zip(before, after))
+
+
+# ---- gradient penalty -------------------------------------------------------------
+
+def test_gradient_penalty_of_a_linear_critic_is_exact():
+    rng = np.random.default_rng(0)
+    w = tf.constant(rng.normal(size=(1, 5, 5, 2)) * 0.3, tf.float32)
+
+    def linear_critic(inputs, training=None):  # grad = w everywhere
+        return ops.sum(inputs[0] * w, axis=(1, 2, 3))[:, None]
+
+    real, fake = (rng.normal(size=(4, 5, 5, 2)).astype("float32") for _ in range(2))
+    epsilon = rng.uniform(size=4).astype("float32")
+    labels = np.zeros((4, 1), "float32")
+    gp = gradient_penalty(linear_critic, real, fake, labels, epsilon)
+    expected = (np.linalg.norm(np.asarray(w)) - 1.0) ** 2
+    assert float(gp) == pytest.approx(expected, rel=1e-5)
+
+
+def test_gradient_penalty_uses_one_interpolation_weight_per_sample():
+    def quadratic_critic(inputs, training=None):  # f = |x|^2 / 2, grad = x
+        return 0.5 * ops.sum(ops.square(inputs[0]), axis=(1, 2, 3))[:, None]
+
+    rng = np.random.default_rng(1)
+    fake = rng.normal(size=(3, 4, 4, 1)).astype("float32")
+    real = np.zeros_like(fake)
+    epsilon = np.array([0.25, 0.5, 1.0], "float32")
+    gp = gradient_penalty(quadratic_critic, real, fake, np.zeros((3, 1), "float32"),
+                          epsilon)
+    norms = epsilon * np.linalg.norm(fake.reshape(3, -1), axis=1)
+    assert float(gp) == pytest.approx(np.mean((norms - 1.0) ** 2), rel=1e-5)
+
+
+def test_gradient_penalty_has_a_finite_gradient_where_the_input_gradient_vanishes():
+    scale = tf.Variable(0.0)
+
+    def flat_critic(inputs, training=None):
+        return scale * ops.sum(inputs[0], axis=(1, 2, 3))[:, None]
+
+    real, fake = _batch(2)[0], _batch(2, seed=1)[0]
+    with tf.GradientTape() as tape:
+        gp = gradient_penalty(flat_critic, real, fake, None, np.full(2, 0.5, "float32"))
+    assert float(gp) == pytest.approx(1.0, abs=1e-5)
+    assert np.isfinite(float(tape.gradient(gp, scale)))
+
+
+# ---- one training step -------------------------------------------------------------
+
+def test_train_step_updates_both_players_and_reports_finite_metrics():
+    gan = _make_gan()
+    generator = _values(gan.generator.trainable_weights)
+    critic = _values(gan.critic.trainable_weights)
+    predictor = _values(gan.predictor.weights)
+    logs = gan.train_step(_batch())
+    assert set(logs) == {"critic_loss", "wasserstein", "gradient_penalty",
+                         "generator_adversarial", "label_type", "label_energy",
+                         "label_cameradirection"}
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert _changed(generator, _values(gan.generator.trainable_weights))
+    assert _changed(critic, _values(gan.critic.trainable_weights))
+    assert not _changed(predictor, _values(gan.predictor.weights))
+    assert int(gan.critic_optimizer.iterations) == 2
+    assert int(gan.generator_optimizer.iterations) == 1
+
+
+def test_label_weight_changes_the_generator_update_only():
+    reference = _make_gan(label_weights={})
+    initial = reference.get_weights()
+    trained = _make_gan(weights=initial, label_weights={"energy": 5.0, "type": 1.0})
+    for gan in (reference, trained):
+        gan.train_step(_batch())
+    np.testing.assert_array_equal(
+        np.concatenate([w.ravel() for w in _values(reference.critic.weights)]),
+        np.concatenate([w.ravel() for w in _values(trained.critic.weights)]),
+    )
+    assert _changed(_values(reference.generator.trainable_weights),
+                    _values(trained.generator.trainable_weights))
+
+
+def test_test_step_changes_no_weight():
+    gan = _make_gan()
+    before = _values(gan.weights)
+    logs = gan.test_step(_batch(n=5))  # validation batches need not divide evenly
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert not _changed(before, _values(gan.weights))
+
+
+def test_sampled_labels_and_an_unconditional_run_train():
+    logs = _make_gan(label_source="sampled").train_step(_batch())
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    logs = _make_gan(predictor=False, label_weights={}).train_step(_batch())
+    assert set(logs) == {"critic_loss", "wasserstein", "gradient_penalty",
+                         "generator_adversarial"}
+
+
+def test_stereo_events_train_with_a_mono_predictor():
+    gan = _make_gan(shape=(2, *SHAPE))
+    logs = gan.train_step(_batch(shape=(2, *SHAPE)))
+    assert all(np.isfinite(float(v)) for v in logs.values())
+
+
+@pytest.mark.parametrize(
+    "compile_args, match",
+    [
+        ({"critic_steps": 0}, "critic_steps"),
+        ({"label_source": "prior"}, "label_source"),
+        ({"label_weights": {"skydirection": 1.0}}, "skydirection"),
+        ({"gradient_penalty_weight": -1.0}, "gradient_penalty_weight"),
+    ],
+)
+def test_compile_rejects_bad_settings(compile_args, match):
+    with pytest.raises(ValueError, match=match):
+        _make_gan(**compile_args)
+
+
+def test_predictor_tasks_need_label_columns():
+    generator = Generator(SHAPE, 1, latent_dim=LATENT, base_filters=16)
+    critic = Critic(SHAPE, 1, filters=(8,))
+    predictor = build_predictor(SHAPE, ["cameradirection"], architecture=((16, 1),))
+    with pytest.raises(ValueError, match="no label columns"):
+        ConditionalWGAN(generator, critic, predictor, latent_dim=LATENT,
+                        label_columns=("log_true_energy",))
+
+
+def test_fit_and_keras_file_round_trip(tmp_path):
+    gan = _make_gan()
+    images, labels = _batch(16)
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+    history = gan.fit(dataset, epochs=1, verbose=0, shuffle=False,
+                      validation_data=dataset)
+    assert np.isfinite(history.history["val_wasserstein"][0])
+    gan.save(tmp_path / "gan.keras")
+    loaded = keras.saving.load_model(tmp_path / "gan.keras")
+    z = np.random.default_rng(0).normal(size=(2, LATENT)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(loaded((z, labels[:2]))),
+                                  np.asarray(gan((z, labels[:2]))))
+
+
+# ---- distribution ------------------------------------------------------------------
+
+TWO_REPLICAS = textwrap.dedent(
+    """
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import numpy as np
+    from ctgans.data.pipeline import make_tf_dataset
+    import tests.test_gan as t
+
+    def trainable(gan):
+        return [v.numpy() for v in
+                gan.generator.trainable_weights + gan.critic.trainable_weights]
+
+    images, labels = t._batch(8)
+    initial, start, after = None, None, []
+    for devices in (["/cpu:0"], ["/cpu:0", "/cpu:1"]):
+        with tf.distribute.MirroredStrategy(devices).scope():
+            gan = t._make_gan(weights=initial,
+                              label_weights={"energy": 1.0, "cameradirection": 0.5})
+            initial, start = initial or gan.get_weights(), start or trainable(gan)
+            dataset = make_tf_dataset(images, labels, batch_size=8, seed=0,
+                                      shuffle=False)
+            gan.fit(dataset, epochs=1, steps_per_epoch=1, verbose=0, shuffle=False)
+            after.append(trainable(gan))
+    one, two = after
+    print("MOVED", max(np.abs(a - b).max() for a, b in zip(start, one)))
+    print("DIFF", max(np.abs(a - b).max() for a, b in zip(one, two)))
+    """
+)
+
+
+def test_two_replicas_make_the_same_update_as_one():
+    result = subprocess.run(
+        [sys.executable, "-c", TWO_REPLICAS], capture_output=True, text=True,
+        timeout=300, cwd=PROJECT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    values = dict(line.split() for line in result.stdout.splitlines()
+                  if line.startswith(("MOVED", "DIFF")))
+    assert float(values["MOVED"]) > 1e-3
+    assert float(values["DIFF"]) < 1e-5

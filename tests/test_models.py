@@ -1,0 +1,208 @@
+"""Generator, critic and CTLearn predictor: shapes, conditioning, saving."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from ctgans.models import (
+    Critic,
+    Generator,
+    build_predictor,
+    compile_predictor,
+    label_slices,
+    split_targets,
+)
+from ctgans.models.generator import upsampling_plan
+
+LATENT = 8
+
+
+def _inputs(n_labels, batch=2, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(batch, LATENT)).astype("float32")
+    labels = rng.normal(size=(batch, n_labels)).astype("float32")
+    return z, labels
+
+
+@pytest.mark.parametrize(
+    "size, plan",
+    [(43, (3, 6, 6)), (13, (2, 4, 4)), (11, (1, 6, 6)), (16, (2, 4, 4)),
+     (110, (5, 4, 4))],
+)
+def test_upsampling_plan_covers_the_image_from_a_small_seed(size, plan):
+    assert upsampling_plan(size, size) == plan
+    n_blocks, seed_h, _ = plan
+    assert seed_h * 2**n_blocks >= size > (seed_h - 1) * 2**n_blocks
+
+
+@pytest.mark.parametrize("upsampling", ["transpose", "upsample"])
+@pytest.mark.parametrize("normalization", ["batch", "layer", "none"])
+def test_generator_odd_shape_and_per_channel_activations(upsampling, normalization):
+    generator = Generator(
+        (13, 13, 2), 3, latent_dim=LATENT, base_filters=32, upsampling=upsampling,
+        normalization=normalization, channel_activations=("tanh", "linear"),
+    )
+    z, labels = _inputs(3)
+    assert generator((z, labels)).shape == (2, 13, 13, 2)
+    # Large pre-activations: tanh saturates inside [-1, 1], linear passes through.
+    conv = generator.get_layer("generator_output_conv")
+    conv.kernel.assign(conv.kernel * 1000.0)
+    images = np.asarray(generator((z, labels), training=False))
+    assert np.abs(images[..., 0]).max() <= 1.0
+    assert np.abs(images[..., 1]).max() > 1.0
+
+
+def test_generator_depends_on_labels_and_makes_stereo_events():
+    generator = Generator((2, 16, 16, 1), 3, latent_dim=LATENT, base_filters=16,
+                          normalization="none")
+    z, labels = _inputs(3)
+    images = np.asarray(generator((z, labels)))
+    assert images.shape == (2, 2, 16, 16, 1)
+    assert not np.allclose(images, np.asarray(generator((z, labels + 1.0))))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"image_shape": (13, 13)},
+        {"upsampling": "bilinear"},
+        {"normalization": "instance"},
+        {"channel_activations": ("tanh",)},
+    ],
+)
+def test_generator_rejects_bad_arguments(kwargs):
+    args = {"image_shape": (13, 13, 2), "n_labels": 3, **kwargs}
+    with pytest.raises(ValueError, match="Generator"):
+        Generator(**args)
+
+
+@pytest.mark.parametrize("conditioning", ["projection", "channels", "none"])
+@pytest.mark.parametrize("spectral_norm", [False, True])
+def test_critic_scores_follow_the_labels_only_when_conditional(
+    conditioning, spectral_norm
+):
+    critic = Critic((11, 11, 2), 3, filters=(8, 16), conditioning=conditioning,
+                    spectral_norm=spectral_norm)
+    rng = np.random.default_rng(1)
+    images = rng.uniform(-1, 1, (2, 11, 11, 2)).astype("float32")
+    labels = rng.normal(size=(2, 3)).astype("float32")
+    scores = np.asarray(critic((images, labels)))
+    assert scores.shape == (2, 1)
+    changed = np.asarray(critic((images, labels + 1.0)))
+    if conditioning == "none":
+        np.testing.assert_array_equal(changed, scores)
+    else:
+        assert np.abs(changed - scores).min() > 1e-6
+
+
+def test_critic_has_no_batch_normalisation_and_wraps_spectral_norm():
+    critic = Critic((11, 11, 1), 2, filters=(8, 16), spectral_norm=True)
+    critic((np.zeros((2, 11, 11, 1), "float32"), np.zeros((2, 2), "float32")))
+    kinds = {type(layer).__name__ for layer in critic._flatten_layers()}
+    assert "BatchNormalization" not in kinds
+    assert critic.get_layer("critic_block2_conv_sn").layer.name == "critic_block2_conv"
+
+
+def test_critic_folds_stereo_telescopes_into_channels():
+    critic = Critic((2, 11, 11, 1), 3, filters=(8,))
+    images = np.zeros((2, 2, 11, 11, 1), "float32")
+    images[:, 1] = 1.0
+    folded = np.asarray(critic.fold_telescopes(images))
+    assert folded.shape == (2, 11, 11, 2)
+    assert folded[..., 0].max() == 0.0 and folded[..., 1].min() == 1.0
+    assert critic((images, np.zeros((2, 3), "float32"))).shape == (2, 1)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        lambda: Generator((13, 13, 2), 3, latent_dim=LATENT, base_filters=16,
+                          upsampling="upsample",
+                          channel_activations=("tanh", "linear")),
+        lambda: Critic((13, 13, 2), 3, filters=(8, 16), conditioning="channels",
+                       spectral_norm=True),
+    ],
+    ids=["generator", "critic"],
+)
+def test_keras_file_round_trip_gives_identical_outputs(model, tmp_path):
+    model = model()
+    z, labels = _inputs(3)
+    if isinstance(model, Critic):
+        z = np.random.default_rng(2).uniform(-1, 1, (2, 13, 13, 2)).astype("float32")
+        model((z, labels), training=True)  # one power iteration: non-trivial state
+    expected = np.asarray(model((z, labels), training=False))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is type(model)
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(np.asarray(loaded((z, labels), training=False)),
+                                  expected)
+
+
+@pytest.mark.parametrize(
+    "tasks, sizes",
+    [
+        (["type"], {"type": 2}),
+        (["energy", "cameradirection"], {"energy": 1, "cameradirection": 2}),
+        (["type", "energy", "skydirection"],
+         {"type": 2, "energy": 1, "skydirection": 2}),
+    ],
+)
+def test_build_predictor_is_ctlearns_resnet_returning_a_dict(tasks, sizes):
+    model = build_predictor((16, 16, 2), tasks, architecture=((16, 1), (32, 1)))
+    outputs = model(np.zeros((2, 16, 16, 2), "float32"))
+    assert isinstance(outputs, dict)
+    assert {task: out.shape[-1] for task, out in outputs.items()} == sizes
+    assert any(layer.name.startswith("ThinResNet_block") for layer in model.layers)
+    if "type" in tasks:
+        np.testing.assert_allclose(np.asarray(outputs["type"]).sum(-1), 1.0, rtol=1e-5)
+
+
+def test_build_predictor_rejects_unknown_tasks_and_too_few_filters():
+    with pytest.raises(ValueError, match="tasks"):
+        build_predictor((16, 16, 1), ["energy", "impact"])
+    with pytest.raises(ValueError, match="at least 16 filters"):
+        build_predictor((16, 16, 1), ["energy"], architecture=((8, 1),))
+
+
+def test_compile_predictor_trains_on_split_targets():
+    columns = ("true_shower_primary_class", "log_true_energy")
+    slices = label_slices(columns)
+    model = build_predictor((11, 11, 1), list(slices), architecture=((16, 1),))
+    compile_predictor(model, list(slices), learning_rate=1e-3)
+    rng = np.random.default_rng(0)
+    labels = np.stack([np.arange(8) % 2, rng.normal(size=8)], 1).astype("float32")
+    targets = split_targets(labels, slices)
+    assert targets["type"].dtype == "int32" and targets["energy"].shape == (8, 1)
+    history = model.fit(rng.normal(size=(8, 11, 11, 1)).astype("float32"), targets,
+                        batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert "type_accuracy" in history.history
+
+
+def test_label_slices_follow_the_column_order():
+    assert label_slices(
+        ("log_true_energy", "cam_coord_offset_x", "cam_coord_offset_y")
+    ) == {"energy": slice(0, 1), "cameradirection": slice(1, 3)}
+    assert label_slices(
+        ("fov_lon", "fov_lat", "true_shower_primary_class")
+    ) == {"skydirection": slice(0, 2), "type": slice(2, 3)}
+    assert label_slices(()) == {}
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        ("cam_coord_offset_x",),
+        ("cam_coord_offset_y", "cam_coord_offset_x"),
+        ("cam_coord_offset_x", "log_true_energy", "cam_coord_offset_y"),
+        ("log_true_energy", "log_true_energy"),
+        ("impact_radius",),
+    ],
+)
+def test_label_slices_reject_incomplete_or_unknown_tasks(columns):
+    with pytest.raises(ValueError, match="label columns"):
+        label_slices(columns)
