@@ -128,9 +128,11 @@ class PredictorConfig:
 
     architecture: tuple[tuple[int, int], ...] = ((16, 2), (32, 2), (64, 2))
     residual_block_type: str = "basic"
+    attention_mechanism: str | None = "Dual-SE"
     epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 1e-3
+    directory: Path = Path("predictors")
 
 
 @dataclass(frozen=True)
@@ -330,8 +332,8 @@ def _model(sec: Section) -> ModelConfig:
     csec = sec.section("critic")
     csec.allow("filters", "conditioning", "spectral_norm")
     psec = sec.section("predictor")
-    psec.allow("architecture", "residual_block_type", "epochs", "batch_size",
-               "learning_rate")
+    psec.allow("architecture", "residual_block_type", "attention_mechanism", "epochs",
+               "batch_size", "learning_rate", "directory")
     stages = []
     for i, stage in enumerate(psec.list("architecture", [])):
         ssec = Section(stage, f"{psec.path}.architecture[{i}]", sec.source)
@@ -357,12 +359,21 @@ def _model(sec: Section) -> ModelConfig:
             architecture=tuple(stages) or default_p.architecture,
             residual_block_type=psec.choice("residual_block_type",
                                             ("basic", "bottleneck"), "basic"),
+            attention_mechanism=_attention(psec),
             epochs=psec.integer("epochs", default_p.epochs, minimum=1),
             batch_size=psec.integer("batch_size", default_p.batch_size, minimum=1),
             learning_rate=psec.number("learning_rate", default_p.learning_rate,
                                       1e-8, 1.0),
+            directory=Path(psec.string("directory", "predictors")),
         ),
     )
+
+
+def _attention(psec: Section) -> str | None:
+    """CTLearn's squeeze-and-excitation attention; ``none`` switches it off."""
+    value = psec.choice("attention_mechanism",
+                        ("Dual-SE", "Channel-SE", "Spatial-SE", "none"), "Dual-SE")
+    return None if value == "none" else value
 
 
 def _loss(sec: Section, labels: tuple[str, ...]) -> LossConfig:

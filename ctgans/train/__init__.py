@@ -1,0 +1,1 @@
+"""Training: run folders, the predictor cache, checkpoints, and the GAN run."""

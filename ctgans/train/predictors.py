@@ -1,0 +1,146 @@
+"""The frozen label predictor: found in ``predictors/`` or trained there once.
+
+A predictor is keyed by a hash of what it depends on: the cached dataset (data
+selection, input files, split seed), the labels and the ResNet settings. A missing
+one is trained on the training split with Keras ``fit`` under the run's strategy
+and saved as ``predictors/<key>/predictor.keras`` with ``predictor.json`` (its
+settings and validation metrics). Later runs with the same key reuse it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from ctgans.config import Config
+from ctgans.data.cache import CachedDataset, cache_key
+from ctgans.data.pipeline import make_tf_dataset
+from ctgans.exceptions import DataError
+from ctgans.models.predictor import (
+    build_predictor,
+    compile_predictor,
+    label_slices,
+    split_targets,
+)
+from ctgans.train.label_recovery import label_errors, predict_labels
+
+log = logging.getLogger(__name__)
+
+
+def predictor_key(cfg: Config) -> str:
+    """Hash of the data the predictor learns from and of its architecture."""
+    state = {
+        "data": cache_key(cfg.data, cfg.seed),
+        "labels": cfg.data.labels,
+        "predictor": dataclasses.asdict(cfg.model.predictor),
+        "seed": cfg.seed,
+    }
+    state["predictor"].pop("directory")
+    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()
+                          ).hexdigest()[:16]
+
+
+def get_predictor(cfg: Config, dataset: CachedDataset, strategy) -> keras.Model:
+    """Load the predictor matching ``cfg``, training and caching it if missing."""
+    key = predictor_key(cfg)
+    folder = cfg.model.predictor.directory / key
+    tasks = list(label_slices(dataset.label_columns))
+    if (folder / "predictor.keras").is_file():
+        log.info("using predictor %s", folder)
+        return _load(folder, key, dataset, tasks, strategy)
+    log.info("no predictor for this configuration in %s: training %s",
+             cfg.model.predictor.directory, folder)
+    return _train(cfg, dataset, folder, key, tasks, strategy)
+
+
+def _load(folder: Path, key: str, dataset, tasks, strategy) -> keras.Model:
+    meta = json.loads((folder / "predictor.json").read_text())
+    if meta.get("key") != key or meta.get("tasks") != tasks:
+        raise DataError(
+            f"{folder}/predictor.json: made for key {meta.get('key')} and tasks "
+            f"{meta.get('tasks')}; expected key {key} and tasks {tasks}"
+        )
+    with strategy.scope():
+        model = keras.saving.load_model(folder / "predictor.keras", compile=False)
+    if tuple(model.input_shape[1:]) != dataset.image_shape[-3:]:
+        raise DataError(
+            f"{folder}/predictor.keras: input shape {model.input_shape[1:]}; "
+            f"expected {dataset.image_shape[-3:]}"
+        )
+    model.trainable = False
+    return model
+
+
+def _telescope_images(dataset: CachedDataset, mask: np.ndarray):
+    """One example per telescope image: stereo events are flattened."""
+    images, labels = dataset.images[mask], dataset.labels[mask]
+    if images.ndim == 5:
+        n_tel = images.shape[1]
+        images = images.reshape(-1, *images.shape[2:])
+        labels = np.repeat(labels, n_tel, axis=0)
+        present = np.abs(images).reshape(len(images), -1).sum(axis=1) > 0
+        images, labels = images[present], labels[present]
+    return images, labels
+
+
+def _train(cfg: Config, dataset, folder: Path, key: str, tasks, strategy):
+    pcfg = cfg.model.predictor
+    slices = label_slices(dataset.label_columns)
+    keras.utils.set_random_seed(cfg.seed)
+    train_images, train_labels = _telescope_images(dataset, ~dataset.is_validation)
+    val_images, val_labels = _telescope_images(dataset, dataset.is_validation)
+
+    def as_targets(images, labels):
+        return images, split_targets(labels, slices)
+
+    train = make_tf_dataset(train_images, train_labels, pcfg.batch_size, cfg.seed)
+    val = make_tf_dataset(val_images, val_labels, pcfg.batch_size, cfg.seed,
+                          shuffle=False, drop_remainder=False)
+    with strategy.scope():
+        model = build_predictor(
+            dataset.image_shape[-3:], tasks, pcfg.architecture,
+            pcfg.residual_block_type, pcfg.attention_mechanism,
+        )
+        compile_predictor(model, tasks, pcfg.learning_rate)
+    history = model.fit(train.map(as_targets), validation_data=val.map(as_targets),
+                        epochs=pcfg.epochs, verbose=2)
+    metrics = label_errors(predict_labels(model, val_images), val_labels,
+                           dataset.label_scaler)
+    log.info("predictor validation metrics: %s", metrics)
+    meta = {
+        "key": key,
+        "tasks": tasks,
+        "label_columns": list(dataset.label_columns),
+        "image_shape": list(dataset.image_shape[-3:]),
+        "settings": dataclasses.asdict(pcfg) | {"directory": str(pcfg.directory)},
+        "dataset": str(dataset.path),
+        "n_train": len(train_images),
+        "n_validation": len(val_images),
+        "validation_metrics": metrics,
+        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+    }
+    _save_atomic(model, meta, folder)
+    model.trainable = False
+    return model
+
+
+def _save_atomic(model: keras.Model, meta: dict, folder: Path) -> None:
+    """Write into a temporary sibling folder, then rename it into place."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        model.save(tmp / "predictor.keras")
+        (tmp / "predictor.json").write_text(json.dumps(meta, indent=2))
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,119 @@
+"""Run folders: one per training run, reproducible, resumable, never deleted.
+
+A run folder holds the resolved config, package versions, the seed, CSV and
+TensorBoard logs, checkpoints, sample grids and the final generator. Running the
+same command again resumes the newest run folder of that config; ``--fresh`` starts
+a new one. A run folder made with other settings is never resumed silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import yaml
+
+from ctgans.config import Config
+from ctgans.exceptions import ConfigError
+
+PACKAGES = ("ctgans", "tensorflow", "keras", "ctlearn", "ctapipe", "dl1-data-handler",
+            "numpy", "tables")
+
+
+def resolved_config(cfg: Config) -> dict:
+    """The full config with defaults filled in, as plain YAML-able data."""
+
+    def plain(value):
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        if isinstance(value, Path):
+            return str(value)
+        return value
+
+    state = plain(cfg)
+    state.pop("source")
+    return state
+
+
+def config_hash(cfg: Config) -> str:
+    """Hash of the settings a run depends on; `train.epochs` may grow on resume."""
+    state = resolved_config(cfg)
+    state["train"].pop("epochs")
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to path via a temporary file in the same folder and a rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _runs_of(cfg: Config) -> list[Path]:
+    stem = cfg.source.stem
+    root = cfg.train.run_dir
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.glob(f"{stem}-[0-9][0-9][0-9]") if p.is_dir())
+
+
+def open_run_folder(cfg: Config, fresh: bool) -> tuple[Path, bool]:
+    """The run folder to use and whether it is resumed.
+
+    Raises ConfigError when the newest run folder of this config name was made
+    with other settings (resuming it would mix two experiments).
+    """
+    runs = _runs_of(cfg)
+    digest = config_hash(cfg)
+    if runs and not fresh:
+        latest = runs[-1]
+        meta = latest / "run.json"
+        if meta.is_file():
+            made_with = json.loads(meta.read_text()).get("config_hash")
+            if made_with != digest:
+                raise ConfigError(
+                    f"run folder {latest} was made with another config "
+                    f"(hash {made_with}, this config {digest}); "
+                    "pass --fresh to start a new run"
+                )
+            return latest, True
+    index = int(runs[-1].name.rsplit("-", 1)[1]) + 1 if runs else 1
+    folder = cfg.train.run_dir / f"{cfg.source.stem}-{index:03d}"
+    try:
+        folder.mkdir(parents=True)
+    except OSError as err:
+        raise ConfigError(
+            f"cannot create run folder {folder}: {err.strerror} (train.run_dir)"
+        ) from None
+    write_atomic(folder / "config.yml", yaml.safe_dump(resolved_config(cfg),
+                                                       sort_keys=False))
+    write_atomic(folder / "versions.json", json.dumps(package_versions(), indent=2))
+    write_atomic(
+        folder / "run.json",
+        json.dumps({"config_hash": digest, "config_file": str(cfg.source),
+                    "seed": cfg.seed}, indent=2),
+    )
+    return folder, False
