@@ -1,4 +1,4 @@
-# Fresh machine:  make train   (prepare the embedded dataset; trains once "GAN training" lands)
+# Fresh machine:  make train   (simulate the toy dataset if missing, train configs/gamma.yml)
 #                 make test    (the test suite)
 PYTHON ?= python3.12
 VENV := .venv
@@ -29,7 +29,7 @@ simulate: $(STAMP)
 	$(BIN)/python -m ctgans.simulate
 
 train: $(STAMP)
-	$(BIN)/python -m ctgans.data $(CONFIG)
+	$(BIN)/python -m ctgans.train $(CONFIG)
 
 bench: $(STAMP)
 	$(BIN)/python bench/data_pipeline.py

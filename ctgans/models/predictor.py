@@ -12,12 +12,9 @@ from __future__ import annotations
 import keras
 import traitlets.config
 
-TASK_COLUMNS = {
-    "type": ("true_shower_primary_class",),
-    "energy": ("log_true_energy",),
-    "cameradirection": ("cam_coord_offset_x", "cam_coord_offset_y"),
-    "skydirection": ("fov_lon", "fov_lat"),
-}
+from ctgans.config import LABEL_COLUMNS
+
+TASK_COLUMNS = LABEL_COLUMNS  # CTLearn task -> label matrix columns
 TASK_UNITS = {"type": 2, "energy": 1, "cameradirection": 2, "skydirection": 2}
 RESIDUAL_BLOCKS = ("basic", "bottleneck")
 SE_REDUCTION = 16  # CTLearn's default attention_reduction_ratio
