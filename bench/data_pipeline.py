@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+
+import _report  # noqa: E402  (bench/ is sys.path[0])
 
 from ctgans.config import load_config  # noqa: E402
 from ctgans.data.cache import cache_path  # noqa: E402
@@ -97,9 +97,7 @@ def main(argv=None) -> int:
     ratio = ours / theirs
     shape = "x".join(str(s) for s in dataset.image_shape)
     rows = [
-        f"Machine: {platform.node() or 'unknown'} ({platform.machine()}, "
-        f"{os.cpu_count()} cores, CPU only), Python {platform.python_version()}; "
-        f"date {date.today().isoformat()}.",
+        _report.machine_line(),
         f"Config `{args.config}`: {n_examples} images of {shape}, batch {BATCH}, "
         f"mono; files: {', '.join(str(p) for p in cfg.data.signal)}.",
         "",
@@ -120,16 +118,7 @@ def main(argv=None) -> int:
 
 def write_section(path: Path, table: str) -> None:
     """Replace this benchmark's section in BENCHMARKS.md (atomically)."""
-    section = f"{MARK_BEGIN}\n## Data pipeline\n\n{table}\n{MARK_END}"
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    if MARK_BEGIN in text:
-        head, rest = text.split(MARK_BEGIN, 1)
-        text = head + section + rest.split(MARK_END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    _report.write_section(path, MARK_BEGIN, MARK_END, "Data pipeline", table)
 
 
 if __name__ == "__main__":
