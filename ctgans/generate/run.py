@@ -1,0 +1,271 @@
+"""Run folder + requested labels -> generated images -> a ctapipe DL1 file.
+
+The steps, in order: check the request and the output path (nothing heavy runs
+before a bad argument is reported); open the run folder and the reference file;
+choose the truth (:mod:`ctgans.generate.labels`); compute and standardise the
+generator's labels; generate square images batch by batch from seeded noise,
+undo the intensity normalisation (p.e., ns), map them back to camera pixels
+(:mod:`ctgans.generate.inverse_mapping`); write them with ctapipe
+(:mod:`ctgans.generate.writer`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tables
+
+from ctgans.data.normalize import CHARGE_CHANNELS
+from ctgans.exceptions import ConfigError
+from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
+from ctgans.generate.labels import (
+    DIRECTIONS,
+    Truth,
+    check_ranges,
+    generator_labels,
+    sample_truth,
+    truth_from_file,
+)
+from ctgans.generate.reference import SHOWER_TABLE, Reference, read_reference
+from ctgans.generate.trained_run import TrainedRun, load_generator, open_run
+from ctgans.generate.writer import (
+    EventBatch,
+    GeneratedEventSource,
+    check_output,
+    write_dl1,
+)
+from ctgans.simulate.settings import PARTICLES
+
+__all__ = ["GenerateRequest", "GenerateStats", "generate"]
+
+log = logging.getLogger(__name__)
+
+TIME_CHANNELS = ("peak_time", "relative_peak_time")
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """What to generate; checked when made (``ConfigError`` names the option).
+
+    Parameters
+    ----------
+    run_folder, output : pathlib.Path
+        The training run folder and the DL1 file to write.
+    n_events : int or None
+        Events to generate; None only with ``labels_from`` (all its events).
+    labels_from : pathlib.Path or None
+        Copy the truth of this DL1 file's selected events instead of sampling.
+    energy_min, energy_max : float or None
+        Sampled energy range in TeV; None: the training range.
+    spectral_index : float or None
+        Power-law index; None: the reference file's simulated index.
+    direction : {"diffuse", "point"} or None
+        None: diffuse if the reference file was simulated diffuse, else point.
+    radius_deg : float or None
+        Disc radius (diffuse) or source offset (point), degrees; None: the training
+        range (diffuse) or the simulated view cone.
+    particle : {"gamma", "proton"} or None
+        Primary of sampled events; None: the run's signal particle.
+    seed : int
+        Seeds label sampling, the generator noise and ctapipe's timing fit.
+    batch_size : int
+        Images generated per generator call.
+    overwrite : bool
+        Replace an existing output file.
+    """
+
+    run_folder: Path
+    output: Path
+    n_events: int | None = None
+    labels_from: Path | None = None
+    energy_min: float | None = None
+    energy_max: float | None = None
+    spectral_index: float | None = None
+    direction: str | None = None
+    radius_deg: float | None = None
+    particle: str | None = None
+    seed: int = 0
+    batch_size: int = 256
+    overwrite: bool = False
+
+    def __post_init__(self):
+        if self.n_events is None and self.labels_from is None:
+            raise ConfigError("--n-events: required unless --labels-from is given")
+        if self.n_events is not None and self.n_events <= 0:
+            raise ConfigError(f"--n-events must be a positive integer; received "
+                              f"{self.n_events}")
+        if self.batch_size <= 0:
+            raise ConfigError(f"--batch-size must be a positive integer; received "
+                              f"{self.batch_size}")
+        if self.seed < 0:
+            raise ConfigError(f"--seed must be >= 0; received {self.seed}")
+        for name in ("energy_min", "energy_max"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive "
+                                  f"energy in TeV; received {value}")
+        if (self.energy_min is not None and self.energy_max is not None
+                and self.energy_min >= self.energy_max):
+            raise ConfigError(f"--energy-min must be below --energy-max; received "
+                              f"{self.energy_min} >= {self.energy_max}")
+        if self.direction is not None and self.direction not in DIRECTIONS:
+            raise ConfigError(f"--direction must be one of {DIRECTIONS}; received "
+                              f"{self.direction!r}")
+        if self.radius_deg is not None and not 0.0 <= self.radius_deg < 45.0:
+            raise ConfigError(f"--radius-deg must be in [0, 45); received "
+                              f"{self.radius_deg}")
+        if self.particle is not None and self.particle not in PARTICLES:
+            raise ConfigError(f"--particle must be one of {sorted(PARTICLES)}; "
+                              f"received {self.particle!r}")
+
+
+@dataclass(frozen=True)
+class GenerateStats:
+    """Summary of one generated file.
+
+    ``truth`` and ``labels`` (physical units, the generator's label columns) are
+    those of the written events, in event_id order.
+    """
+
+    path: Path
+    n_events: int
+    seconds: float
+    outside_training_range: tuple[str, ...]
+    truth: Truth
+    labels: dict[str, np.ndarray]
+
+
+def generate(request: GenerateRequest, progress: bool = False) -> GenerateStats:
+    """Generate ``request.n_events`` labeled images into a ctapipe DL1 file.
+
+    Parameters
+    ----------
+    request : GenerateRequest
+        What to generate.
+    progress : bool
+        Show a tqdm progress bar over the written events.
+
+    Raises
+    ------
+    CtgansInputError
+        On a missing or unfinished run folder, an unusable reference file or an
+        existing output file; nothing is written then.
+    """
+    start = time.perf_counter()
+    check_output(request.output, request.overwrite)
+    run = open_run(request.run_folder)
+    reference_path = request.labels_from or run.data.signal[0]
+    reference = read_reference(reference_path, run.data, run.tel_ids)
+    signal_id = _first_primary_id(run.data.signal[0])
+    truth = _truth(request, run, reference, signal_id)
+    labels = generator_labels(truth, run.label_columns, reference, signal_id)
+    outside = check_ranges(labels, run.label_ranges)
+    scaled = run.label_scaler.forward(labels)
+
+    generator = load_generator(run)
+    tel_id = int(truth.tel_id[0])
+    geometry = reference.subarray.tel[tel_id].camera.geometry
+    mapper = build_mapper(geometry, run.data.mapper, run.data.image_shape)
+    if mapper.image_shape != run.image_shape[0]:
+        raise ConfigError(f"{run.folder}: the {run.data.mapper} makes "
+                          f"{mapper.image_shape}x{mapper.image_shape} images; the "
+                          f"generator {run.image_shape[0]}x{run.image_shape[1]}")
+    inverse = InverseMapper(mapper, geometry)
+    noise_rng = np.random.default_rng(np.random.SeedSequence([request.seed, 1]))
+    z = noise_rng.standard_normal((len(truth), generator.latent_dim)).astype(np.float32)
+    batches = _batches(generator, run, inverse, truth, z, scaled, request.batch_size)
+
+    source = GeneratedEventSource(reference, batches)
+    bar = _progress_bar(len(truth)) if progress else None
+    try:
+        n = write_dl1(source, request.output, request.seed, request.overwrite,
+                      progress=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - start
+    log.info("%s: %d generated events in %.1f s", request.output, n, seconds)
+    return GenerateStats(request.output, n, seconds, tuple(outside), truth, labels)
+
+
+def _first_primary_id(path: Path) -> int:
+    with tables.open_file(str(path), "r") as h5:
+        return int(h5.get_node(SHOWER_TABLE).col("true_shower_primary_id")[0])
+
+
+def _truth(request: GenerateRequest, run: TrainedRun, reference: Reference,
+           signal_id: int) -> Truth:
+    if request.labels_from is not None:
+        return truth_from_file(run.data, request.labels_from, request.n_events)
+    config = reference.simulation_config[reference.obs_ids[0]]
+    ranges = run.label_ranges
+    if "log_true_energy" in ranges:
+        default_energy = tuple(10.0 ** np.asarray(ranges["log_true_energy"]))
+    else:
+        default_energy = (config.energy_range_min.to_value("TeV"),
+                          config.energy_range_max.to_value("TeV"))
+    energy = (request.energy_min or default_energy[0],
+              request.energy_max or default_energy[1])
+    if energy[0] >= energy[1]:
+        raise ConfigError(f"--energy-min/--energy-max: empty range {energy} TeV "
+                          "after filling in the training range")
+    index = request.spectral_index
+    if index is None:
+        index = float(config.spectral_index)
+    direction = request.direction or ("diffuse" if config.diffuse else "point")
+    radius = request.radius_deg
+    if radius is None:
+        radius = _default_radius(run, reference, direction, config)
+    primary = PARTICLES[request.particle] if request.particle else signal_id
+    log.info("sampling %d events: %.3g-%.3g TeV, index %.2f, %s within %.2f deg",
+             request.n_events, *energy, index, direction, radius)
+    rng = np.random.default_rng(np.random.SeedSequence([request.seed, 0]))
+    return sample_truth(request.n_events, reference, run.tel_ids, rng, energy, index,
+                        direction, radius, primary)
+
+
+def _default_radius(run, reference, direction, config) -> float:
+    """Training range of the direction labels, else the simulated view cone."""
+    ranges = run.label_ranges
+    if direction == "diffuse" and "cam_coord_offset_x" in ranges:
+        # The largest disc inside the training box of offsets.
+        radius_m = min(abs(v) for c in ("cam_coord_offset_x", "cam_coord_offset_y")
+                       for v in ranges[c])
+        tel_id = run.tel_ids[0]
+        focal = reference.subarray.tel[tel_id].camera.geometry.frame.focal_length
+        return float(np.rad2deg(np.arctan(radius_m / focal.to_value("m"))))
+    if direction == "diffuse" and "fov_lon" in ranges:
+        return min(abs(v) for c in ("fov_lon", "fov_lat") for v in ranges[c])
+    return float(config.max_viewcone_radius.to_value("deg"))
+
+
+def _channel(channels, wanted) -> int | None:
+    return next((i for i, c in enumerate(channels) if c in wanted), None)
+
+
+def _batches(generator, run: TrainedRun, inverse: InverseMapper, truth: Truth,
+             z: np.ndarray, labels: np.ndarray, batch_size: int):
+    """Yield EventBatch objects of generated camera images, ``batch_size`` at once."""
+    charge = _channel(run.data.channels, CHARGE_CHANNELS)
+    timing = _channel(run.data.channels, TIME_CHANNELS)
+    if charge is None:
+        raise ConfigError(f"{run.folder}: channels {list(run.data.channels)} hold no "
+                          f"charge; expected one of {CHARGE_CHANNELS}")
+    for first in range(0, len(truth), batch_size):
+        rows = slice(first, first + batch_size)
+        square = np.asarray(generator((z[rows], labels[rows]), training=False))
+        pixels = inverse(run.normalization.inverse(square))
+        image = pixels[..., charge]
+        peak_time = pixels[..., timing] if timing is not None else np.zeros_like(image)
+        yield EventBatch(truth.take(rows), image, peak_time)
+
+
+def _progress_bar(total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="event", desc="generate", leave=False)

@@ -1,0 +1,163 @@
+"""Open a finished run folder: its data selection, label scaling and generator.
+
+A run folder (written by ``python -m ctgans.train``) holds ``generator.keras``,
+``dataset.json`` (label columns, image shape, normalisation, label scaler, cache
+path) and ``config.yml`` (the resolved config). Paths stored there are as they were
+given to training, often relative to the folder training ran in; a relative path
+that does not exist from the current folder is looked up from each parent of the
+run folder in turn.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ctgans.config import CutConfig, DataConfig
+from ctgans.data.normalize import ImageNormalization, LabelScaler
+from ctgans.exceptions import DataError
+
+__all__ = ["TrainedRun", "load_generator", "open_run"]
+
+log = logging.getLogger(__name__)
+
+REQUIRED_FILES = ("generator.keras", "dataset.json", "config.yml")
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """What generation needs from a run folder.
+
+    Attributes
+    ----------
+    folder : pathlib.Path
+        The run folder.
+    data : ctgans.config.DataConfig
+        The run's data selection (files, telescopes, channels, mapper, cuts).
+    normalization : ctgans.data.normalize.ImageNormalization
+        Network units <-> p.e. / ns.
+    label_scaler : ctgans.data.normalize.LabelScaler
+        Physical <-> standardised labels; its columns are the generator's labels.
+    image_shape : tuple of int
+        ``(H, W, C)`` of the generated images.
+    tel_ids : tuple of int
+        Telescopes the training examples came from.
+    label_ranges : dict of str to (float, float)
+        Range of each label column in the training data (or mean +- 3 std when the
+        cache file is gone).
+    """
+
+    folder: Path
+    data: DataConfig
+    normalization: ImageNormalization
+    label_scaler: LabelScaler
+    image_shape: tuple[int, ...]
+    tel_ids: tuple[int, ...]
+    label_ranges: dict[str, tuple[float, float]]
+
+    @property
+    def label_columns(self) -> tuple[str, ...]:
+        """The generator's label columns, in order."""
+        return self.label_scaler.columns
+
+
+def resolve_path(path: str | Path, folder: Path) -> Path:
+    """``path`` as given if it exists, else relative to the nearest parent of
+    ``folder`` where it exists; unchanged when found nowhere."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return path
+    for parent in folder.resolve().parents:
+        if (parent / path).exists():
+            return parent / path
+    return path
+
+
+def open_run(folder: str | Path) -> TrainedRun:
+    """Read a run folder's ``dataset.json`` and ``config.yml``.
+
+    Raises
+    ------
+    DataError
+        If the folder or one of its files is missing or unreadable, or the run is
+        a stereo run (not supported yet).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"run folder {folder} does not exist; expected a folder "
+                        "written by python -m ctgans.train")
+    for name in REQUIRED_FILES:
+        if not (folder / name).is_file():
+            raise DataError(f"run folder {folder}: no {name}; expected a finished "
+                            "training run")
+    try:
+        meta = json.loads((folder / "dataset.json").read_text())
+        config = yaml.safe_load((folder / "config.yml").read_text())
+        data = _data_config(config["data"], folder)
+        normalization = ImageNormalization.from_json(json.dumps(meta["normalization"]))
+        scaler = LabelScaler.from_json(json.dumps(meta["label_scaler"]))
+        image_shape = tuple(int(s) for s in meta["image_shape"])
+        tel_ids = tuple(int(t) for t in meta["tel_ids"])
+    except (KeyError, TypeError, ValueError, yaml.YAMLError) as err:
+        raise DataError(f"run folder {folder}: unreadable dataset.json or config.yml "
+                        f"({type(err).__name__}: {err})") from None
+    if data.mode != "mono" or len(image_shape) != 3:
+        raise DataError(f"run folder {folder}: a {data.mode} run; generating DL1 "
+                        "files is implemented for mono runs only")
+    cache = resolve_path(meta.get("cache", ""), folder)
+    return TrainedRun(folder, data, normalization, scaler, image_shape, tel_ids,
+                      _label_ranges(cache, scaler))
+
+
+def _data_config(data: dict, folder: Path) -> DataConfig:
+    """The DataConfig of a resolved ``config.yml`` ``data`` section."""
+    return DataConfig(
+        signal=tuple(resolve_path(p, folder) for p in data["signal"]),
+        background=tuple(resolve_path(p, folder) for p in data.get("background", [])),
+        tel_types=tuple(data["tel_types"]),
+        tel_ids=tuple(data["tel_ids"]) if data.get("tel_ids") else None,
+        mode=data["mode"],
+        channels=tuple(data["channels"]),
+        mapper=data["mapper"],
+        image_shape=data.get("image_shape"),
+        cuts=tuple(CutConfig(**cut) for cut in data.get("cuts", [])),
+        labels=tuple(data["labels"]),
+        focal_length_choice=data.get("focal_length_choice", "EFFECTIVE"),
+    )
+
+
+def _label_ranges(cache: Path, scaler: LabelScaler) -> dict[str, tuple[float, float]]:
+    if cache.is_file():
+        import tables
+
+        with tables.open_file(str(cache), "r") as h5:
+            physical = h5.root.physical_labels.read()
+        return {c: (float(physical[:, i].min()), float(physical[:, i].max()))
+                for i, c in enumerate(scaler.columns)}
+    log.info("cache %s not found: training label ranges taken as mean +- 3 std", cache)
+    mean, std = np.asarray(scaler.mean), np.asarray(scaler.std)
+    return {c: (float(m - 3 * s), float(m + 3 * s))
+            for c, m, s in zip(scaler.columns, mean, std)}
+
+
+def load_generator(run: TrainedRun):
+    """The run's Keras generator (TensorFlow is imported here, not before)."""
+    import keras
+
+    import ctgans.models  # noqa: F401  registers the ctgans Keras classes
+
+    path = run.folder / "generator.keras"
+    try:
+        generator = keras.models.load_model(path, compile=False)
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: cannot load the generator ({err})") from None
+    expected = tuple(run.image_shape)
+    if tuple(generator.image_shape) != expected:
+        raise DataError(f"{path}: generator makes images of shape "
+                        f"{tuple(generator.image_shape)}; dataset.json says {expected}")
+    return generator

@@ -1,0 +1,226 @@
+"""Write generated camera images as a ctapipe DL1 file, atomically.
+
+:class:`GeneratedEventSource` is a ctapipe ``EventSource`` over generated images,
+like the toy simulator's :class:`~ctgans.simulate.source.ToyMagicEventSource`, but
+its instrument, pointing, observation and simulation settings are copied from a
+reference DL1 file, and its events come from outside. ctapipe's ``ImageProcessor``
+computes the DL1 parameters (the toy's MAGIC tailcuts for MAGICCam, ctapipe's
+defaults for other cameras) and ``DataWriter`` writes the file, so the data model
+is the one ``DLImageReader`` and ``ctlearn-train-model`` read.
+
+Each event is mono: one telescope, one image. Images without a time channel get
+``peak_time = 0`` in every pixel (the timing parameters are then 0 or NaN).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from ctapipe import fitting
+from ctapipe.containers import (
+    ArrayEventContainer,
+    DL1CameraContainer,
+    EventIndexContainer,
+    EventType,
+    SimulatedEventContainer,
+    SimulatedShowerContainer,
+    TelescopePointingContainer,
+    TelescopeTriggerContainer,
+    TriggerContainer,
+)
+from ctapipe.core import Provenance, traits
+from ctapipe.image import ImageProcessor
+from ctapipe.io import DataLevel, DataWriter, EventSource
+from traitlets.config import Config as TraitletsConfig
+
+from ctgans.exceptions import DataError
+from ctgans.generate.labels import Truth
+from ctgans.generate.reference import Reference
+from ctgans.simulate.source import RUN_START
+from ctgans.simulate.writer import image_processor_config
+
+__all__ = ["EventBatch", "GeneratedEventSource", "write_dl1"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    """Generated events: truth, camera images (p.e.) and peak times (ns).
+
+    ``image`` and ``peak_time`` have shape ``(n, n_pixels)``.
+    """
+
+    truth: Truth
+    image: np.ndarray
+    peak_time: np.ndarray
+
+
+class GeneratedEventSource(EventSource):
+    """Yield one mono event per generated image.
+
+    Parameters
+    ----------
+    reference : Reference
+        Subarray, pointing, observation and simulation settings to copy.
+    batches : iterable of EventBatch
+        The generated events, consumed once.
+    **kwargs
+        Passed to `ctapipe.io.EventSource`.
+    """
+
+    input_url = traits.Path(allow_none=True, default_value=None).tag(config=True)
+
+    def __init__(self, reference: Reference, batches: Iterable[EventBatch], **kwargs):
+        super().__init__(**kwargs)
+        self.reference = reference
+        self._batches = batches
+        self.n_written = 0
+
+    @staticmethod
+    def is_compatible(file_path) -> bool:
+        """Never chosen for a file: this source reads nothing."""
+        return False
+
+    @property
+    def is_simulation(self) -> bool:
+        """Generated events carry simulation truth."""
+        return True
+
+    @property
+    def datalevels(self) -> tuple[DataLevel, ...]:
+        """The source provides DL1 images."""
+        return (DataLevel.DL1_IMAGES,)
+
+    @property
+    def subarray(self):
+        """The run's telescopes, as described in the reference file."""
+        return self.reference.subarray
+
+    @property
+    def simulation_config(self):
+        """The reference file's simulation settings, per obs_id."""
+        return self.reference.simulation_config
+
+    @property
+    def observation_blocks(self):
+        """The reference file's observation blocks."""
+        return self.reference.observation_blocks
+
+    @property
+    def scheduling_blocks(self):
+        """The reference file's scheduling blocks."""
+        return self.reference.scheduling_blocks
+
+    def _generator(self) -> Iterator[ArrayEventContainer]:
+        for batch in self._batches:
+            for i in range(len(batch.truth)):
+                yield self._event(batch, i)
+                self.n_written += 1
+
+    def _event(self, batch: EventBatch, i: int) -> ArrayEventContainer:
+        truth = batch.truth
+        obs_id, tel_id = int(truth.obs_id[i]), int(truth.tel_id[i])
+        event = ArrayEventContainer(
+            index=EventIndexContainer(obs_id=obs_id, event_id=self.n_written),
+            r0=None, r1=None, dl0=None, dl2=None, muon=None, count=self.n_written,
+        )
+        event.trigger = TriggerContainer(
+            time=RUN_START, tels_with_trigger=np.array([tel_id], dtype=np.int16),
+            event_type=EventType.SUBARRAY,
+        )
+        event.trigger.tel[tel_id] = TelescopeTriggerContainer(
+            time=RUN_START, event_type=EventType.SUBARRAY)
+        event.simulation = SimulatedEventContainer(
+            shower=SimulatedShowerContainer(
+                energy=truth.energy_tev[i] * u.TeV,
+                alt=truth.alt_rad[i] * u.rad,
+                az=truth.az_rad[i] * u.rad,
+                core_x=truth.core_x_m[i] * u.m,
+                core_y=truth.core_y_m[i] * u.m,
+                h_first_int=truth.h_first_int_m[i] * u.m,
+                x_max=truth.x_max_gcm2[i] * u.g / u.cm**2,
+                shower_primary_id=np.int16(truth.primary_id[i]),
+            )
+        )
+        alt, az = self.reference.pointing(obs_id, tel_id)
+        event.monitoring.tel[tel_id].pointing = TelescopePointingContainer(
+            altitude=alt * u.rad, azimuth=az * u.rad)
+        event.dl1.tel[tel_id] = DL1CameraContainer(
+            image=batch.image[i].astype(np.float32),
+            peak_time=batch.peak_time[i].astype(np.float32),
+        )
+        return event
+
+
+def _processor_config(subarray) -> TraitletsConfig:
+    if {c.name for c in subarray.camera_types} == {"MAGICCam"}:
+        return image_processor_config()
+    return TraitletsConfig()
+
+
+def write_dl1(source: GeneratedEventSource, output_path: Path, seed: int,
+              overwrite: bool = False, progress=None) -> int:
+    """Process and write every event of ``source``; return how many were written.
+
+    The file is written next to ``output_path`` under a temporary name and renamed
+    when complete, so ``output_path`` never holds a partial file.
+
+    Parameters
+    ----------
+    source : GeneratedEventSource
+        The events.
+    output_path : pathlib.Path
+        The DL1 HDF5 file to write.
+    seed : int
+        Seeds ctapipe's timing-fit generator, for reproducible timing parameters.
+    overwrite : bool
+        Replace an existing file instead of refusing.
+    progress : callable, optional
+        Called with no argument after each written event (a progress bar).
+
+    Raises
+    ------
+    DataError
+        If ``output_path`` exists and ``overwrite`` is false, or its folder does not
+        exist.
+    """
+    check_output(output_path, overwrite)
+    tmp_path = output_path.with_name(f".{output_path.name}.{os.getpid()}.tmp")
+    processor = ImageProcessor(source.subarray,
+                               config=_processor_config(source.subarray))
+    Provenance().start_activity("ctgans.generate")
+    saved_fit_state = fitting.FIT_RNG.bit_generator.state
+    fitting.FIT_RNG.bit_generator.state = np.random.default_rng(
+        np.random.SeedSequence([seed, 0xF17])).bit_generator.state
+    try:
+        with DataWriter(source, output_path=tmp_path, overwrite=True,
+                        write_dl1_images=True, write_dl1_parameters=True,
+                        compression_level=1) as writer:
+            for event in source:
+                processor(event)
+                writer(event)
+                if progress is not None:
+                    progress()
+        os.replace(tmp_path, output_path)
+    finally:
+        fitting.FIT_RNG.bit_generator.state = saved_fit_state
+        Provenance().finish_activity()
+        if tmp_path.exists():
+            tmp_path.unlink()
+    return source.n_written
+
+
+def check_output(output_path: Path, overwrite: bool) -> None:
+    """Raise DataError unless ``output_path`` may be written."""
+    if output_path.exists() and not overwrite:
+        raise DataError(f"output file {output_path} exists; pass --overwrite to "
+                        "replace it")
+    if not output_path.parent.is_dir():
+        raise DataError(f"output folder {output_path.parent} does not exist")

@@ -1,0 +1,247 @@
+"""Generation: run folder -> ctapipe DL1 file that dl1-data-handler reads back."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+TEL_TYPE = "LST_MAGIC_MAGICCam"
+
+
+def _config(folder: Path, toy_pair) -> Path:
+    """The smoke config on the toy gamma file, 1 epoch, everything under folder."""
+    text = (PROJECT / "configs" / "smoke.yml").read_text()
+    replacements = {
+        "signal: [data/smoke/gamma_diffuse.dl1.h5]": f"signal: [{toy_pair['gamma']}]",
+        "directory: data/smoke": f"directory: {folder / 'toy'}",
+        "cache_dir: cache": f"cache_dir: {folder / 'cache'}",
+        "directory: predictors": f"directory: {folder / 'pred'}",
+        "run_dir: runs": f"run_dir: {folder / 'runs'}",
+        "epochs: 2": "epochs: 1",
+        "strategy: mirrored": "strategy: default",
+    }
+    for old, new in replacements.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = folder / "tiny.yml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="session")
+def run_folder(tmp_path_factory, toy_pair) -> Path:
+    """A finished 1-epoch run on the toy gammas (16x16, energy + cameradirection)."""
+    from ctgans.config import load_config
+    from ctgans.train.run import run
+
+    folder = tmp_path_factory.mktemp("genrun")
+    return run(load_config(_config(folder, toy_pair)), fresh=True)
+
+
+def _reader(path: Path, image_shape: int = 16):
+    from dl1_data_handler.reader import DLImageReader
+    from traitlets.config import Config
+
+    config = Config({
+        "DLImageReader": {"mode": "mono", "allowed_tel_types": [TEL_TYPE],
+                          "channels": ["image"],
+                          "image_mapper_type": [["type", "*", "BilinearMapper"]]},
+        "BilinearMapper": {"interpolation_image_shape": image_shape},
+        "TableQualityQuery": {"quality_criteria": []},
+    })
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return DLImageReader(input_url_signal=[str(path)], config=config)
+
+
+def _close(reader):
+    for handle in reader.files.values():
+        handle.close()
+
+
+def test_sampled_labels_are_read_back_by_dl1_data_handler(run_folder, tmp_path):
+    from ctgans.generate import GenerateRequest, generate
+
+    output = tmp_path / "gen.dl1.h5"
+    stats = generate(GenerateRequest(run_folder, output, n_events=24, energy_min=0.1,
+                                     energy_max=10.0, spectral_index=-2.0,
+                                     direction="diffuse", radius_deg=1.0, seed=5,
+                                     batch_size=10))
+    assert stats.n_events == 24 and output.is_file()
+    assert not list(tmp_path.glob(".*tmp"))
+    energy = stats.truth.energy_tev
+    assert energy.min() >= 0.1 and energy.max() <= 10.0
+    reader = _reader(output)
+    try:
+        rows = reader.example_identifiers
+        assert len(rows) == 24 and reader.input_shape == (16, 16, 1)
+        assert set(np.asarray(rows["tel_id"])) == {1, 2}  # cycles over the run's
+        order = np.argsort(np.asarray(rows["event_id"]))
+        np.testing.assert_allclose(np.asarray(rows["log_true_energy"])[order],
+                                   np.log10(energy), atol=1e-5)
+        for column in ("cam_coord_offset_x", "cam_coord_offset_y"):
+            np.testing.assert_allclose(np.asarray(rows[column])[order],
+                                       stats.labels[column], atol=1e-3)
+        offsets = np.hypot(stats.labels["cam_coord_offset_x"],
+                           stats.labels["cam_coord_offset_y"])
+        assert offsets.max() <= np.tan(np.deg2rad(1.0)) * 17.24 + 1e-6
+        batch = reader.generate_mono_batch(np.arange(4))
+        assert batch["features"].shape == (4, 16, 16, 1)
+        assert np.isfinite(batch["features"]).all()
+    finally:
+        _close(reader)
+
+    # Same seed, same file contents.
+    again = generate(GenerateRequest(run_folder, tmp_path / "again.dl1.h5",
+                                     n_events=24, energy_min=0.1, energy_max=10.0,
+                                     spectral_index=-2.0, direction="diffuse",
+                                     radius_deg=1.0, seed=5, batch_size=7))
+    np.testing.assert_array_equal(again.truth.energy_tev, energy)
+    from ctapipe.io import read_table
+
+    first = read_table(output, "/dl1/event/telescope/images/tel_001")["image"]
+    second = read_table(again.path, "/dl1/event/telescope/images/tel_001")["image"]
+    np.testing.assert_allclose(second, first, rtol=1e-4, atol=1e-4)
+
+
+def test_labels_from_copies_the_truth_of_selected_events(run_folder, toy_pair,
+                                                         tmp_path):
+    from ctgans.data.reader import open_reader
+    from ctgans.generate import GenerateRequest, generate
+    from ctgans.generate.trained_run import open_run
+
+    source = toy_pair["gamma"]
+    output = tmp_path / "copy.dl1.h5"
+    stats = generate(GenerateRequest(run_folder, output, n_events=12,
+                                     labels_from=source))
+    assert stats.n_events == 12
+    data = open_run(run_folder).data
+    selected = open_reader(data).example_identifiers[:12]  # the run's cuts applied
+    written = _reader(output)
+    try:
+        rows = written.example_identifiers
+        order = np.argsort(np.asarray(rows["event_id"]))
+        for column in ("true_energy", "true_alt", "true_az", "true_core_x",
+                       "true_core_y", "tel_id", "true_shower_primary_id"):
+            np.testing.assert_allclose(np.asarray(rows[column])[order],
+                                       np.asarray(selected[column]), rtol=1e-9,
+                                       err_msg=column)
+        for column in ("log_true_energy", "cam_coord_offset_x", "cam_coord_offset_y"):
+            np.testing.assert_allclose(np.asarray(rows[column])[order],
+                                       np.asarray(selected[column]), atol=1e-5,
+                                       err_msg=column)
+    finally:
+        _close(written)
+
+
+def _toy_images(path: Path, n: int):
+    from ctapipe.io import read_table
+
+    from ctgans.config import DataConfig
+    from ctgans.generate.reference import read_reference
+
+    reference = read_reference(path, DataConfig(signal=(path,)), [1])
+    images = read_table(path, "/dl1/event/telescope/images/tel_001")["image"][:n]
+    return reference.subarray.tel[1].camera.geometry, np.asarray(images, np.float64)
+
+
+def _hillas(geometry, image):
+    from ctapipe.image import hillas_parameters, tailcuts_clean
+
+    mask = tailcuts_clean(geometry, image, 6.0, 3.5, min_number_picture_neighbors=1)
+    return hillas_parameters(geometry[mask], image[mask]) if mask.sum() >= 3 else None
+
+
+def test_inverse_mapping_round_trip_keeps_hillas_parameters(toy_pair):
+    """camera -> 43x43 square -> camera on toy gammas; measured tolerances are in
+    the docstring of ctgans.generate.inverse_mapping."""
+    from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
+
+    geometry, images = _toy_images(toy_pair["gamma"], 80)
+    mapper = build_mapper(geometry, "BilinearMapper", 43)
+    inverse = InverseMapper(mapper, geometry)
+    square = mapper.map_image(images[..., np.newaxis].astype(np.float32))
+    back = inverse(square)[..., 0]
+    assert back.shape == images.shape
+    intensity, cog, psi = [], [], []
+    for original, restored in zip(images, back):
+        before, after = _hillas(geometry, original), _hillas(geometry, restored)
+        if before is None or before.intensity < 50:
+            continue
+        assert restored.sum() == pytest.approx(original.sum(), rel=1e-3, abs=0.5)
+        intensity.append(after.intensity / before.intensity - 1)
+        cog.append(np.hypot((after.x - before.x).to_value("m"),
+                            (after.y - before.y).to_value("m")))
+        if before.length > 1.5 * before.width:
+            delta = (after.psi - before.psi).to_value("deg")
+            psi.append((delta + 90) % 180 - 90)
+    intensity, cog, psi = np.abs(intensity), np.asarray(cog), np.abs(psi)
+    assert len(intensity) >= 10 and len(psi) >= 5
+    # A pixel at a tailcut threshold can flip: bounds for all images are looser
+    # than for 90 % of them.
+    assert np.percentile(intensity, 90) < 1e-3 and intensity.max() < 0.05
+    assert np.percentile(cog, 90) < 1e-4 and cog.max() < 0.003  # pixel: 0.03 m
+    assert np.percentile(psi, 90) < 0.05 and psi.max() < 10.0
+
+
+def test_inverse_mapping_is_consistent_on_coarse_grids(toy_pair):
+    """16x16 (coarser than the camera): mapping the inverse forward gives the
+    square image back wherever the grid sees the camera."""
+    from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
+
+    geometry, _ = _toy_images(toy_pair["gamma"], 1)
+    mapper = build_mapper(geometry, "BilinearMapper", 16)
+    inverse = InverseMapper(mapper, geometry)
+    rng = np.random.default_rng(0)
+    square = rng.gamma(2.0, 5.0, size=(3, 16, 16, 2)).astype(np.float32)
+    again = mapper.map_image(inverse(square))
+    seen = np.asarray(abs(mapper.mapping_table).sum(axis=0)).ravel() > 0
+    seen = seen.reshape(16, 16)
+    error = np.linalg.norm((again - square)[:, seen]) / np.linalg.norm(square[:, seen])
+    assert error < 1e-3
+
+
+def _cli(*args):
+    from ctgans.generate.__main__ import main
+
+    return main([str(a) for a in args])
+
+
+def test_cli_bad_inputs_exit_2_with_one_line_and_write_nothing(run_folder, tmp_path,
+                                                               capsys):
+    output = tmp_path / "out.dl1.h5"
+    cases = [
+        ([run_folder, "--output", output, "--n-events", "-3"], "--n-events"),
+        ([tmp_path / "missing", "--output", output, "--n-events", "3"],
+         "does not exist"),
+        ([tmp_path, "--output", output, "--n-events", "3"], "no generator.keras"),
+        ([run_folder, "--output", output], "--n-events: required"),
+        ([run_folder, "--output", output, "--n-events", "3", "--energy-min", "5",
+          "--energy-max", "1"], "--energy-min must be below"),
+    ]
+    for args, message in cases:
+        assert _cli(*args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:") and message in err[0]
+        assert not output.exists()
+    output.write_text("keep me")
+    assert _cli(run_folder, "--output", output, "--n-events", "3") == 2
+    assert "exists" in capsys.readouterr().err
+    assert output.read_text() == "keep me"
+    assert list(tmp_path.iterdir()) == [output]
+
+
+def test_python_m_ctgans_generate_reports_bad_input(tmp_path):
+    command = [sys.executable, "-m", "ctgans.generate", str(tmp_path),
+               "--output", str(tmp_path / "out.dl1.h5"), "--n-events", "0"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: --n-events must be a positive integer; received 0"]
+    assert not (tmp_path / "out.dl1.h5").exists()
