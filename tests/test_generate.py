@@ -232,7 +232,7 @@ def test_cli_bad_inputs_exit_2_with_one_line_and_write_nothing(run_folder, tmp_p
         assert not output.exists()
     output.write_text("keep me")
     assert _cli(run_folder, "--output", output, "--n-events", "3") == 2
-    assert "exists" in capsys.readouterr().err
+    assert "received existing" in capsys.readouterr().err
     assert output.read_text() == "keep me"
     assert list(tmp_path.iterdir()) == [output]
 

@@ -31,13 +31,13 @@ from ctgans.generate.labels import (
     sample_truth,
     truth_from_file,
 )
+from ctgans.dl1_output import check_output
 from ctgans.generate.reference import SHOWER_TABLE, Reference, read_reference
 from ctgans.generate.trained_run import TrainedRun, load_generator, open_run
 from ctgans.generate.writer import (
     EventBatch,
     GeneratedEventSource,
-    check_output,
-    write_dl1,
+    write_generated,
 )
 from ctgans.simulate.settings import PARTICLES
 
@@ -183,7 +183,7 @@ def generate(request: GenerateRequest, progress: bool = False) -> GenerateStats:
     source = GeneratedEventSource(reference, batches)
     bar = _progress_bar(len(truth)) if progress else None
     try:
-        n = write_dl1(source, request.output, request.seed, request.overwrite,
+        n = write_generated(source, request.output, request.seed, request.overwrite,
                       progress=bar.update if bar is not None else None)
     finally:
         if bar is not None:

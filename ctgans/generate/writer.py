@@ -15,14 +15,12 @@ Each event is mono: one telescope, one image. Images without a time channel get
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import astropy.units as u
 import numpy as np
-from ctapipe import fitting
 from ctapipe.containers import (
     ArrayEventContainer,
     DL1CameraContainer,
@@ -34,16 +32,14 @@ from ctapipe.containers import (
     TelescopeTriggerContainer,
     TriggerContainer,
 )
-from ctapipe.core import Provenance, traits
-from ctapipe.image import ImageProcessor
-from ctapipe.io import DataLevel, DataWriter, EventSource
+from ctapipe.core import traits
+from ctapipe.io import DataLevel, EventSource
 from traitlets.config import Config as TraitletsConfig
 
-from ctgans.exceptions import DataError
+from ctgans.dl1_output import image_processor_config, write_dl1
 from ctgans.generate.labels import Truth
 from ctgans.generate.reference import Reference
 from ctgans.simulate.source import RUN_START
-from ctgans.simulate.writer import image_processor_config
 
 __all__ = ["EventBatch", "GeneratedEventSource", "write_dl1"]
 
@@ -165,62 +161,18 @@ def _processor_config(subarray) -> TraitletsConfig:
     return TraitletsConfig()
 
 
-def write_dl1(source: GeneratedEventSource, output_path: Path, seed: int,
-              overwrite: bool = False, progress=None) -> int:
-    """Process and write every event of ``source``; return how many were written.
+def write_generated(source: GeneratedEventSource, output_path: Path, seed: int,
+                    overwrite: bool = False, progress=None) -> int:
+    """Process and write every event of ``source`` atomically; return the count.
 
-    The file is written next to ``output_path`` under a temporary name and renamed
-    when complete, so ``output_path`` never holds a partial file.
-
-    Parameters
-    ----------
-    source : GeneratedEventSource
-        The events.
-    output_path : pathlib.Path
-        The DL1 HDF5 file to write.
-    seed : int
-        Seeds ctapipe's timing-fit generator, for reproducible timing parameters.
-    overwrite : bool
-        Replace an existing file instead of refusing.
-    progress : callable, optional
-        Called with no argument after each written event (a progress bar).
-
-    Raises
-    ------
-    DataError
-        If ``output_path`` exists and ``overwrite`` is false, or its folder does not
-        exist.
+    ``seed`` seeds ctapipe's timing fit (reproducible timing parameters).
     """
-    check_output(output_path, overwrite)
-    tmp_path = output_path.with_name(f".{output_path.name}.{os.getpid()}.tmp")
-    processor = ImageProcessor(source.subarray,
-                               config=_processor_config(source.subarray))
-    Provenance().start_activity("ctgans.generate")
-    saved_fit_state = fitting.FIT_RNG.bit_generator.state
-    fitting.FIT_RNG.bit_generator.state = np.random.default_rng(
-        np.random.SeedSequence([seed, 0xF17])).bit_generator.state
-    try:
-        with DataWriter(source, output_path=tmp_path, overwrite=True,
-                        write_dl1_images=True, write_dl1_parameters=True,
-                        compression_level=1) as writer:
-            for event in source:
-                processor(event)
-                writer(event)
-                if progress is not None:
-                    progress()
-        os.replace(tmp_path, output_path)
-    finally:
-        fitting.FIT_RNG.bit_generator.state = saved_fit_state
-        Provenance().finish_activity()
-        if tmp_path.exists():
-            tmp_path.unlink()
+    write_dl1(
+        source, output_path,
+        fit_seed=np.random.SeedSequence([seed, 0xF17]),
+        activity="ctgans.generate",
+        processor_config=_processor_config(source.subarray),
+        overwrite=overwrite,
+        progress=progress,
+    )
     return source.n_written
-
-
-def check_output(output_path: Path, overwrite: bool) -> None:
-    """Raise DataError unless ``output_path`` may be written."""
-    if output_path.exists() and not overwrite:
-        raise DataError(f"output file {output_path} exists; pass --overwrite to "
-                        "replace it")
-    if not output_path.parent.is_dir():
-        raise DataError(f"output folder {output_path.parent} does not exist")

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from ctapipe import fitting
-from ctapipe.core import Provenance
-from ctapipe.image import ImageProcessor
-from ctapipe.io import DataWriter
-from traitlets.config import Config
 
 from ctgans.config import EMBEDDED_EVENTS, TOY_FILES
-from ctgans.exceptions import DataError
+from ctgans.dl1_output import image_processor_config, write_dl1
 from ctgans.simulate.settings import SimulationSettings
 from ctgans.simulate.source import ToyMagicEventSource
 
@@ -24,7 +18,6 @@ __all__ = [
     "EMBEDDED_FILES",
     "SimulationStats",
     "embedded_settings",
-    "image_processor_config",
     "simulate",
     "write_embedded_dataset",
 ]
@@ -53,22 +46,6 @@ class SimulationStats:
         return self.n_written / self.seconds if self.seconds > 0 else float("nan")
 
 
-def image_processor_config() -> Config:
-    """MAGIC standard tailcuts cleaning (6 / 3.5 p.e.) for ctapipe's ImageProcessor."""
-    return Config(
-        {
-            "ImageProcessor": {
-                "TailcutsImageCleaner": {
-                    "picture_threshold_pe": 6.0,
-                    "boundary_threshold_pe": 3.5,
-                    "min_picture_neighbors": 1,
-                    "keep_isolated_pixels": False,
-                }
-            }
-        }
-    )
-
-
 def simulate(
     settings: SimulationSettings, output_path, overwrite: bool = False
 ) -> SimulationStats:
@@ -81,7 +58,7 @@ def simulate(
     ----------
     settings : SimulationSettings
         What to simulate; ``settings.n_events`` showers are thrown.
-    output_path : str or os.PathLike
+    output_path : str or path-like
         The DL1 HDF5 file to write.
     overwrite : bool
         Replace an existing file instead of refusing.
@@ -98,50 +75,19 @@ def simulate(
         exist.
     """
     output_path = Path(output_path)
-    if output_path.exists() and not overwrite:
-        raise DataError(
-            f"output file: expected a path that does not exist (or overwrite), "
-            f"received existing {output_path}"
-        )
-    if not output_path.parent.is_dir():
-        raise DataError(
-            f"output folder: expected an existing directory, received "
-            f"{output_path.parent}"
-        )
-    tmp_path = output_path.with_name(f".{output_path.name}.{os.getpid()}.tmp")
     start = time.perf_counter()
     source = ToyMagicEventSource(settings)
-    processor = ImageProcessor(source.subarray, config=image_processor_config())
-    Provenance().start_activity(f"ctgans.simulate {settings.particle}")
-    # ctapipe's timing fit draws from a module-level generator: start it from
-    # the run's seed so that a seed gives the same timing parameters every time.
-    saved_fit_state = fitting.FIT_RNG.bit_generator.state
-    fit_seed = np.random.SeedSequence(settings.seed).spawn(3)[2]  # 0, 1: the source
-    fitting.FIT_RNG.bit_generator.state = np.random.default_rng(
-        fit_seed
-    ).bit_generator.state
-    try:
-        with DataWriter(
-            source,
-            output_path=tmp_path,
-            overwrite=True,
-            write_dl1_images=True,
-            write_dl1_parameters=True,
-            # Level 1 is 1.4x faster to write than the default 5, for +8% size.
-            compression_level=1,
-        ) as writer:
-            for event in source:
-                processor(event)
-                writer(event)
-            writer.write_simulated_shower_distributions(
-                source.simulated_shower_distributions
-            )
-        os.replace(tmp_path, output_path)
-    finally:
-        fitting.FIT_RNG.bit_generator.state = saved_fit_state
-        Provenance().finish_activity()
-        if tmp_path.exists():
-            tmp_path.unlink()
+    write_dl1(
+        source,
+        output_path,
+        fit_seed=np.random.SeedSequence(settings.seed).spawn(3)[2],  # 0, 1: the source
+        activity=f"ctgans.simulate {settings.particle}",
+        processor_config=image_processor_config(),
+        overwrite=overwrite,
+        finish=lambda writer: writer.write_simulated_shower_distributions(
+            source.simulated_shower_distributions
+        ),
+    )
     seconds = time.perf_counter() - start
     logger.info(
         "%s: %d showers thrown, %d events written in %.1f s",
@@ -193,7 +139,7 @@ def write_embedded_dataset(
 
     Parameters
     ----------
-    directory : str or os.PathLike
+    directory : str or path-like
         Folder to write into (created if missing).
     n_events_per_particle : int
         Showers thrown per particle.
