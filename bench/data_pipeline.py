@@ -21,9 +21,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-
 import _report  # noqa: E402  (bench/ is sys.path[0])
+import numpy as np  # noqa: E402
 
 from ctgans.config import load_config  # noqa: E402
 from ctgans.data.cache import cache_path  # noqa: E402
@@ -50,8 +49,9 @@ def bench_ctlearn(data_cfg, epochs: int) -> tuple[float, int]:
 
     reader = open_reader(data_cfg)
     n = reader._get_n_events()
-    loader = DLDataLoader(reader, np.arange(n), tasks=["energy"], batch_size=BATCH,
-                          random_seed=0)
+    loader = DLDataLoader(
+        reader, np.arange(n), tasks=["energy"], batch_size=BATCH, random_seed=0
+    )
     batches = [loader[i] for i in range(min(len(loader), 3))]  # warm-up
     images = 0
     seconds = 0.0
@@ -103,12 +103,14 @@ def main(argv=None) -> int:
         "",
         "| loader | images/s | ratio |",
         "|---|---:|---:|",
-        f"| ctlearn `DLDataLoader` (dl1-data-handler per event) | {theirs:,.0f} | 1.0 |",
+        "| ctlearn `DLDataLoader` (dl1-data-handler per event) | "
+        f"{theirs:,.0f} | 1.0 |",
         f"| ctgans cached `tf.data` | {ours:,.0f} | {ratio:,.0f}x |",
         "",
         f"Cache: {'found' if cached else 'built'} in {prepare_seconds:.1f} s "
         "(one-off per config and input files"
-        + ("" if cached else f", {n_examples / prepare_seconds:,.0f} images/s") + ").",
+        + ("" if cached else f", {n_examples / prepare_seconds:,.0f} images/s")
+        + ").",
     ]
     table = "\n".join(rows)
     print(table)

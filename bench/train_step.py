@@ -34,9 +34,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-
 import _report  # noqa: E402  (bench/ is sys.path[0])
+import numpy as np  # noqa: E402
 
 MARK_BEGIN = "<!-- bench/train_step.py begin -->"
 MARK_END = "<!-- bench/train_step.py end -->"
@@ -54,12 +53,15 @@ class OursArm:
 
         self.gan = build_gan(cfg, dataset, None, tf.distribute.get_strategy())
         if jit_compile:
-            self.gan.jit_compile = True  # before the first fit: train_function not built
+            self.gan.jit_compile = (
+                True  # before the first fit: train_function not built
+            )
         self.jit_compile = bool(self.gan.jit_compile)
         train = ~dataset.is_validation
         global_batch = cfg.train.batch_size * cfg.loss.critic_steps
-        self.data = make_tf_dataset(dataset.images[train], dataset.labels[train],
-                                    global_batch, cfg.seed).repeat()
+        self.data = make_tf_dataset(
+            dataset.images[train], dataset.labels[train], global_batch, cfg.seed
+        ).repeat()
 
     def run(self, steps: int) -> float:
         start = time.perf_counter()
@@ -94,9 +96,13 @@ class BaselineArm:
         # then train on the same training rows; otherwise on all rows.
         same_rows = cfg.data.mode == "mono" and n == len(dataset.images)
         indices = np.flatnonzero(~dataset.is_validation) if same_rows else np.arange(n)
-        self.loader = DLDataLoader(self.reader, indices.copy(), tasks=self.tasks,
-                                   batch_size=cfg.train.batch_size,
-                                   random_seed=cfg.seed)
+        self.loader = DLDataLoader(
+            self.reader,
+            indices.copy(),
+            tasks=self.tasks,
+            batch_size=cfg.train.batch_size,
+            random_seed=cfg.seed,
+        )
         self.next_index = 0
         self.load_seconds = 0.0
 
@@ -145,8 +151,11 @@ class BaselineArm:
                 real_scores = self.critic((real, labels), training=True)
                 fake_scores = self.critic((fake, labels), training=True)
                 gp = gradient_penalty(self.critic, real, fake, labels, epsilon)
-                loss = (tf.reduce_mean(fake_scores) - tf.reduce_mean(real_scores)
-                        + self.gp_weight * gp)
+                loss = (
+                    tf.reduce_mean(fake_scores)
+                    - tf.reduce_mean(real_scores)
+                    + self.gp_weight * gp
+                )
             weights = self.critic.trainable_weights
             self.c_opt.apply_gradients(zip(tape.gradient(loss, weights), weights))
         # Generator update on the labels of the step's first real batch, as ours does.
@@ -168,14 +177,27 @@ class BaselineArm:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/gamma.yml")
-    parser.add_argument("--steps", type=int, default=20,
-                        help="generator steps timed per arm (split over the rounds)")
-    parser.add_argument("--warmup", type=int, default=2,
-                        help="untimed generator steps per arm first")
-    parser.add_argument("--rounds", type=int, default=10,
-                        help="interleaved rounds (each times steps/rounds per arm)")
-    parser.add_argument("--no-xla", dest="xla", action="store_false",
-                        help="skip the extra jit_compile=True arm")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=20,
+        help="generator steps timed per arm (split over the rounds)",
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="untimed generator steps per arm first"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=10,
+        help="interleaved rounds (each times steps/rounds per arm)",
+    )
+    parser.add_argument(
+        "--no-xla",
+        dest="xla",
+        action="store_false",
+        help="skip the extra jit_compile=True arm",
+    )
     parser.add_argument("--output", default="BENCHMARKS.md")
     args = parser.parse_args(argv)
     if args.steps < args.rounds or args.rounds < 1:
@@ -192,24 +214,33 @@ def main(argv=None) -> int:
     dataset = prepare_dataset(cfg.data, cfg.seed)
     batch, critic_steps = cfg.train.batch_size, cfg.loss.critic_steps
 
-    arms = {"ours": OursArm(cfg, dataset, jit_compile=False),
-            "baseline": BaselineArm(cfg, dataset)}
+    arms = {
+        "ours": OursArm(cfg, dataset, jit_compile=False),
+        "baseline": BaselineArm(cfg, dataset),
+    }
     if args.xla:
         arms["xla"] = OursArm(cfg, dataset, jit_compile=True)
     warmup = {}
     for name, arm in arms.items():
         warmup[name] = arm.run(args.warmup) if args.warmup else 0.0
-        print(f"warm-up {name}: {args.warmup} steps in {warmup[name]:.1f} s", flush=True)
+        print(
+            f"warm-up {name}: {args.warmup} steps in {warmup[name]:.1f} s", flush=True
+        )
     arms["baseline"].load_seconds = 0.0
 
-    per_round = [args.steps // args.rounds + (r < args.steps % args.rounds)
-                 for r in range(args.rounds)]
+    per_round = [
+        args.steps // args.rounds + (r < args.steps % args.rounds)
+        for r in range(args.rounds)
+    ]
     seconds = {name: [] for name in arms}
     for r, steps in enumerate(per_round):
         for name, arm in arms.items():
             seconds[name].append(arm.run(steps))
-            print(f"round {r + 1}/{args.rounds} {name}: {steps} steps, "
-                  f"{seconds[name][-1] / steps:.2f} s/step", flush=True)
+            print(
+                f"round {r + 1}/{args.rounds} {name}: {steps} steps, "
+                f"{seconds[name][-1] / steps:.2f} s/step",
+                flush=True,
+            )
 
     def rate(name):
         return args.steps * critic_steps * batch / sum(seconds[name])
@@ -220,18 +251,25 @@ def main(argv=None) -> int:
         return f"{mean:.2f} ({min(per_step):.2f}-{max(per_step):.2f})"
 
     def median(name):  # per-round rates: robust to a few disturbed rounds
-        return float(np.median([n * critic_steps * batch / s
-                                for s, n in zip(seconds[name], per_round)]))
+        return float(
+            np.median(
+                [n * critic_steps * batch / s for s, n in zip(seconds[name], per_round)]
+            )
+        )
 
     base = rate("baseline")
     base_load = arms["baseline"].load_seconds / sum(seconds["baseline"])
     labels = {
         "baseline": "baseline: ctlearn `DLDataLoader` + eager `GradientTape` "
-                    "(2022 prototype recipe)",
+        "(2022 prototype recipe)",
         "ours": "ours: `gan.fit` on cached `tf.data` (graph, XLA off)",
         "xla": "ours with `jit_compile=True` (XLA"
-               + ("" if not args.xla or arms["xla"].jit_compile
-                  else " refused by Keras, ran without") + ")",
+        + (
+            ""
+            if not args.xla or arms["xla"].jit_compile
+            else " refused by Keras, ran without"
+        )
+        + ")",
     }
     shape = "x".join(str(s) for s in dataset.image_shape)
     n_train = int((~dataset.is_validation).sum())
@@ -250,7 +288,7 @@ def main(argv=None) -> int:
         f"{load:.2f}. Other processes may share the 2 cores: compare rows, not runs; "
         "the median columns are the least disturbed estimate.",
         "Mixed precision off (float32); XLA off in the first two rows "
-        "(`jit_compile=\"auto\"` means no XLA on CPU, see STACK.md).",
+        '(`jit_compile="auto"` means no XLA on CPU, see STACK.md).',
         "",
         "| arm | s per generator step: mean (best-worst round) | critic images/s "
         "| ratio | critic images/s, median of rounds | ratio of medians |",
@@ -258,9 +296,11 @@ def main(argv=None) -> int:
     ]
     for name in ("baseline", "ours", "xla"):
         if name in arms:
-            rows.append(f"| {labels[name]} | {step_range(name)} | {rate(name):,.0f} | "
-                        f"{rate(name) / base:.1f}x | {median(name):,.0f} | "
-                        f"{median(name) / median('baseline'):.1f}x |")
+            rows.append(
+                f"| {labels[name]} | {step_range(name)} | {rate(name):,.0f} | "
+                f"{rate(name) / base:.1f}x | {median(name):,.0f} | "
+                f"{median(name) / median('baseline'):.1f}x |"
+            )
     ratio = rate("ours") / base
     rows += [
         "",
@@ -270,7 +310,8 @@ def main(argv=None) -> int:
         f"Baseline time spent in `DLDataLoader` + normalisation: {base_load:.0%} "
         f"({arms['baseline'].load_seconds / args.steps:.2f} s per generator step); "
         "the rest is eager TensorFlow. Warm-up (tracing / compiling / first reads): "
-        + ", ".join(f"{n} {s:.1f} s" for n, s in warmup.items()) + f" for "
+        + ", ".join(f"{n} {s:.1f} s" for n, s in warmup.items())
+        + f" for "
         f"{args.warmup} steps. Run took {time.perf_counter() - wall:.0f} s.",
         "",
         f"    python bench/train_step.py --config {args.config} --steps {args.steps} "
@@ -279,8 +320,9 @@ def main(argv=None) -> int:
     ]
     table = "\n".join(rows)
     print(table)
-    _report.write_section(Path(args.output), MARK_BEGIN, MARK_END, "Training step",
-                          table)
+    _report.write_section(
+        Path(args.output), MARK_BEGIN, MARK_END, "Training step", table
+    )
     return 0
 
 

@@ -224,9 +224,19 @@ def load_config(path: str | Path, check_files: bool = True) -> Config:
 
 def _data(sec: Section, check_files: bool) -> DataConfig:
     sec.allow(
-        "signal", "background", "toy_dataset", "telescopes", "mode", "channels",
-        "mapper", "cuts", "labels", "validation_fraction", "image_scale_pe",
-        "focal_length_choice", "cache_dir",
+        "signal",
+        "background",
+        "toy_dataset",
+        "telescopes",
+        "mode",
+        "channels",
+        "mapper",
+        "cuts",
+        "labels",
+        "validation_fraction",
+        "image_scale_pe",
+        "focal_length_choice",
+        "cache_dir",
     )
     toy = None
     if "toy_dataset" in sec:
@@ -234,7 +244,9 @@ def _data(sec: Section, check_files: bool) -> DataConfig:
         tsec.allow("directory", "n_events_per_particle", "seed")
         toy = ToyDatasetConfig(
             directory=Path(tsec.string("directory", required=True)),
-            n_events_per_particle=tsec.integer("n_events_per_particle", EMBEDDED_EVENTS, 1),
+            n_events_per_particle=tsec.integer(
+                "n_events_per_particle", EMBEDDED_EVENTS, 1
+            ),
             seed=tsec.integer("seed", 0, minimum=0),
         )
     signal = _files(sec, "signal", toy, check_files, required=True)
@@ -305,7 +317,9 @@ def _files(sec, key, toy, check_files, required) -> tuple[Path, ...]:
             matches = sorted(glob.glob(pattern))
             if not matches and check_files and not toy_file:
                 raise ConfigError(
-                    sec.message("a glob matching files", f"{pattern!r} matches none", key)
+                    sec.message(
+                        "a glob matching files", f"{pattern!r} matches none", key
+                    )
                 )
             files.extend(Path(m) for m in matches)
             continue
@@ -332,38 +346,55 @@ def _model(sec: Section) -> ModelConfig:
     csec = sec.section("critic")
     csec.allow("filters", "conditioning", "spectral_norm")
     psec = sec.section("predictor")
-    psec.allow("architecture", "residual_block_type", "attention_mechanism", "epochs",
-               "batch_size", "learning_rate", "directory")
+    psec.allow(
+        "architecture",
+        "residual_block_type",
+        "attention_mechanism",
+        "epochs",
+        "batch_size",
+        "learning_rate",
+        "directory",
+    )
     stages = []
     for i, stage in enumerate(psec.list("architecture", [])):
         ssec = Section(stage, f"{psec.path}.architecture[{i}]", sec.source)
         ssec.allow("filters", "blocks")
-        stages.append((ssec.integer("filters", required=True, minimum=1),
-                       ssec.integer("blocks", required=True, minimum=1)))
+        stages.append(
+            (
+                ssec.integer("filters", required=True, minimum=1),
+                ssec.integer("blocks", required=True, minimum=1),
+            )
+        )
     default_p = PredictorConfig()
     return ModelConfig(
         latent_dim=sec.integer("latent_dim", 128, minimum=1),
         generator=GeneratorConfig(
             base_filters=gsec.integer("base_filters", 128, minimum=1),
-            upsampling=gsec.choice("upsampling", ("transpose", "upsample"), "transpose"),
-            normalization=gsec.choice("normalization", ("batch", "layer", "none"),
-                                      "batch"),
+            upsampling=gsec.choice(
+                "upsampling", ("transpose", "upsample"), "transpose"
+            ),
+            normalization=gsec.choice(
+                "normalization", ("batch", "layer", "none"), "batch"
+            ),
         ),
         critic=CriticConfig(
             filters=tuple(csec.integer_list("filters", [64, 128, 256], minimum=1)),
-            conditioning=csec.choice("conditioning",
-                                     ("projection", "channels", "none"), "projection"),
+            conditioning=csec.choice(
+                "conditioning", ("projection", "channels", "none"), "projection"
+            ),
             spectral_norm=csec.boolean("spectral_norm", False),
         ),
         predictor=PredictorConfig(
             architecture=tuple(stages) or default_p.architecture,
-            residual_block_type=psec.choice("residual_block_type",
-                                            ("basic", "bottleneck"), "basic"),
+            residual_block_type=psec.choice(
+                "residual_block_type", ("basic", "bottleneck"), "basic"
+            ),
             attention_mechanism=_attention(psec),
             epochs=psec.integer("epochs", default_p.epochs, minimum=1),
             batch_size=psec.integer("batch_size", default_p.batch_size, minimum=1),
-            learning_rate=psec.number("learning_rate", default_p.learning_rate,
-                                      1e-8, 1.0),
+            learning_rate=psec.number(
+                "learning_rate", default_p.learning_rate, 1e-8, 1.0
+            ),
             directory=Path(psec.string("directory", "predictors")),
         ),
     )
@@ -371,8 +402,11 @@ def _model(sec: Section) -> ModelConfig:
 
 def _attention(psec: Section) -> str | None:
     """CTLearn's squeeze-and-excitation attention; ``none`` switches it off."""
-    value = psec.choice("attention_mechanism",
-                        ("Dual-SE", "Channel-SE", "Spatial-SE", "none"), "Dual-SE")
+    value = psec.choice(
+        "attention_mechanism",
+        ("Dual-SE", "Channel-SE", "Spatial-SE", "none"),
+        "Dual-SE",
+    )
     return None if value == "none" else value
 
 
@@ -390,9 +424,17 @@ def _loss(sec: Section, labels: tuple[str, ...]) -> LossConfig:
 
 def _train(sec: Section) -> TrainConfig:
     sec.allow(
-        "batch_size", "epochs", "generator_learning_rate", "critic_learning_rate",
-        "beta_1", "beta_2", "strategy", "label_source", "checkpoint_every",
-        "sample_every", "run_dir",
+        "batch_size",
+        "epochs",
+        "generator_learning_rate",
+        "critic_learning_rate",
+        "beta_1",
+        "beta_2",
+        "strategy",
+        "label_source",
+        "checkpoint_every",
+        "sample_every",
+        "run_dir",
     )
     return TrainConfig(
         batch_size=sec.integer("batch_size", 64, minimum=1),
@@ -401,8 +443,9 @@ def _train(sec: Section) -> TrainConfig:
         critic_learning_rate=sec.number("critic_learning_rate", 1e-4, 1e-8, 1.0),
         beta_1=sec.number("beta_1", 0.0, 0.0, 0.999999),
         beta_2=sec.number("beta_2", 0.9, 0.0, 0.999999),
-        strategy=sec.choice("strategy", ("mirrored", "default", "multi_worker"),
-                            "mirrored"),
+        strategy=sec.choice(
+            "strategy", ("mirrored", "default", "multi_worker"), "mirrored"
+        ),
         label_source=sec.choice("label_source", ("real", "sampled"), "real"),
         checkpoint_every=sec.integer("checkpoint_every", 1, minimum=1),
         sample_every=sec.integer("sample_every", 1, minimum=1),

@@ -13,6 +13,7 @@ from typing import Any
 
 from ctgans.exceptions import ConfigError
 
+
 class Section:
     """One mapping of the config, e.g. ``data`` or ``model.critic``."""
 
@@ -57,9 +58,7 @@ class Section:
     def _get(self, key: str, default: Any, required: bool) -> Any:
         if self.raw.get(key) is None:
             if required:
-                raise ConfigError(
-                    f"missing key `{self.key_path(key)}` ({self.source})"
-                )
+                raise ConfigError(f"missing key `{self.key_path(key)}` ({self.source})")
             return default
         return self.raw[key]
 
@@ -68,8 +67,9 @@ class Section:
         value = self._get(key, None, required)
         return Section(value, self.key_path(key), self.source)
 
-    def integer(self, key, default=None, minimum=None, maximum=None,
-                required=False) -> int | None:
+    def integer(
+        self, key, default=None, minimum=None, maximum=None, required=False
+    ) -> int | None:
         """An integer within [minimum, maximum]."""
         value = self._get(key, default, required)
         if value is None:
@@ -79,8 +79,9 @@ class Section:
         self._check_range(key, value, minimum, maximum, "an integer")
         return value
 
-    def number(self, key, default=None, minimum=None, maximum=None,
-               required=False) -> float | None:
+    def number(
+        self, key, default=None, minimum=None, maximum=None, required=False
+    ) -> float | None:
         """A finite real number within [minimum, maximum]."""
         value = self._get(key, default, required)
         if value is None:
@@ -93,8 +94,10 @@ class Section:
         return float(value)
 
     def _check_range(self, key, value, minimum, maximum, kind) -> None:
-        if minimum is not None and value < minimum or (
-            maximum is not None and value > maximum
+        if (
+            minimum is not None
+            and value < minimum
+            or (maximum is not None and value > maximum)
         ):
             low = "-inf" if minimum is None else minimum
             high = "inf" if maximum is None else maximum
@@ -152,12 +155,15 @@ class Section:
         if values is None:
             return None
         for value in values:
-            if isinstance(value, bool) or not isinstance(value, int) or (
-                minimum is not None and value < minimum
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or (minimum is not None and value < minimum)
             ):
                 raise ConfigError(
                     self.message(
-                        f"a list of integers >= {minimum}", f"item {_describe(value)}",
+                        f"a list of integers >= {minimum}",
+                        f"item {_describe(value)}",
                         key,
                     )
                 )
@@ -174,7 +180,8 @@ class Section:
             if value not in allowed:
                 raise ConfigError(
                     self.message(
-                        f"a list from {', '.join(allowed)}", f"item {_describe(value)}",
+                        f"a list from {', '.join(allowed)}",
+                        f"item {_describe(value)}",
                         key,
                     )
                 )
@@ -185,9 +192,15 @@ class Section:
 
 def _describe(value: Any) -> str:
     """``'abc' (str)`` — the value and its YAML-ish type, for messages."""
-    kind = {bool: "boolean", int: "integer", float: "number", str: "string",
-            list: "list", dict: "mapping", type(None): "null"}.get(type(value),
-                                                                  type(value).__name__)
+    kind = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        dict: "mapping",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
     text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."

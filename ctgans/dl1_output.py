@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 from ctapipe import fitting
-from ctapipe.core import Provenance
+from ctapipe.core import Provenance, traits
 from ctapipe.image import ImageProcessor
-from ctapipe.io import DataWriter
+from ctapipe.io import DataLevel, DataWriter, EventSource
 from traitlets.config import Config
 
 from ctgans.exceptions import DataError
@@ -114,3 +114,28 @@ def write_dl1(
         Provenance().finish_activity()
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+class InMemoryDL1Source(EventSource):
+    """Base of event sources that make DL1 events in memory instead of reading them.
+
+    Subclasses provide ``subarray``, ``simulation_config``, ``observation_blocks``,
+    ``scheduling_blocks`` and ``_generator``.
+    """
+
+    input_url = traits.Path(allow_none=True, default_value=None).tag(config=True)
+
+    @staticmethod
+    def is_compatible(file_path) -> bool:
+        """Never chosen for a file: this source reads nothing."""
+        return False
+
+    @property
+    def is_simulation(self) -> bool:
+        """The events carry simulation truth."""
+        return True
+
+    @property
+    def datalevels(self) -> tuple[DataLevel, ...]:
+        """The source provides DL1 images."""
+        return (DataLevel.DL1_IMAGES,)

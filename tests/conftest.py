@@ -44,7 +44,14 @@ def toy_pair(tmp_path_factory) -> dict[str, Path]:
     paths = {}
     for particle, n_events, seed in (("gamma", 500, 21), ("proton", 1500, 22)):
         path = folder / f"{particle}_diffuse.dl1.h5"
-        simulate(SimulationSettings(particle=particle, n_events=n_events, seed=seed,
-                                    obs_id=1 if particle == "gamma" else 2), path)
+        simulate(
+            SimulationSettings(
+                particle=particle,
+                n_events=n_events,
+                seed=seed,
+                obs_id=1 if particle == "gamma" else 2,
+            ),
+            path,
+        )
         paths[particle] = path
     return paths

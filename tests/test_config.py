@@ -18,7 +18,9 @@ PROJECT = Path(__file__).resolve().parents[1]
 def _config(tmp_path: Path, data_extra: str = "", top_extra: str = "") -> Path:
     signal = tmp_path / "signal.dl1.h5"
     signal.write_bytes(b"")  # existence is all load_config checks
-    text = f"data:\n  signal: [{signal}]\n{textwrap.indent(data_extra, '  ')}{top_extra}"
+    text = (
+        f"data:\n  signal: [{signal}]\n{textwrap.indent(data_extra, '  ')}{top_extra}"
+    )
     path = tmp_path / "cfg.yml"
     path.write_text(text)
     return path
@@ -35,17 +37,23 @@ def test_defaults(tmp_path):
     assert cfg.data.mode == "mono"
     assert cfg.data.channels == ("image",)
     assert cfg.data.label_columns == (
-        "log_true_energy", "cam_coord_offset_x", "cam_coord_offset_y",
+        "log_true_energy",
+        "cam_coord_offset_x",
+        "cam_coord_offset_y",
     )
     assert cfg.loss.label_weights == (("energy", 1.0), ("cameradirection", 1.0))
     assert cfg.seed == 0
 
 
 def test_cuts_become_quality_query_expressions(tmp_path):
-    extra = "cuts:\n  hillas_intensity: {min: 50}\n  leakage_intensity_width_2: {max: 0.2}\n"
+    extra = (
+        "cuts:\n  hillas_intensity: {min: 50}\n"
+        "  leakage_intensity_width_2: {max: 0.2}\n"
+    )
     cfg = load_config(_config(tmp_path, extra))
     assert [c.expression() for c in cfg.data.cuts] == [
-        "(hillas_intensity >= 50.0)", "(leakage_intensity_width_2 <= 0.2)",
+        "(hillas_intensity >= 50.0)",
+        "(leakage_intensity_width_2 <= 0.2)",
     ]
 
 
@@ -53,19 +61,43 @@ BAD = [
     # (data section extra, top-level extra, fragment expected in the message)
     ("", "bogus: 1\n", "unknown key `bogus`"),
     ("colour: red\n", "", "unknown key `data.colour`"),
-    ("mode: triple\n", "", "`data.mode` must be one of mono, stereo; received 'triple'"),
-    ("validation_fraction: 1.5\n", "", "`data.validation_fraction` must be a number in"),
+    (
+        "mode: triple\n",
+        "",
+        "`data.mode` must be one of mono, stereo; received 'triple'",
+    ),
+    (
+        "validation_fraction: 1.5\n",
+        "",
+        "`data.validation_fraction` must be a number in",
+    ),
     ("validation_fraction: abc\n", "", "`data.validation_fraction` must be a number"),
     ("channels: [image, colour]\n", "", "`data.channels` must be a list from"),
     ("channels: []\n", "", "`data.channels` must be a non-empty list"),
     ("labels: [energy, energy]\n", "", "`data.labels` must be distinct items"),
     ("labels: [type]\n", "", "non-empty `data.background` when `type` is a label"),
     ("mapper: {type: Magic}\n", "", "`data.mapper.type` must be one of"),
-    ("mapper: {image_shape: 2}\n", "", "`data.mapper.image_shape` must be an integer in"),
-    ("cuts:\n  hillas_intensity: {}\n", "", "`data.cuts.hillas_intensity` must be a mapping with `min` and/or `max`"),
+    (
+        "mapper: {image_shape: 2}\n",
+        "",
+        "`data.mapper.image_shape` must be an integer in",
+    ),
+    (
+        "cuts:\n  hillas_intensity: {}\n",
+        "",
+        "`data.cuts.hillas_intensity` must be a mapping with `min` and/or `max`",
+    ),
     ("cuts:\n  hillas_intensity: {min: 5, max: 1}\n", "", "`min` <= `max`"),
-    ("telescopes: {ids: [0]}\n", "", "`data.telescopes.ids` must be a list of integers"),
-    ("background: [/nonexistent/file.h5]\n", "", "`data.background` must be an existing"),
+    (
+        "telescopes: {ids: [0]}\n",
+        "",
+        "`data.telescopes.ids` must be a list of integers",
+    ),
+    (
+        "background: [/nonexistent/file.h5]\n",
+        "",
+        "`data.background` must be an existing",
+    ),
     ("background: ['/nonexistent/*.h5']\n", "", "must be a glob matching files"),
     ("", "seed: -1\n", "`seed` must be an integer in [0, inf]; received -1"),
     ("", "seed: 1.5\n", "`seed` must be an integer; received 1.5"),
@@ -98,8 +130,11 @@ def test_yaml_syntax_error_names_line(tmp_path):
 def test_missing_signal_file(tmp_path):
     path = tmp_path / "cfg.yml"
     path.write_text(f"data:\n  signal: [{tmp_path}/missing.h5]\n")
-    with pytest.raises(ConfigError, match=r"`data.signal` must be an existing file; "
-                       r"received '.*missing.h5' does not exist"):
+    with pytest.raises(
+        ConfigError,
+        match=r"`data.signal` must be an existing file; "
+        r"received '.*missing.h5' does not exist",
+    ):
         load_config(path)
 
 
@@ -121,10 +156,14 @@ def test_toy_files_may_be_missing(tmp_path):
 
 
 def test_cli_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path):
-    path = _config(tmp_path, "mode: triple\ncache_dir: " + str(tmp_path / "cache") + "\n")
+    path = _config(
+        tmp_path, "mode: triple\ncache_dir: " + str(tmp_path / "cache") + "\n"
+    )
     result = subprocess.run(
         [sys.executable, "-m", "ctgans.data", str(path)],
-        capture_output=True, text=True, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

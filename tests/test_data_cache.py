@@ -30,21 +30,26 @@ def test_signed_log_and_standard_transforms_invert_exactly():
 
 
 def test_label_scaler_standardises_and_keeps_particle_class():
-    labels = {"log_true_energy": np.array([-1.0, 0.0, 1.0, 2.0]),
-              "true_shower_primary_class": np.array([0.0, 1.0, 1.0, 0.0])}
+    labels = {
+        "log_true_energy": np.array([-1.0, 0.0, 1.0, 2.0]),
+        "true_shower_primary_class": np.array([0.0, 1.0, 1.0, 0.0]),
+    }
     scaler = LabelScaler.fit(labels, ("log_true_energy", "true_shower_primary_class"))
     matrix = scaler.forward(labels)
     assert matrix[:, 0].mean() == pytest.approx(0.0, abs=1e-6)
     assert matrix[:, 0].std() == pytest.approx(1.0, abs=1e-6)
     np.testing.assert_array_equal(matrix[:, 1], labels["true_shower_primary_class"])
     back = LabelScaler.from_json(scaler.to_json()).inverse(matrix)
-    np.testing.assert_allclose(back["log_true_energy"], labels["log_true_energy"],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        back["log_true_energy"], labels["log_true_energy"], atol=1e-6
+    )
 
 
 def test_split_keeps_telescopes_of_one_event_together():
-    events = np.zeros(40, dtype=[(c, np.int64) for c in
-                                 ("file_index", "obs_id", "event_id", "tel_id")])
+    events = np.zeros(
+        40,
+        dtype=[(c, np.int64) for c in ("file_index", "obs_id", "event_id", "tel_id")],
+    )
     events["event_id"] = np.repeat(np.arange(10), 4)
     events["tel_id"] = np.tile(np.arange(1, 5), 10)
     val = split_by_event(events, 0.3, seed=7)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import tables
 import pytest
+import tables
 
 from ctgans.config import load_config
 from ctgans.data.prepare import build_dataset
@@ -32,7 +32,8 @@ def test_real_lst_file_labels_match_truth(tmp_path, lst_file):
     with tables.open_file(str(lst_file)) as h5:
         shower = h5.root.simulation.event.subarray.shower.read()
         n_images = sum(
-            len(t) for t in h5.root.dl1.event.telescope.images
+            len(t)
+            for t in h5.root.dl1.event.telescope.images
             if t.name in {"tel_001", "tel_002", "tel_003", "tel_004"}
         )
     assert len(examples.images) == n_images == 4
@@ -48,8 +49,9 @@ def test_real_lst_file_labels_match_truth(tmp_path, lst_file):
     # the source direction in the field of view and in the camera agree:
     # offset [m] ~ focal length * offset angle [rad]
     fov = np.hypot(examples.labels["fov_lon"], examples.labels["fov_lat"])
-    cam = np.hypot(examples.labels["cam_coord_offset_x"],
-                   examples.labels["cam_coord_offset_y"])
+    cam = np.hypot(
+        examples.labels["cam_coord_offset_x"], examples.labels["cam_coord_offset_y"]
+    )
     focal = 28.0  # LST equivalent focal length, m
     np.testing.assert_allclose(cam, focal * np.deg2rad(fov), rtol=0.05)
 
@@ -65,8 +67,10 @@ def test_bulk_mapping_equals_dl1_data_handler_per_event(tmp_path, lst_file_2):
     finally:
         for handle in reader.files.values():
             handle.close()
-    ours = {(e["event_id"], e["tel_id"]): img
-            for e, img in zip(examples.events, examples.images)}
+    ours = {
+        (e["event_id"], e["tel_id"]): img
+        for e, img in zip(examples.events, examples.images)
+    }
     assert len(keys) == len(ours) == 10
     for key, image in zip(keys, expected):
         np.testing.assert_array_equal(ours[key], image)

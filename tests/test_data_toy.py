@@ -15,7 +15,9 @@ from ctgans.data.reader import read_examples
 from ctgans.exceptions import DataError
 
 
-def _config(tmp_path, signal, background=(), extra="", labels="[energy, cameradirection]"):
+def _config(
+    tmp_path, signal, background=(), extra="", labels="[energy, cameradirection]"
+):
     cfg = tmp_path / "toy.yml"
     cfg.write_text(
         "data:\n"
@@ -40,8 +42,9 @@ def test_stereo_events_stack_both_telescopes(tmp_path, toy_pair):
     position = {int(e["event_id"]): i for i, e in enumerate(stereo.events)}
     for event, image in zip(mono.events, mono.images):
         slot = int(event["tel_id"]) - 1
-        np.testing.assert_array_equal(stereo.images[position[int(event["event_id"])],
-                                                    slot], image)
+        np.testing.assert_array_equal(
+            stereo.images[position[int(event["event_id"])], slot], image
+        )
     n_images = (np.abs(stereo.images).reshape(len(keys), 2, -1).sum(-1) > 0).sum()
     assert n_images == len(mono.images)
     assert len(mono.images) > len(keys)  # some showers seen by both telescopes
@@ -53,8 +56,9 @@ def test_stereo_events_stack_both_telescopes(tmp_path, toy_pair):
 
 
 def test_particle_type_label_from_signal_and_background(tmp_path, toy_pair):
-    path = _config(tmp_path, toy_pair["gamma"], [toy_pair["proton"]],
-                   labels="[type, energy]")
+    path = _config(
+        tmp_path, toy_pair["gamma"], [toy_pair["proton"]], labels="[type, energy]"
+    )
     dataset = prepare_dataset(load_config(path).data, seed=0)
     assert dataset.label_columns == ("true_shower_primary_class", "log_true_energy")
     cls = dataset.labels[:, 0]
@@ -66,12 +70,19 @@ def test_particle_type_label_from_signal_and_background(tmp_path, toy_pair):
 
 def test_selection_cuts_apply(tmp_path, toy_pair):
     loose = read_examples(load_config(_config(tmp_path, toy_pair["gamma"])).data)
-    cut = "  cuts: {hillas_intensity: {min: 200}, leakage_intensity_width_2: {max: 0.1}}\n"
-    strict = read_examples(load_config(_config(tmp_path, toy_pair["gamma"], extra=cut)).data)
+    cut = (
+        "  cuts: {hillas_intensity: {min: 200}, "
+        "leakage_intensity_width_2: {max: 0.1}}\n"
+    )
+    strict = read_examples(
+        load_config(_config(tmp_path, toy_pair["gamma"], extra=cut)).data
+    )
     assert 0 < len(strict.images) < len(loose.images)
     with tables.open_file(str(toy_pair["gamma"])) as h5:
-        params = {t: h5.get_node(f"/dl1/event/telescope/parameters/tel_00{t}").read()
-                  for t in (1, 2)}
+        params = {
+            t: h5.get_node(f"/dl1/event/telescope/parameters/tel_00{t}").read()
+            for t in (1, 2)
+        }
     for event in strict.events:
         row = params[int(event["tel_id"])]
         row = row[row["event_id"] == event["event_id"]][0]
@@ -90,17 +101,21 @@ def _without_column(source, target, column):
             h5.create_table(parent, name, data[names])
 
 
-@pytest.mark.parametrize("case,fragment", [
-    ("tel_id", "telescope id 3 is not a telescope of type LST_MAGIC_MAGICCam"),
-    ("tel_type", "telescope type LST_LST_LSTCam not in the file"),
-    ("channel", "channel peak_time needs column 'peak_time'"),
-    ("cut_column", "cut column 'hillas_bogus' not in"),
-    ("not_hdf5", "not an HDF5 file"),
-    ("truncated", "unreadable HDF5"),
-    ("empty", "no events pass the selection"),
-])
-def test_bad_files_give_one_line_exit_2_and_write_nothing(tmp_path, toy_pair, case,
-                                                          fragment):
+@pytest.mark.parametrize(
+    "case,fragment",
+    [
+        ("tel_id", "telescope id 3 is not a telescope of type LST_MAGIC_MAGICCam"),
+        ("tel_type", "telescope type LST_LST_LSTCam not in the file"),
+        ("channel", "channel peak_time needs column 'peak_time'"),
+        ("cut_column", "cut column 'hillas_bogus' not in"),
+        ("not_hdf5", "not an HDF5 file"),
+        ("truncated", "unreadable HDF5"),
+        ("empty", "no events pass the selection"),
+    ],
+)
+def test_bad_files_give_one_line_exit_2_and_write_nothing(
+    tmp_path, toy_pair, case, fragment
+):
     signal = toy_pair["gamma"]
     extra = ""
     if case == "tel_id":
@@ -125,8 +140,9 @@ def test_bad_files_give_one_line_exit_2_and_write_nothing(tmp_path, toy_pair, ca
     path = _config(tmp_path, signal, extra=extra)
     with pytest.raises(DataError, match=fragment):
         prepare_dataset(load_config(path).data, seed=0)
-    result = subprocess.run([sys.executable, "-m", "ctgans.data", str(path)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "ctgans.data", str(path)], capture_output=True, text=True
+    )
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and fragment in errors[0] and str(signal) in errors[0]

@@ -17,8 +17,12 @@ from keras import ops
 from ctgans.models import ConditionalWGAN, Critic, Generator, build_predictor
 from ctgans.models.gan import gradient_penalty
 
-COLUMNS = ("true_shower_primary_class", "log_true_energy", "cam_coord_offset_x",
-           "cam_coord_offset_y")
+COLUMNS = (
+    "true_shower_primary_class",
+    "log_true_energy",
+    "cam_coord_offset_x",
+    "cam_coord_offset_y",
+)
 SHAPE = (11, 11, 2)
 PROJECT = Path(__file__).resolve().parents[1]
 LATENT = 4
@@ -33,15 +37,21 @@ def _batch(n=8, shape=SHAPE, seed=0):
 
 
 def _make_gan(shape=SHAPE, weights=None, predictor=True, **compile_args):
-    generator = Generator(shape, len(COLUMNS), latent_dim=LATENT, base_filters=16,
-                          channel_activations=("tanh", "linear"))
+    generator = Generator(
+        shape,
+        len(COLUMNS),
+        latent_dim=LATENT,
+        base_filters=16,
+        channel_activations=("tanh", "linear"),
+    )
     critic = Critic(shape, len(COLUMNS), filters=(8, 16))
     tasks = ["type", "energy", "cameradirection"]
     model = None
     if predictor:
         model = build_predictor(shape[-3:], tasks, architecture=((16, 1),))
-    gan = ConditionalWGAN(generator, critic, model, latent_dim=LATENT,
-                          label_columns=COLUMNS, seed=5)
+    gan = ConditionalWGAN(
+        generator, critic, model, latent_dim=LATENT, label_columns=COLUMNS, seed=5
+    )
     if weights is not None:
         gan.set_weights(weights)
     args = {"label_weights": {"energy": 1.0}, "critic_steps": 2, **compile_args}
@@ -58,6 +68,7 @@ def _changed(before, after):
 
 
 # ---- gradient penalty -------------------------------------------------------------
+
 
 def test_gradient_penalty_of_a_linear_critic_is_exact():
     rng = np.random.default_rng(0)
@@ -82,8 +93,9 @@ def test_gradient_penalty_uses_one_interpolation_weight_per_sample():
     fake = rng.normal(size=(3, 4, 4, 1)).astype("float32")
     real = np.zeros_like(fake)
     epsilon = np.array([0.25, 0.5, 1.0], "float32")
-    gp = gradient_penalty(quadratic_critic, real, fake, np.zeros((3, 1), "float32"),
-                          epsilon)
+    gp = gradient_penalty(
+        quadratic_critic, real, fake, np.zeros((3, 1), "float32"), epsilon
+    )
     norms = epsilon * np.linalg.norm(fake.reshape(3, -1), axis=1)
     assert float(gp) == pytest.approx(np.mean((norms - 1.0) ** 2), rel=1e-5)
 
@@ -103,15 +115,22 @@ def test_gradient_penalty_has_a_finite_gradient_where_the_input_gradient_vanishe
 
 # ---- one training step -------------------------------------------------------------
 
+
 def test_train_step_updates_both_players_and_reports_finite_metrics():
     gan = _make_gan()
     generator = _values(gan.generator.trainable_weights)
     critic = _values(gan.critic.trainable_weights)
     predictor = _values(gan.predictor.weights)
     logs = gan.train_step(_batch())
-    assert set(logs) == {"critic_loss", "wasserstein", "gradient_penalty",
-                         "generator_adversarial", "label_type", "label_energy",
-                         "label_cameradirection"}
+    assert set(logs) == {
+        "critic_loss",
+        "wasserstein",
+        "gradient_penalty",
+        "generator_adversarial",
+        "label_type",
+        "label_energy",
+        "label_cameradirection",
+    }
     assert all(np.isfinite(float(v)) for v in logs.values())
     assert _changed(generator, _values(gan.generator.trainable_weights))
     assert _changed(critic, _values(gan.critic.trainable_weights))
@@ -130,8 +149,10 @@ def test_label_weight_changes_the_generator_update_only():
         np.concatenate([w.ravel() for w in _values(reference.critic.weights)]),
         np.concatenate([w.ravel() for w in _values(trained.critic.weights)]),
     )
-    assert _changed(_values(reference.generator.trainable_weights),
-                    _values(trained.generator.trainable_weights))
+    assert _changed(
+        _values(reference.generator.trainable_weights),
+        _values(trained.generator.trainable_weights),
+    )
 
 
 def test_test_step_changes_no_weight():
@@ -146,8 +167,12 @@ def test_sampled_labels_and_an_unconditional_run_train():
     logs = _make_gan(label_source="sampled").train_step(_batch())
     assert all(np.isfinite(float(v)) for v in logs.values())
     logs = _make_gan(predictor=False, label_weights={}).train_step(_batch())
-    assert set(logs) == {"critic_loss", "wasserstein", "gradient_penalty",
-                         "generator_adversarial"}
+    assert set(logs) == {
+        "critic_loss",
+        "wasserstein",
+        "gradient_penalty",
+        "generator_adversarial",
+    }
 
 
 def test_stereo_events_train_with_a_mono_predictor():
@@ -175,22 +200,29 @@ def test_predictor_tasks_need_label_columns():
     critic = Critic(SHAPE, 1, filters=(8,))
     predictor = build_predictor(SHAPE, ["cameradirection"], architecture=((16, 1),))
     with pytest.raises(ValueError, match="no label columns"):
-        ConditionalWGAN(generator, critic, predictor, latent_dim=LATENT,
-                        label_columns=("log_true_energy",))
+        ConditionalWGAN(
+            generator,
+            critic,
+            predictor,
+            latent_dim=LATENT,
+            label_columns=("log_true_energy",),
+        )
 
 
 def test_fit_and_keras_file_round_trip(tmp_path):
     gan = _make_gan()
     images, labels = _batch(16)
     dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
-    history = gan.fit(dataset, epochs=1, verbose=0, shuffle=False,
-                      validation_data=dataset)
+    history = gan.fit(
+        dataset, epochs=1, verbose=0, shuffle=False, validation_data=dataset
+    )
     assert np.isfinite(history.history["val_wasserstein"][0])
     gan.save(tmp_path / "gan.keras")
     loaded = keras.saving.load_model(tmp_path / "gan.keras")
     z = np.random.default_rng(0).normal(size=(2, LATENT)).astype("float32")
-    np.testing.assert_array_equal(np.asarray(loaded((z, labels[:2]))),
-                                  np.asarray(gan((z, labels[:2]))))
+    np.testing.assert_array_equal(
+        np.asarray(loaded((z, labels[:2]))), np.asarray(gan((z, labels[:2])))
+    )
 
 
 # ---- distribution ------------------------------------------------------------------
@@ -229,11 +261,18 @@ TWO_REPLICAS = textwrap.dedent(
 
 def test_two_replicas_make_the_same_update_as_one():
     result = subprocess.run(
-        [sys.executable, "-c", TWO_REPLICAS], capture_output=True, text=True,
-        timeout=300, cwd=PROJECT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        [sys.executable, "-c", TWO_REPLICAS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=PROJECT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    values = dict(line.split() for line in result.stdout.splitlines()
-                  if line.startswith(("MOVED", "DIFF")))
+    values = dict(
+        line.split()
+        for line in result.stdout.splitlines()
+        if line.startswith(("MOVED", "DIFF"))
+    )
     assert float(values["MOVED"]) > 1e-3
     assert float(values["DIFF"]) < 1e-5

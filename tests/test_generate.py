@@ -48,13 +48,18 @@ def _reader(path: Path, image_shape: int = 16):
     from dl1_data_handler.reader import DLImageReader
     from traitlets.config import Config
 
-    config = Config({
-        "DLImageReader": {"mode": "mono", "allowed_tel_types": [TEL_TYPE],
-                          "channels": ["image"],
-                          "image_mapper_type": [["type", "*", "BilinearMapper"]]},
-        "BilinearMapper": {"interpolation_image_shape": image_shape},
-        "TableQualityQuery": {"quality_criteria": []},
-    })
+    config = Config(
+        {
+            "DLImageReader": {
+                "mode": "mono",
+                "allowed_tel_types": [TEL_TYPE],
+                "channels": ["image"],
+                "image_mapper_type": [["type", "*", "BilinearMapper"]],
+            },
+            "BilinearMapper": {"interpolation_image_shape": image_shape},
+            "TableQualityQuery": {"quality_criteria": []},
+        }
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return DLImageReader(input_url_signal=[str(path)], config=config)
@@ -69,10 +74,20 @@ def test_sampled_labels_are_read_back_by_dl1_data_handler(run_folder, tmp_path):
     from ctgans.generate import GenerateRequest, generate
 
     output = tmp_path / "gen.dl1.h5"
-    stats = generate(GenerateRequest(run_folder, output, n_events=24, energy_min=0.1,
-                                     energy_max=10.0, spectral_index=-2.0,
-                                     direction="diffuse", radius_deg=1.0, seed=5,
-                                     batch_size=10))
+    stats = generate(
+        GenerateRequest(
+            run_folder,
+            output,
+            n_events=24,
+            energy_min=0.1,
+            energy_max=10.0,
+            spectral_index=-2.0,
+            direction="diffuse",
+            radius_deg=1.0,
+            seed=5,
+            batch_size=10,
+        )
+    )
     assert stats.n_events == 24 and output.is_file()
     assert not list(tmp_path.glob(".*tmp"))
     energy = stats.truth.energy_tev
@@ -83,13 +98,16 @@ def test_sampled_labels_are_read_back_by_dl1_data_handler(run_folder, tmp_path):
         assert len(rows) == 24 and reader.input_shape == (16, 16, 1)
         assert set(np.asarray(rows["tel_id"])) == {1, 2}  # cycles over the run's
         order = np.argsort(np.asarray(rows["event_id"]))
-        np.testing.assert_allclose(np.asarray(rows["log_true_energy"])[order],
-                                   np.log10(energy), atol=1e-5)
+        np.testing.assert_allclose(
+            np.asarray(rows["log_true_energy"])[order], np.log10(energy), atol=1e-5
+        )
         for column in ("cam_coord_offset_x", "cam_coord_offset_y"):
-            np.testing.assert_allclose(np.asarray(rows[column])[order],
-                                       stats.labels[column], atol=1e-3)
-        offsets = np.hypot(stats.labels["cam_coord_offset_x"],
-                           stats.labels["cam_coord_offset_y"])
+            np.testing.assert_allclose(
+                np.asarray(rows[column])[order], stats.labels[column], atol=1e-3
+            )
+        offsets = np.hypot(
+            stats.labels["cam_coord_offset_x"], stats.labels["cam_coord_offset_y"]
+        )
         assert offsets.max() <= np.tan(np.deg2rad(1.0)) * 17.24 + 1e-6
         batch = reader.generate_mono_batch(np.arange(4))
         assert batch["features"].shape == (4, 16, 16, 1)
@@ -98,10 +116,20 @@ def test_sampled_labels_are_read_back_by_dl1_data_handler(run_folder, tmp_path):
         _close(reader)
 
     # Same seed, same file contents.
-    again = generate(GenerateRequest(run_folder, tmp_path / "again.dl1.h5",
-                                     n_events=24, energy_min=0.1, energy_max=10.0,
-                                     spectral_index=-2.0, direction="diffuse",
-                                     radius_deg=1.0, seed=5, batch_size=7))
+    again = generate(
+        GenerateRequest(
+            run_folder,
+            tmp_path / "again.dl1.h5",
+            n_events=24,
+            energy_min=0.1,
+            energy_max=10.0,
+            spectral_index=-2.0,
+            direction="diffuse",
+            radius_deg=1.0,
+            seed=5,
+            batch_size=7,
+        )
+    )
     np.testing.assert_array_equal(again.truth.energy_tev, energy)
     from ctapipe.io import read_table
 
@@ -110,16 +138,18 @@ def test_sampled_labels_are_read_back_by_dl1_data_handler(run_folder, tmp_path):
     np.testing.assert_allclose(second, first, rtol=1e-4, atol=1e-4)
 
 
-def test_labels_from_copies_the_truth_of_selected_events(run_folder, toy_pair,
-                                                         tmp_path):
+def test_labels_from_copies_the_truth_of_selected_events(
+    run_folder, toy_pair, tmp_path
+):
     from ctgans.data.reader import open_reader
     from ctgans.generate import GenerateRequest, generate
     from ctgans.generate.trained_run import open_run
 
     source = toy_pair["gamma"]
     output = tmp_path / "copy.dl1.h5"
-    stats = generate(GenerateRequest(run_folder, output, n_events=12,
-                                     labels_from=source))
+    stats = generate(
+        GenerateRequest(run_folder, output, n_events=12, labels_from=source)
+    )
     assert stats.n_events == 12
     data = open_run(run_folder).data
     selected = open_reader(data).example_identifiers[:12]  # the run's cuts applied
@@ -127,15 +157,28 @@ def test_labels_from_copies_the_truth_of_selected_events(run_folder, toy_pair,
     try:
         rows = written.example_identifiers
         order = np.argsort(np.asarray(rows["event_id"]))
-        for column in ("true_energy", "true_alt", "true_az", "true_core_x",
-                       "true_core_y", "tel_id", "true_shower_primary_id"):
-            np.testing.assert_allclose(np.asarray(rows[column])[order],
-                                       np.asarray(selected[column]), rtol=1e-9,
-                                       err_msg=column)
+        for column in (
+            "true_energy",
+            "true_alt",
+            "true_az",
+            "true_core_x",
+            "true_core_y",
+            "tel_id",
+            "true_shower_primary_id",
+        ):
+            np.testing.assert_allclose(
+                np.asarray(rows[column])[order],
+                np.asarray(selected[column]),
+                rtol=1e-9,
+                err_msg=column,
+            )
         for column in ("log_true_energy", "cam_coord_offset_x", "cam_coord_offset_y"):
-            np.testing.assert_allclose(np.asarray(rows[column])[order],
-                                       np.asarray(selected[column]), atol=1e-5,
-                                       err_msg=column)
+            np.testing.assert_allclose(
+                np.asarray(rows[column])[order],
+                np.asarray(selected[column]),
+                atol=1e-5,
+                err_msg=column,
+            )
     finally:
         _close(written)
 
@@ -176,8 +219,11 @@ def test_inverse_mapping_round_trip_keeps_hillas_parameters(toy_pair):
             continue
         assert restored.sum() == pytest.approx(original.sum(), rel=1e-3, abs=0.5)
         intensity.append(after.intensity / before.intensity - 1)
-        cog.append(np.hypot((after.x - before.x).to_value("m"),
-                            (after.y - before.y).to_value("m")))
+        cog.append(
+            np.hypot(
+                (after.x - before.x).to_value("m"), (after.y - before.y).to_value("m")
+            )
+        )
         if before.length > 1.5 * before.width:
             delta = (after.psi - before.psi).to_value("deg")
             psi.append((delta + 90) % 180 - 90)
@@ -213,17 +259,32 @@ def _cli(*args):
     return main([str(a) for a in args])
 
 
-def test_cli_bad_inputs_exit_2_with_one_line_and_write_nothing(run_folder, tmp_path,
-                                                               capsys):
+def test_cli_bad_inputs_exit_2_with_one_line_and_write_nothing(
+    run_folder, tmp_path, capsys
+):
     output = tmp_path / "out.dl1.h5"
     cases = [
         ([run_folder, "--output", output, "--n-events", "-3"], "--n-events"),
-        ([tmp_path / "missing", "--output", output, "--n-events", "3"],
-         "does not exist"),
+        (
+            [tmp_path / "missing", "--output", output, "--n-events", "3"],
+            "does not exist",
+        ),
         ([tmp_path, "--output", output, "--n-events", "3"], "no generator.keras"),
         ([run_folder, "--output", output], "--n-events: required"),
-        ([run_folder, "--output", output, "--n-events", "3", "--energy-min", "5",
-          "--energy-max", "1"], "--energy-min must be below"),
+        (
+            [
+                run_folder,
+                "--output",
+                output,
+                "--n-events",
+                "3",
+                "--energy-min",
+                "5",
+                "--energy-max",
+                "1",
+            ],
+            "--energy-min must be below",
+        ),
     ]
     for args, message in cases:
         assert _cli(*args) == 2
@@ -238,10 +299,19 @@ def test_cli_bad_inputs_exit_2_with_one_line_and_write_nothing(run_folder, tmp_p
 
 
 def test_python_m_ctgans_generate_reports_bad_input(tmp_path):
-    command = [sys.executable, "-m", "ctgans.generate", str(tmp_path),
-               "--output", str(tmp_path / "out.dl1.h5"), "--n-events", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "ctgans.generate",
+        str(tmp_path),
+        "--output",
+        str(tmp_path / "out.dl1.h5"),
+        "--n-events",
+        "0",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "error: --n-events must be a positive integer; received 0"]
+        "error: --n-events must be a positive integer; received 0"
+    ]
     assert not (tmp_path / "out.dl1.h5").exists()

@@ -28,8 +28,13 @@ def _inputs(n_labels, batch=2, seed=0):
 
 @pytest.mark.parametrize(
     "size, plan",
-    [(43, (3, 6, 6)), (13, (2, 4, 4)), (11, (1, 6, 6)), (16, (2, 4, 4)),
-     (110, (5, 4, 4))],
+    [
+        (43, (3, 6, 6)),
+        (13, (2, 4, 4)),
+        (11, (1, 6, 6)),
+        (16, (2, 4, 4)),
+        (110, (5, 4, 4)),
+    ],
 )
 def test_upsampling_plan_covers_the_image_from_a_small_seed(size, plan):
     assert upsampling_plan(size, size) == plan
@@ -41,8 +46,13 @@ def test_upsampling_plan_covers_the_image_from_a_small_seed(size, plan):
 @pytest.mark.parametrize("normalization", ["batch", "layer", "none"])
 def test_generator_odd_shape_and_per_channel_activations(upsampling, normalization):
     generator = Generator(
-        (13, 13, 2), 3, latent_dim=LATENT, base_filters=32, upsampling=upsampling,
-        normalization=normalization, channel_activations=("tanh", "linear"),
+        (13, 13, 2),
+        3,
+        latent_dim=LATENT,
+        base_filters=32,
+        upsampling=upsampling,
+        normalization=normalization,
+        channel_activations=("tanh", "linear"),
     )
     z, labels = _inputs(3)
     assert generator((z, labels)).shape == (2, 13, 13, 2)
@@ -55,8 +65,9 @@ def test_generator_odd_shape_and_per_channel_activations(upsampling, normalizati
 
 
 def test_generator_depends_on_labels_and_makes_stereo_events():
-    generator = Generator((2, 16, 16, 1), 3, latent_dim=LATENT, base_filters=16,
-                          normalization="none")
+    generator = Generator(
+        (2, 16, 16, 1), 3, latent_dim=LATENT, base_filters=16, normalization="none"
+    )
     z, labels = _inputs(3)
     images = np.asarray(generator((z, labels)))
     assert images.shape == (2, 2, 16, 16, 1)
@@ -83,8 +94,13 @@ def test_generator_rejects_bad_arguments(kwargs):
 def test_critic_scores_follow_the_labels_only_when_conditional(
     conditioning, spectral_norm
 ):
-    critic = Critic((11, 11, 2), 3, filters=(8, 16), conditioning=conditioning,
-                    spectral_norm=spectral_norm)
+    critic = Critic(
+        (11, 11, 2),
+        3,
+        filters=(8, 16),
+        conditioning=conditioning,
+        spectral_norm=spectral_norm,
+    )
     rng = np.random.default_rng(1)
     images = rng.uniform(-1, 1, (2, 11, 11, 2)).astype("float32")
     labels = rng.normal(size=(2, 3)).astype("float32")
@@ -118,11 +134,17 @@ def test_critic_folds_stereo_telescopes_into_channels():
 @pytest.mark.parametrize(
     "model",
     [
-        lambda: Generator((13, 13, 2), 3, latent_dim=LATENT, base_filters=16,
-                          upsampling="upsample",
-                          channel_activations=("tanh", "linear")),
-        lambda: Critic((13, 13, 2), 3, filters=(8, 16), conditioning="channels",
-                       spectral_norm=True),
+        lambda: Generator(
+            (13, 13, 2),
+            3,
+            latent_dim=LATENT,
+            base_filters=16,
+            upsampling="upsample",
+            channel_activations=("tanh", "linear"),
+        ),
+        lambda: Critic(
+            (13, 13, 2), 3, filters=(8, 16), conditioning="channels", spectral_norm=True
+        ),
     ],
     ids=["generator", "critic"],
 )
@@ -138,8 +160,9 @@ def test_keras_file_round_trip_gives_identical_outputs(model, tmp_path):
     loaded = keras.saving.load_model(path)
     assert type(loaded) is type(model)
     assert loaded.get_config() == model.get_config()
-    np.testing.assert_array_equal(np.asarray(loaded((z, labels), training=False)),
-                                  expected)
+    np.testing.assert_array_equal(
+        np.asarray(loaded((z, labels), training=False)), expected
+    )
 
 
 @pytest.mark.parametrize(
@@ -147,8 +170,10 @@ def test_keras_file_round_trip_gives_identical_outputs(model, tmp_path):
     [
         (["type"], {"type": 2}),
         (["energy", "cameradirection"], {"energy": 1, "cameradirection": 2}),
-        (["type", "energy", "skydirection"],
-         {"type": 2, "energy": 1, "skydirection": 2}),
+        (
+            ["type", "energy", "skydirection"],
+            {"type": 2, "energy": 1, "skydirection": 2},
+        ),
     ],
 )
 def test_build_predictor_is_ctlearns_resnet_returning_a_dict(tasks, sizes):
@@ -177,8 +202,13 @@ def test_compile_predictor_trains_on_split_targets():
     labels = np.stack([np.arange(8) % 2, rng.normal(size=8)], 1).astype("float32")
     targets = split_targets(labels, slices)
     assert targets["type"].dtype == "int32" and targets["energy"].shape == (8, 1)
-    history = model.fit(rng.normal(size=(8, 11, 11, 1)).astype("float32"), targets,
-                        batch_size=4, epochs=1, verbose=0)
+    history = model.fit(
+        rng.normal(size=(8, 11, 11, 1)).astype("float32"),
+        targets,
+        batch_size=4,
+        epochs=1,
+        verbose=0,
+    )
     assert np.isfinite(history.history["loss"][0])
     assert "type_accuracy" in history.history
 
@@ -187,9 +217,10 @@ def test_label_slices_follow_the_column_order():
     assert label_slices(
         ("log_true_energy", "cam_coord_offset_x", "cam_coord_offset_y")
     ) == {"energy": slice(0, 1), "cameradirection": slice(1, 3)}
-    assert label_slices(
-        ("fov_lon", "fov_lat", "true_shower_primary_class")
-    ) == {"skydirection": slice(0, 2), "type": slice(2, 3)}
+    assert label_slices(("fov_lon", "fov_lat", "true_shower_primary_class")) == {
+        "skydirection": slice(0, 2),
+        "type": slice(2, 3),
+    }
     assert label_slices(()) == {}
 
 

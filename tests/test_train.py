@@ -21,8 +21,9 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 def _config(tmp_path, toy_pair, **train) -> Path:
     text = (PROJECT / "configs" / "smoke.yml").read_text()
-    text = text.replace("signal: [data/smoke/gamma_diffuse.dl1.h5]",
-                        f"signal: [{toy_pair['gamma']}]")
+    text = text.replace(
+        "signal: [data/smoke/gamma_diffuse.dl1.h5]", f"signal: [{toy_pair['gamma']}]"
+    )
     text = text.replace("directory: data/smoke", f"directory: {tmp_path / 'toy'}")
     text = text.replace("cache_dir: cache", f"cache_dir: {tmp_path / 'cache'}")
     text = text.replace("directory: predictors", f"directory: {tmp_path / 'pred'}")
@@ -48,8 +49,9 @@ def counting_predictor_training(monkeypatch):
     return calls
 
 
-def test_predictor_trained_when_missing_and_reused(tmp_path, toy_pair,
-                                                   counting_predictor_training):
+def test_predictor_trained_when_missing_and_reused(
+    tmp_path, toy_pair, counting_predictor_training
+):
     import tensorflow as tf
 
     cfg = load_config(_config(tmp_path, toy_pair))
@@ -61,12 +63,18 @@ def test_predictor_trained_when_missing_and_reused(tmp_path, toy_pair,
     meta = json.loads((folder / "predictor.json").read_text())
     assert meta["tasks"] == ["energy", "cameradirection"]
     assert set(meta["validation_metrics"]) == {
-        "energy_resolution", "energy_bias", "cameradirection_68_m"}
+        "energy_resolution",
+        "energy_bias",
+        "cameradirection_68_m",
+    }
     second = predictors.get_predictor(cfg, dataset, strategy)
     assert len(counting_predictor_training) == 1  # found, not retrained
     x = dataset.images[:4]
-    np.testing.assert_allclose(second.predict(x, verbose=0)["energy"],
-                               first.predict(x, verbose=0)["energy"], rtol=1e-5)
+    np.testing.assert_allclose(
+        second.predict(x, verbose=0)["energy"],
+        first.predict(x, verbose=0)["energy"],
+        rtol=1e-5,
+    )
     assert not second.trainable
 
     other = load_config(_config(tmp_path, toy_pair).parent / "smoke.yml")
@@ -81,7 +89,10 @@ def test_checkpoint_restores_epoch_and_optimizer_state_exactly(tmp_path, toy_pai
 
     from ctgans.data.pipeline import make_tf_dataset
     from ctgans.train.checkpoint import (
-        latest_checkpoint, restore_checkpoint, save_checkpoint)
+        latest_checkpoint,
+        restore_checkpoint,
+        save_checkpoint,
+    )
     from ctgans.train.run import build_gan
 
     cfg = load_config(_config(tmp_path, toy_pair))
@@ -110,8 +121,10 @@ def test_checkpoint_restores_epoch_and_optimizer_state_exactly(tmp_path, toy_pai
         for a, b in zip(saved, restored):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert int(fresh.generator_optimizer.iterations.numpy()) == 3
-    assert any(not np.array_equal(b, v.numpy())
-               for b, v in zip(before, fresh.generator_optimizer.variables))
+    assert any(
+        not np.array_equal(b, v.numpy())
+        for b, v in zip(before, fresh.generator_optimizer.variables)
+    )
     # the next step is the same for the original and the restored GAN
     batch = next(iter(data))
     gan.train_on_batch(*batch)
@@ -138,14 +151,20 @@ def test_resume_refuses_run_folder_of_another_config(tmp_path, toy_pair):
     assert not resumed and folder.name == "smoke-001"
     assert open_run_folder(cfg, fresh=False) == (folder, True)
     longer = load_config(_config(tmp_path, toy_pair, epochs=5))
-    assert open_run_folder(longer, fresh=False) == (folder, True)  # more epochs: same run
+    assert open_run_folder(longer, fresh=False) == (
+        folder,
+        True,
+    )  # more epochs: same run
     other = load_config(_config(tmp_path, toy_pair, critic_steps=3))
     with pytest.raises(ConfigError, match="was made with another config"):
         open_run_folder(other, fresh=False)
     new, resumed = open_run_folder(other, fresh=True)
     assert new.name == "smoke-002" and not resumed
-    assert sorted(p.name for p in folder.iterdir()) == ["config.yml", "run.json",
-                                                       "versions.json"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.yml",
+        "run.json",
+        "versions.json",
+    ]
 
 
 def test_train_cli_smoke_produces_run_folder_and_resumes(tmp_path):
@@ -154,9 +173,17 @@ def test_train_cli_smoke_produces_run_folder_and_resumes(tmp_path):
     first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr[-3000:]
     run = tmp_path / "runs" / "smoke-001"
-    for name in ("config.yml", "versions.json", "run.json", "dataset.json",
-                 "history.csv", "generator.keras", "label_recovery.json",
-                 "samples/epoch-0002.png", "checkpoints/epoch-0002/state.json"):
+    for name in (
+        "config.yml",
+        "versions.json",
+        "run.json",
+        "dataset.json",
+        "history.csv",
+        "generator.keras",
+        "label_recovery.json",
+        "samples/epoch-0002.png",
+        "checkpoints/epoch-0002/state.json",
+    ):
         assert (run / name).exists(), name
     assert any((run / "tensorboard").rglob("events.out.tfevents.*"))
     history = (run / "history.csv").read_text().splitlines()

@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{dataset.path}: {len(dataset.images)} examples "
             f"({len(dataset.images) - n_val} training, {n_val} validation), "
-            f"image shape {dataset.image_shape}, labels {', '.join(dataset.label_columns)}"
+            f"image shape {dataset.image_shape}, "
+            f"labels {', '.join(dataset.label_columns)}"
         )
         return 0
 

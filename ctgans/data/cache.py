@@ -88,8 +88,9 @@ def write_cache(path: Path, dataset: CachedDataset) -> None:
             h5.create_array("/", "labels", dataset.labels)
             h5.create_array("/", "is_validation", dataset.is_validation)
             h5.create_table("/", "events", dataset.events)
-            physical = np.stack([dataset.physical_labels[c] for c in
-                                 dataset.label_columns], axis=1)
+            physical = np.stack(
+                [dataset.physical_labels[c] for c in dataset.label_columns], axis=1
+            )
             h5.create_array("/", "physical_labels", physical)
             attrs = h5.root._v_attrs
             attrs.normalization = dataset.normalization.to_json()

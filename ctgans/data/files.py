@@ -91,7 +91,9 @@ def _check_open_file(path: Path, h5: tables.File, cfg: DataConfig) -> None:
             f"available: {', '.join(available)} (data.telescopes.types)"
         )
     if cfg.tel_ids is not None:
-        typed = {int(t) for t in subarray.tel_ids if str(subarray.tel[t]) in cfg.tel_types}
+        typed = {
+            int(t) for t in subarray.tel_ids if str(subarray.tel[t]) in cfg.tel_types
+        }
         absent = [t for t in cfg.tel_ids if t not in typed]
         if absent:
             raise DataError(
@@ -105,8 +107,10 @@ def _check_open_file(path: Path, h5: tables.File, cfg: DataConfig) -> None:
         params = f"/dl1/event/telescope/parameters/tel_{tel_id:03d}"
         for node in (images, params):
             if node not in h5:
-                raise DataError(f"{path}: no table {node}; expected DL1 images and "
-                                "parameters (ctapipe-process --write-images)")
+                raise DataError(
+                    f"{path}: no table {node}; expected DL1 images and "
+                    "parameters (ctapipe-process --write-images)"
+                )
         columns = h5.get_node(images).colnames
         for channel in cfg.channels:
             for column in IMAGE_COLUMNS[channel]:

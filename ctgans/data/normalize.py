@@ -54,8 +54,9 @@ class ImageNormalization:
                 transforms.append(ChannelTransform("signed_log", scale_pe, peak or 1.0))
             else:
                 std = float(values.std())
-                transforms.append(ChannelTransform("standard", float(values.mean()),
-                                                   std or 1.0))
+                transforms.append(
+                    ChannelTransform("standard", float(values.mean()), std or 1.0)
+                )
         return cls(tuple(channels), tuple(transforms))
 
     def forward(self, images: np.ndarray) -> np.ndarray:
@@ -74,7 +75,10 @@ class ImageNormalization:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"channels": self.channels, "transforms": [asdict(t) for t in self.transforms]}
+            {
+                "channels": self.channels,
+                "transforms": [asdict(t) for t in self.transforms],
+            }
         )
 
     @classmethod

@@ -46,7 +46,11 @@ def train_and_validation(dataset, batch_size: int, seed: int):
         dataset.images[~val], dataset.labels[~val], batch_size, seed
     )
     validation = make_tf_dataset(
-        dataset.images[val], dataset.labels[val], batch_size, seed, shuffle=False,
+        dataset.images[val],
+        dataset.labels[val],
+        batch_size,
+        seed,
+        shuffle=False,
         drop_remainder=False,
     )
     return train, validation

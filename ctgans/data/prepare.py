@@ -39,7 +39,9 @@ def build_dataset(cfg: DataConfig, seed: int) -> CachedDataset:
         {k: v[train] for k, v in examples.labels.items()}, cfg.label_columns
     )
     log.info(
-        "read %d examples (%d validation) in %.1f s", len(is_val), is_val.sum(),
+        "read %d examples (%d validation) in %.1f s",
+        len(is_val),
+        is_val.sum(),
         time.perf_counter() - start,
     )
     return CachedDataset(

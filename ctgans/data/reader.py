@@ -57,7 +57,10 @@ def reader_config(cfg: DataConfig) -> TraitletsConfig:
     if cfg.tel_ids is not None:
         reader["allowed_tels"] = set(cfg.tel_ids)
     criteria = [(cut.expression(), cut.expression()) for cut in cfg.cuts]
-    traits = {"DLImageReader": reader, "TableQualityQuery": {"quality_criteria": criteria}}
+    traits = {
+        "DLImageReader": reader,
+        "TableQualityQuery": {"quality_criteria": criteria},
+    }
     if cfg.image_shape is not None:
         traits[cfg.mapper] = {"interpolation_image_shape": cfg.image_shape}
     return TraitletsConfig(traits)
@@ -70,7 +73,9 @@ def _check_selection_not_empty(cfg: DataConfig, traits: TraitletsConfig) -> None
         subarray = read_subarray(path, cfg)
         passing = 0
         for tel_id in selected_tel_ids(subarray, cfg):
-            table = read_table(path, f"/dl1/event/telescope/parameters/tel_{tel_id:03d}")
+            table = read_table(
+                path, f"/dl1/event/telescope/parameters/tel_{tel_id:03d}"
+            )
             passing += int(np.count_nonzero(query.get_table_mask(table)))
         if passing == 0:
             cuts = ", ".join(c.expression() for c in cfg.cuts) or "none"
@@ -112,7 +117,9 @@ def read_examples(cfg: DataConfig) -> Examples:
         if cfg.mode == "mono":
             images = tel_images
             labels = {c: np.asarray(rows[c], dtype=np.float64) for c in columns}
-            events = _event_table(rows, np.arange(len(rows)), np.asarray(rows["tel_id"]))
+            events = _event_table(
+                rows, np.arange(len(rows)), np.asarray(rows["tel_id"])
+            )
         else:
             images, labels, events = _stack_stereo(reader, rows, tel_images, columns)
         tel_ids = tuple(int(t) for t in reader.tel_ids)
@@ -147,12 +154,14 @@ def _read_images(reader: DLImageReader, rows) -> np.ndarray:
             table = node._f_get_child(f"tel_{t:03d}")
             records = table.read_coordinates(table_index[where])
             for start in range(0, len(where), MAP_CHUNK):
-                chunk = records[start:start + MAP_CHUNK]
+                chunk = records[start : start + MAP_CHUNK]
                 raw = np.stack(
-                    [get_unmapped_image(r, reader.channels, reader.transforms)
-                     for r in chunk]
+                    [
+                        get_unmapped_image(r, reader.channels, reader.transforms)
+                        for r in chunk
+                    ]
                 )
-                out[where[start:start + MAP_CHUNK]] = mapper.map_image(raw)
+                out[where[start : start + MAP_CHUNK]] = mapper.map_image(raw)
     return out
 
 

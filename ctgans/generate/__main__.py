@@ -45,31 +45,57 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("run_folder", type=Path, help="run folder, e.g. runs/gamma-001")
     parser.add_argument("--output", type=Path, required=True, help="DL1 file to write")
-    parser.add_argument("--n-events", type=int,
-                        help="events to generate (default with --labels-from: all)")
+    parser.add_argument(
+        "--n-events",
+        type=int,
+        help="events to generate (default with --labels-from: all)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing output file")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output file"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     labels = parser.add_argument_group(
-        "labels", "copied from a DL1 file, or sampled (defaults: the training range)")
-    labels.add_argument("--labels-from", type=Path, metavar="DL1FILE",
-                        help="copy the truth of this file's selected events")
+        "labels", "copied from a DL1 file, or sampled (defaults: the training range)"
+    )
+    labels.add_argument(
+        "--labels-from",
+        type=Path,
+        metavar="DL1FILE",
+        help="copy the truth of this file's selected events",
+    )
     labels.add_argument("--energy-min", type=float, metavar="TEV")
     labels.add_argument("--energy-max", type=float, metavar="TEV")
-    labels.add_argument("--spectral-index", type=float, metavar="X",
-                        help="dN/dE ~ E**X (default: the training files' index)")
+    labels.add_argument(
+        "--spectral-index",
+        type=float,
+        metavar="X",
+        help="dN/dE ~ E**X (default: the training files' index)",
+    )
     labels.add_argument("--direction", choices=["diffuse", "point"])
-    labels.add_argument("--radius-deg", type=float, metavar="DEG",
-                        help="disc radius (diffuse) or source offset (point)")
-    labels.add_argument("--particle", choices=["gamma", "proton"],
-                        help="primary of sampled events (default: the run's signal)")
+    labels.add_argument(
+        "--radius-deg",
+        type=float,
+        metavar="DEG",
+        help="disc radius (diffuse) or source offset (point)",
+    )
+    labels.add_argument(
+        "--particle",
+        choices=["gamma", "proton"],
+        help="primary of sampled events (default: the run's signal)",
+    )
     return parser
 
 
-SAMPLING_OPTIONS = ("energy_min", "energy_max", "spectral_index", "direction",
-                    "radius_deg", "particle")
+SAMPLING_OPTIONS = (
+    "energy_min",
+    "energy_max",
+    "spectral_index",
+    "direction",
+    "radius_deg",
+    "particle",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,19 +104,31 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         args = _parser().parse_args(argv)
         if args.labels_from is not None:
-            given = [f"--{o.replace('_', '-')}" for o in SAMPLING_OPTIONS
-                     if getattr(args, o) is not None]
+            given = [
+                f"--{o.replace('_', '-')}"
+                for o in SAMPLING_OPTIONS
+                if getattr(args, o) is not None
+            ]
             if given:
-                raise CtgansInputError(f"--labels-from copies the labels; received "
-                                       f"sampling options too: {', '.join(given)}")
+                raise CtgansInputError(
+                    f"--labels-from copies the labels; received "
+                    f"sampling options too: {', '.join(given)}"
+                )
         from ctgans.generate.run import GenerateRequest, generate
 
         request = GenerateRequest(
-            run_folder=args.run_folder, output=args.output, n_events=args.n_events,
-            labels_from=args.labels_from, energy_min=args.energy_min,
-            energy_max=args.energy_max, spectral_index=args.spectral_index,
-            direction=args.direction, radius_deg=args.radius_deg,
-            particle=args.particle, seed=args.seed, batch_size=args.batch_size,
+            run_folder=args.run_folder,
+            output=args.output,
+            n_events=args.n_events,
+            labels_from=args.labels_from,
+            energy_min=args.energy_min,
+            energy_max=args.energy_max,
+            spectral_index=args.spectral_index,
+            direction=args.direction,
+            radius_deg=args.radius_deg,
+            particle=args.particle,
+            seed=args.seed,
+            batch_size=args.batch_size,
             overwrite=args.overwrite,
         )
         stats = generate(request, progress=not args.no_progress)

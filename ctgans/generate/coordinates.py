@@ -46,8 +46,9 @@ def _camera_frame(subarray, tel_id, altaz, pointing) -> CameraFrame:
     )
 
 
-def camera_to_altaz(x_m, y_m, subarray: SubarrayDescription, tel_id: int,
-                    pointing: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+def camera_to_altaz(
+    x_m, y_m, subarray: SubarrayDescription, tel_id: int, pointing: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
     """(alt, az) in radians of camera-frame positions of one telescope.
 
     Parameters
@@ -68,13 +69,19 @@ def camera_to_altaz(x_m, y_m, subarray: SubarrayDescription, tel_id: int,
     return sky.alt.to_value(u.rad), sky.az.to_value(u.rad)
 
 
-def altaz_to_camera(alt_rad, az_rad, subarray: SubarrayDescription, tel_id: int,
-                    pointing: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+def altaz_to_camera(
+    alt_rad,
+    az_rad,
+    subarray: SubarrayDescription,
+    tel_id: int,
+    pointing: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray]:
     """``cam_coord_offset_x/y`` in metres of true directions, as dl1-data-handler."""
     altaz = _tel_altaz(subarray, tel_id)
     frame = _camera_frame(subarray, tel_id, altaz, pointing)
-    sky = SkyCoord(az=np.asarray(az_rad) * u.rad, alt=np.asarray(alt_rad) * u.rad,
-                   frame=altaz)
+    sky = SkyCoord(
+        az=np.asarray(az_rad) * u.rad, alt=np.asarray(alt_rad) * u.rad, frame=altaz
+    )
     cam = sky.transform_to(frame)
     return cam.x.to_value(u.m), cam.y.to_value(u.m)
 
@@ -83,26 +90,36 @@ def _nominal(subarray: SubarrayDescription, array_pointing) -> tuple:
     altaz = AltAz(location=subarray.reference_location, obstime=LST_EPOCH)
     alt, az = array_pointing
     origin = SkyCoord(az=az * u.rad, alt=alt * u.rad, frame=altaz)
-    frame = NominalFrame(origin=origin, location=subarray.reference_location,
-                         obstime=LST_EPOCH)
+    frame = NominalFrame(
+        origin=origin, location=subarray.reference_location, obstime=LST_EPOCH
+    )
     return altaz, frame
 
 
-def altaz_to_nominal(alt_rad, az_rad, subarray: SubarrayDescription,
-                     array_pointing: tuple[float, float]):
+def altaz_to_nominal(
+    alt_rad, az_rad, subarray: SubarrayDescription, array_pointing: tuple[float, float]
+):
     """``fov_lon/lat`` in degrees of true directions, as dl1-data-handler."""
     altaz, frame = _nominal(subarray, array_pointing)
-    sky = SkyCoord(az=np.asarray(az_rad) * u.rad, alt=np.asarray(alt_rad) * u.rad,
-                   frame=altaz)
+    sky = SkyCoord(
+        az=np.asarray(az_rad) * u.rad, alt=np.asarray(alt_rad) * u.rad, frame=altaz
+    )
     nominal = sky.transform_to(frame)
     return nominal.fov_lon.to_value(u.deg), nominal.fov_lat.to_value(u.deg)
 
 
-def nominal_to_altaz(fov_lon_deg, fov_lat_deg, subarray: SubarrayDescription,
-                     array_pointing: tuple[float, float]):
+def nominal_to_altaz(
+    fov_lon_deg,
+    fov_lat_deg,
+    subarray: SubarrayDescription,
+    array_pointing: tuple[float, float],
+):
     """(alt, az) in radians of ``fov_lon/lat`` offsets in degrees."""
     altaz, frame = _nominal(subarray, array_pointing)
-    nominal = SkyCoord(fov_lon=np.asarray(fov_lon_deg) * u.deg,
-                       fov_lat=np.asarray(fov_lat_deg) * u.deg, frame=frame)
+    nominal = SkyCoord(
+        fov_lon=np.asarray(fov_lon_deg) * u.deg,
+        fov_lat=np.asarray(fov_lat_deg) * u.deg,
+        frame=frame,
+    )
     sky = nominal.transform_to(altaz)
     return sky.alt.to_value(u.rad), sky.az.to_value(u.rad)

@@ -97,8 +97,12 @@ class InverseMapper:
         ``H`` (= ``W``) of the square images.
     """
 
-    def __init__(self, mapper: ImageMapper, geometry: CameraGeometry,
-                 alpha: float = DEFAULT_ALPHA):
+    def __init__(
+        self,
+        mapper: ImageMapper,
+        geometry: CameraGeometry,
+        alpha: float = DEFAULT_ALPHA,
+    ):
         if getattr(mapper, "index_matrix", None) is not None:
             raise DataError(
                 f"{type(mapper).__name__}: indexed (axial) mappers have no linear "
@@ -112,7 +116,7 @@ class InverseMapper:
         if table.shape != (geometry.n_pixels, self.image_shape**2):
             raise DataError(
                 f"{type(mapper).__name__}: mapping table of shape {table.shape}; "
-                f"expected ({geometry.n_pixels}, {self.image_shape ** 2})"
+                f"expected ({geometry.n_pixels}, {self.image_shape**2})"
             )
         neighbours = geometry.neighbor_matrix.astype(np.float64)
         laplacian = np.diag(neighbours.sum(axis=1)) - neighbours
@@ -125,8 +129,11 @@ class InverseMapper:
             log.warning(
                 "%dx%d %s samples only %d of %d pixels: the inverse mapping cannot "
                 "restore fine image structure (use a larger mapper image_shape)",
-                self.image_shape, self.image_shape, type(mapper).__name__,
-                n_sampled, geometry.n_pixels,
+                self.image_shape,
+                self.image_shape,
+                type(mapper).__name__,
+                n_sampled,
+                geometry.n_pixels,
             )
 
     def __call__(self, images: np.ndarray) -> np.ndarray:

@@ -39,8 +39,13 @@ from ctgans.generate.coordinates import (
 from ctgans.generate.reference import Reference
 from ctgans.simulate.showers import WOBBLE_ANGLES_DEG, sample_power_law
 
-__all__ = ["Truth", "check_ranges", "generator_labels", "sample_truth",
-           "truth_from_file"]
+__all__ = [
+    "Truth",
+    "check_ranges",
+    "generator_labels",
+    "sample_truth",
+    "truth_from_file",
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +72,22 @@ class Truth:
 
     def take(self, index) -> Truth:
         """The rows ``index`` (a slice or integer array)."""
-        return replace(self, **{f.name: getattr(self, f.name)[index]
-                                for f in fields(self)})
+        return replace(
+            self, **{f.name: getattr(self, f.name)[index] for f in fields(self)}
+        )
 
 
-def sample_truth(n: int, reference: Reference, tel_ids, rng: np.random.Generator,
-                 energy_range: tuple[float, float], spectral_index: float,
-                 direction: str, radius_deg: float, primary_id: int) -> Truth:
+def sample_truth(
+    n: int,
+    reference: Reference,
+    tel_ids,
+    rng: np.random.Generator,
+    energy_range: tuple[float, float],
+    spectral_index: float,
+    direction: str,
+    radius_deg: float,
+    primary_id: int,
+) -> Truth:
     """Draw the truth of ``n`` events (see the module docstring).
 
     Parameters
@@ -112,13 +126,22 @@ def sample_truth(n: int, reference: Reference, tel_ids, rng: np.random.Generator
         focal = reference.subarray.tel[int(tel)].camera.geometry.frame.focal_length
         radius_m = np.tan(theta[rows]) * focal.to_value("m")
         alt[rows], az[rows] = camera_to_altaz(
-            radius_m * np.cos(phi[rows]), radius_m * np.sin(phi[rows]),
-            reference.subarray, int(tel), reference.pointing(obs_id, int(tel)))
+            radius_m * np.cos(phi[rows]),
+            radius_m * np.sin(phi[rows]),
+            reference.subarray,
+            int(tel),
+            reference.pointing(obs_id, int(tel)),
+        )
     return Truth(
-        energy_tev=energy, alt_rad=alt, az_rad=az,
-        core_x_m=np.zeros(n), core_y_m=np.zeros(n),
-        h_first_int_m=np.full(n, np.nan), x_max_gcm2=np.full(n, np.nan),
-        primary_id=np.full(n, primary_id, dtype=np.int64), tel_id=tel_id,
+        energy_tev=energy,
+        alt_rad=alt,
+        az_rad=az,
+        core_x_m=np.zeros(n),
+        core_y_m=np.zeros(n),
+        h_first_int_m=np.full(n, np.nan),
+        x_max_gcm2=np.full(n, np.nan),
+        primary_id=np.full(n, primary_id, dtype=np.int64),
+        tel_id=tel_id,
         obs_id=np.full(n, obs_id, dtype=np.int64),
     )
 
@@ -166,8 +189,9 @@ def truth_from_file(data: DataConfig, path, n: int | None) -> Truth:
             handle.close()
 
 
-def generator_labels(truth: Truth, columns, reference: Reference,
-                     signal_primary_id: int) -> dict[str, np.ndarray]:
+def generator_labels(
+    truth: Truth, columns, reference: Reference, signal_primary_id: int
+) -> dict[str, np.ndarray]:
     """The label columns of ``truth`` as dl1-data-handler will read them back.
 
     ``true_shower_primary_class`` is 1 for the run's signal particle, else 0.
@@ -177,20 +201,28 @@ def generator_labels(truth: Truth, columns, reference: Reference,
         labels["log_true_energy"] = np.log10(truth.energy_tev)
     if "true_shower_primary_class" in columns:
         labels["true_shower_primary_class"] = (
-            truth.primary_id == signal_primary_id).astype(np.float64)
+            truth.primary_id == signal_primary_id
+        ).astype(np.float64)
     if "cam_coord_offset_x" in columns:
         x, y = np.empty(len(truth)), np.empty(len(truth))
         for (obs, tel), rows in _groups(truth.obs_id, truth.tel_id):
             x[rows], y[rows] = altaz_to_camera(
-                truth.alt_rad[rows], truth.az_rad[rows], reference.subarray, tel,
-                reference.pointing(obs, tel))
+                truth.alt_rad[rows],
+                truth.az_rad[rows],
+                reference.subarray,
+                tel,
+                reference.pointing(obs, tel),
+            )
         labels["cam_coord_offset_x"], labels["cam_coord_offset_y"] = x, y
     if "fov_lon" in columns:
         lon, lat = np.empty(len(truth)), np.empty(len(truth))
         for (obs, _), rows in _groups(truth.obs_id, np.zeros_like(truth.obs_id)):
             lon[rows], lat[rows] = altaz_to_nominal(
-                truth.alt_rad[rows], truth.az_rad[rows], reference.subarray,
-                reference.array_pointing(obs))
+                truth.alt_rad[rows],
+                truth.az_rad[rows],
+                reference.subarray,
+                reference.array_pointing(obs),
+            )
         labels["fov_lon"], labels["fov_lat"] = lon, lat
     return {c: labels[c] for c in columns}
 
@@ -201,8 +233,9 @@ def _groups(first: np.ndarray, second: np.ndarray):
         yield (int(key[0]), int(key[1])), np.all(keys == key, axis=1)
 
 
-def check_ranges(labels: dict[str, np.ndarray],
-                 ranges: dict[str, tuple[float, float]]) -> list[str]:
+def check_ranges(
+    labels: dict[str, np.ndarray], ranges: dict[str, tuple[float, float]]
+) -> list[str]:
     """Log a warning per label column with values outside its training range.
 
     Returns
@@ -219,6 +252,12 @@ def check_ranges(labels: dict[str, np.ndarray],
             log.warning(
                 "%d of %d requested %s values lie outside the training range "
                 "[%.4g, %.4g] (requested [%.4g, %.4g]); the generator extrapolates",
-                n_out, len(values), column, low, high, values.min(), values.max(),
+                n_out,
+                len(values),
+                column,
+                low,
+                high,
+                values.min(),
+                values.max(),
             )
     return outside

@@ -17,8 +17,8 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 import tables
-from ctapipe.io import HDF5EventSource, read_table
 from ctapipe.instrument import SubarrayDescription
+from ctapipe.io import HDF5EventSource, read_table
 
 from ctgans.config import DataConfig
 from ctgans.data.files import check_file
@@ -73,8 +73,10 @@ class Reference:
         try:
             return self.tel_pointing[(obs_id, tel_id)]
         except KeyError:
-            raise DataError(f"{self.path}: no pointing of telescope {tel_id} in "
-                            f"observation {obs_id}") from None
+            raise DataError(
+                f"{self.path}: no pointing of telescope {tel_id} in "
+                f"observation {obs_id}"
+            ) from None
 
 
 def read_reference(path: Path, data: DataConfig, tel_ids) -> Reference:
@@ -97,8 +99,9 @@ def read_reference(path: Path, data: DataConfig, tel_ids) -> Reference:
     check_file(path, data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # astropy / ctapipe metadata chatter
-        source = HDF5EventSource(input_url=path,
-                                 focal_length_choice=data.focal_length_choice)
+        source = HDF5EventSource(
+            input_url=path, focal_length_choice=data.focal_length_choice
+        )
         try:
             subarray = source.subarray
             simulation = {int(k): v for k, v in source.simulation_config.items()}
@@ -106,25 +109,42 @@ def read_reference(path: Path, data: DataConfig, tel_ids) -> Reference:
             scheduling = dict(source.scheduling_blocks)
         finally:
             source.close()
-    wanted = [t for t in tel_ids if t in subarray.tel
-              and str(subarray.tel[t]) in data.tel_types]
+    wanted = [
+        t
+        for t in tel_ids
+        if t in subarray.tel and str(subarray.tel[t]) in data.tel_types
+    ]
     if not wanted:
-        raise DataError(f"{path}: none of the run's telescopes {list(tel_ids)} of "
-                        f"type {', '.join(data.tel_types)}")
+        raise DataError(
+            f"{path}: none of the run's telescopes {list(tel_ids)} of "
+            f"type {', '.join(data.tel_types)}"
+        )
     subarray = subarray.select_subarray(wanted)
     pointing = {}
     for tel_id in wanted:
         table = read_table(path, f"/configuration/telescope/pointing/tel_{tel_id:03d}")
         for row in table:
             key = (int(row["obs_id"]), tel_id)
-            pointing.setdefault(key, (
-                float(u.Quantity(row["telescope_pointing_altitude"], u.rad).value),
-                float(u.Quantity(row["telescope_pointing_azimuth"], u.rad).value),
-            ))
+            pointing.setdefault(
+                key,
+                (
+                    float(u.Quantity(row["telescope_pointing_altitude"], u.rad).value),
+                    float(u.Quantity(row["telescope_pointing_azimuth"], u.rad).value),
+                ),
+            )
     with tables.open_file(str(path), "r") as h5:
         primary = h5.get_node(SHOWER_TABLE).col("true_shower_primary_id")[:1]
     if len(primary) == 0 or not simulation:
-        raise DataError(f"{path}: no simulated showers or no simulation "
-                        "configuration; expected a DL1 simulation file")
-    return Reference(path, subarray, simulation, observation, scheduling, pointing,
-                     int(np.asarray(primary)[0]))
+        raise DataError(
+            f"{path}: no simulated showers or no simulation "
+            "configuration; expected a DL1 simulation file"
+        )
+    return Reference(
+        path,
+        subarray,
+        simulation,
+        observation,
+        scheduling,
+        pointing,
+        int(np.asarray(primary)[0]),
+    )

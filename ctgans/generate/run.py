@@ -21,6 +21,7 @@ import numpy as np
 import tables
 
 from ctgans.data.normalize import CHARGE_CHANNELS
+from ctgans.dl1_output import check_output
 from ctgans.exceptions import ConfigError
 from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
 from ctgans.generate.labels import (
@@ -31,7 +32,6 @@ from ctgans.generate.labels import (
     sample_truth,
     truth_from_file,
 )
-from ctgans.dl1_output import check_output
 from ctgans.generate.reference import SHOWER_TABLE, Reference, read_reference
 from ctgans.generate.trained_run import TrainedRun, load_generator, open_run
 from ctgans.generate.writer import (
@@ -97,31 +97,44 @@ class GenerateRequest:
         if self.n_events is None and self.labels_from is None:
             raise ConfigError("--n-events: required unless --labels-from is given")
         if self.n_events is not None and self.n_events <= 0:
-            raise ConfigError(f"--n-events must be a positive integer; received "
-                              f"{self.n_events}")
+            raise ConfigError(
+                f"--n-events must be a positive integer; received {self.n_events}"
+            )
         if self.batch_size <= 0:
-            raise ConfigError(f"--batch-size must be a positive integer; received "
-                              f"{self.batch_size}")
+            raise ConfigError(
+                f"--batch-size must be a positive integer; received {self.batch_size}"
+            )
         if self.seed < 0:
             raise ConfigError(f"--seed must be >= 0; received {self.seed}")
         for name in ("energy_min", "energy_max"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive "
-                                  f"energy in TeV; received {value}")
-        if (self.energy_min is not None and self.energy_max is not None
-                and self.energy_min >= self.energy_max):
-            raise ConfigError(f"--energy-min must be below --energy-max; received "
-                              f"{self.energy_min} >= {self.energy_max}")
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be a positive "
+                    f"energy in TeV; received {value}"
+                )
+        if (
+            self.energy_min is not None
+            and self.energy_max is not None
+            and self.energy_min >= self.energy_max
+        ):
+            raise ConfigError(
+                f"--energy-min must be below --energy-max; received "
+                f"{self.energy_min} >= {self.energy_max}"
+            )
         if self.direction is not None and self.direction not in DIRECTIONS:
-            raise ConfigError(f"--direction must be one of {DIRECTIONS}; received "
-                              f"{self.direction!r}")
+            raise ConfigError(
+                f"--direction must be one of {DIRECTIONS}; received {self.direction!r}"
+            )
         if self.radius_deg is not None and not 0.0 <= self.radius_deg < 45.0:
-            raise ConfigError(f"--radius-deg must be in [0, 45); received "
-                              f"{self.radius_deg}")
+            raise ConfigError(
+                f"--radius-deg must be in [0, 45); received {self.radius_deg}"
+            )
         if self.particle is not None and self.particle not in PARTICLES:
-            raise ConfigError(f"--particle must be one of {sorted(PARTICLES)}; "
-                              f"received {self.particle!r}")
+            raise ConfigError(
+                f"--particle must be one of {sorted(PARTICLES)}; "
+                f"received {self.particle!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -172,9 +185,11 @@ def generate(request: GenerateRequest, progress: bool = False) -> GenerateStats:
     geometry = reference.subarray.tel[tel_id].camera.geometry
     mapper = build_mapper(geometry, run.data.mapper, run.data.image_shape)
     if mapper.image_shape != run.image_shape[0]:
-        raise ConfigError(f"{run.folder}: the {run.data.mapper} makes "
-                          f"{mapper.image_shape}x{mapper.image_shape} images; the "
-                          f"generator {run.image_shape[0]}x{run.image_shape[1]}")
+        raise ConfigError(
+            f"{run.folder}: the {run.data.mapper} makes "
+            f"{mapper.image_shape}x{mapper.image_shape} images; the "
+            f"generator {run.image_shape[0]}x{run.image_shape[1]}"
+        )
     inverse = InverseMapper(mapper, geometry)
     noise_rng = np.random.default_rng(np.random.SeedSequence([request.seed, 1]))
     z = noise_rng.standard_normal((len(truth), generator.latent_dim)).astype(np.float32)
@@ -183,8 +198,13 @@ def generate(request: GenerateRequest, progress: bool = False) -> GenerateStats:
     source = GeneratedEventSource(reference, batches)
     bar = _progress_bar(len(truth)) if progress else None
     try:
-        n = write_generated(source, request.output, request.seed, request.overwrite,
-                      progress=bar.update if bar is not None else None)
+        n = write_generated(
+            source,
+            request.output,
+            request.seed,
+            request.overwrite,
+            progress=bar.update if bar is not None else None,
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -198,8 +218,9 @@ def _first_primary_id(path: Path) -> int:
         return int(h5.get_node(SHOWER_TABLE).col("true_shower_primary_id")[0])
 
 
-def _truth(request: GenerateRequest, run: TrainedRun, reference: Reference,
-           signal_id: int) -> Truth:
+def _truth(
+    request: GenerateRequest, run: TrainedRun, reference: Reference, signal_id: int
+) -> Truth:
     if request.labels_from is not None:
         return truth_from_file(run.data, request.labels_from, request.n_events)
     config = reference.simulation_config[reference.obs_ids[0]]
@@ -207,13 +228,19 @@ def _truth(request: GenerateRequest, run: TrainedRun, reference: Reference,
     if "log_true_energy" in ranges:
         default_energy = tuple(10.0 ** np.asarray(ranges["log_true_energy"]))
     else:
-        default_energy = (config.energy_range_min.to_value("TeV"),
-                          config.energy_range_max.to_value("TeV"))
-    energy = (request.energy_min or default_energy[0],
-              request.energy_max or default_energy[1])
+        default_energy = (
+            config.energy_range_min.to_value("TeV"),
+            config.energy_range_max.to_value("TeV"),
+        )
+    energy = (
+        request.energy_min or default_energy[0],
+        request.energy_max or default_energy[1],
+    )
     if energy[0] >= energy[1]:
-        raise ConfigError(f"--energy-min/--energy-max: empty range {energy} TeV "
-                          "after filling in the training range")
+        raise ConfigError(
+            f"--energy-min/--energy-max: empty range {energy} TeV "
+            "after filling in the training range"
+        )
     index = request.spectral_index
     if index is None:
         index = float(config.spectral_index)
@@ -222,11 +249,26 @@ def _truth(request: GenerateRequest, run: TrainedRun, reference: Reference,
     if radius is None:
         radius = _default_radius(run, reference, direction, config)
     primary = PARTICLES[request.particle] if request.particle else signal_id
-    log.info("sampling %d events: %.3g-%.3g TeV, index %.2f, %s within %.2f deg",
-             request.n_events, *energy, index, direction, radius)
+    log.info(
+        "sampling %d events: %.3g-%.3g TeV, index %.2f, %s within %.2f deg",
+        request.n_events,
+        *energy,
+        index,
+        direction,
+        radius,
+    )
     rng = np.random.default_rng(np.random.SeedSequence([request.seed, 0]))
-    return sample_truth(request.n_events, reference, run.tel_ids, rng, energy, index,
-                        direction, radius, primary)
+    return sample_truth(
+        request.n_events,
+        reference,
+        run.tel_ids,
+        rng,
+        energy,
+        index,
+        direction,
+        radius,
+        primary,
+    )
 
 
 def _default_radius(run, reference, direction, config) -> float:
@@ -234,8 +276,11 @@ def _default_radius(run, reference, direction, config) -> float:
     ranges = run.label_ranges
     if direction == "diffuse" and "cam_coord_offset_x" in ranges:
         # The largest disc inside the training box of offsets.
-        radius_m = min(abs(v) for c in ("cam_coord_offset_x", "cam_coord_offset_y")
-                       for v in ranges[c])
+        radius_m = min(
+            abs(v)
+            for c in ("cam_coord_offset_x", "cam_coord_offset_y")
+            for v in ranges[c]
+        )
         tel_id = run.tel_ids[0]
         focal = reference.subarray.tel[tel_id].camera.geometry.frame.focal_length
         return float(np.rad2deg(np.arctan(radius_m / focal.to_value("m"))))
@@ -248,14 +293,23 @@ def _channel(channels, wanted) -> int | None:
     return next((i for i, c in enumerate(channels) if c in wanted), None)
 
 
-def _batches(generator, run: TrainedRun, inverse: InverseMapper, truth: Truth,
-             z: np.ndarray, labels: np.ndarray, batch_size: int):
+def _batches(
+    generator,
+    run: TrainedRun,
+    inverse: InverseMapper,
+    truth: Truth,
+    z: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+):
     """Yield EventBatch objects of generated camera images, ``batch_size`` at once."""
     charge = _channel(run.data.channels, CHARGE_CHANNELS)
     timing = _channel(run.data.channels, TIME_CHANNELS)
     if charge is None:
-        raise ConfigError(f"{run.folder}: channels {list(run.data.channels)} hold no "
-                          f"charge; expected one of {CHARGE_CHANNELS}")
+        raise ConfigError(
+            f"{run.folder}: channels {list(run.data.channels)} hold no "
+            f"charge; expected one of {CHARGE_CHANNELS}"
+        )
     for first in range(0, len(truth), batch_size):
         rows = slice(first, first + batch_size)
         square = np.asarray(generator((z[rows], labels[rows]), training=False))

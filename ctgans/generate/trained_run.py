@@ -89,12 +89,15 @@ def open_run(folder: str | Path) -> TrainedRun:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"run folder {folder} does not exist; expected a folder "
-                        "written by python -m ctgans.train")
+        raise DataError(
+            f"run folder {folder} does not exist; expected a folder "
+            "written by python -m ctgans.train"
+        )
     for name in REQUIRED_FILES:
         if not (folder / name).is_file():
-            raise DataError(f"run folder {folder}: no {name}; expected a finished "
-                            "training run")
+            raise DataError(
+                f"run folder {folder}: no {name}; expected a finished training run"
+            )
     try:
         meta = json.loads((folder / "dataset.json").read_text())
         config = yaml.safe_load((folder / "config.yml").read_text())
@@ -104,14 +107,25 @@ def open_run(folder: str | Path) -> TrainedRun:
         image_shape = tuple(int(s) for s in meta["image_shape"])
         tel_ids = tuple(int(t) for t in meta["tel_ids"])
     except (KeyError, TypeError, ValueError, yaml.YAMLError) as err:
-        raise DataError(f"run folder {folder}: unreadable dataset.json or config.yml "
-                        f"({type(err).__name__}: {err})") from None
+        raise DataError(
+            f"run folder {folder}: unreadable dataset.json or config.yml "
+            f"({type(err).__name__}: {err})"
+        ) from None
     if data.mode != "mono" or len(image_shape) != 3:
-        raise DataError(f"run folder {folder}: a {data.mode} run; generating DL1 "
-                        "files is implemented for mono runs only")
+        raise DataError(
+            f"run folder {folder}: a {data.mode} run; generating DL1 "
+            "files is implemented for mono runs only"
+        )
     cache = resolve_path(meta.get("cache", ""), folder)
-    return TrainedRun(folder, data, normalization, scaler, image_shape, tel_ids,
-                      _label_ranges(cache, scaler))
+    return TrainedRun(
+        folder,
+        data,
+        normalization,
+        scaler,
+        image_shape,
+        tel_ids,
+        _label_ranges(cache, scaler),
+    )
 
 
 def _data_config(data: dict, folder: Path) -> DataConfig:
@@ -137,12 +151,16 @@ def _label_ranges(cache: Path, scaler: LabelScaler) -> dict[str, tuple[float, fl
 
         with tables.open_file(str(cache), "r") as h5:
             physical = h5.root.physical_labels.read()
-        return {c: (float(physical[:, i].min()), float(physical[:, i].max()))
-                for i, c in enumerate(scaler.columns)}
+        return {
+            c: (float(physical[:, i].min()), float(physical[:, i].max()))
+            for i, c in enumerate(scaler.columns)
+        }
     log.info("cache %s not found: training label ranges taken as mean +- 3 std", cache)
     mean, std = np.asarray(scaler.mean), np.asarray(scaler.std)
-    return {c: (float(m - 3 * s), float(m + 3 * s))
-            for c, m, s in zip(scaler.columns, mean, std)}
+    return {
+        c: (float(m - 3 * s), float(m + 3 * s))
+        for c, m, s in zip(scaler.columns, mean, std)
+    }
 
 
 def load_generator(run: TrainedRun):
@@ -158,6 +176,8 @@ def load_generator(run: TrainedRun):
         raise DataError(f"{path}: cannot load the generator ({err})") from None
     expected = tuple(run.image_shape)
     if tuple(generator.image_shape) != expected:
-        raise DataError(f"{path}: generator makes images of shape "
-                        f"{tuple(generator.image_shape)}; dataset.json says {expected}")
+        raise DataError(
+            f"{path}: generator makes images of shape "
+            f"{tuple(generator.image_shape)}; dataset.json says {expected}"
+        )
     return generator

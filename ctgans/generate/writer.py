@@ -32,16 +32,14 @@ from ctapipe.containers import (
     TelescopeTriggerContainer,
     TriggerContainer,
 )
-from ctapipe.core import traits
-from ctapipe.io import DataLevel, EventSource
 from traitlets.config import Config as TraitletsConfig
 
-from ctgans.dl1_output import image_processor_config, write_dl1
+from ctgans.dl1_output import InMemoryDL1Source, image_processor_config, write_dl1
 from ctgans.generate.labels import Truth
 from ctgans.generate.reference import Reference
 from ctgans.simulate.source import RUN_START
 
-__all__ = ["EventBatch", "GeneratedEventSource", "write_dl1"]
+__all__ = ["EventBatch", "GeneratedEventSource", "write_generated"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +56,7 @@ class EventBatch:
     peak_time: np.ndarray
 
 
-class GeneratedEventSource(EventSource):
+class GeneratedEventSource(InMemoryDL1Source):
     """Yield one mono event per generated image.
 
     Parameters
@@ -71,28 +69,11 @@ class GeneratedEventSource(EventSource):
         Passed to `ctapipe.io.EventSource`.
     """
 
-    input_url = traits.Path(allow_none=True, default_value=None).tag(config=True)
-
     def __init__(self, reference: Reference, batches: Iterable[EventBatch], **kwargs):
         super().__init__(**kwargs)
         self.reference = reference
         self._batches = batches
         self.n_written = 0
-
-    @staticmethod
-    def is_compatible(file_path) -> bool:
-        """Never chosen for a file: this source reads nothing."""
-        return False
-
-    @property
-    def is_simulation(self) -> bool:
-        """Generated events carry simulation truth."""
-        return True
-
-    @property
-    def datalevels(self) -> tuple[DataLevel, ...]:
-        """The source provides DL1 images."""
-        return (DataLevel.DL1_IMAGES,)
 
     @property
     def subarray(self):
@@ -125,14 +106,21 @@ class GeneratedEventSource(EventSource):
         obs_id, tel_id = int(truth.obs_id[i]), int(truth.tel_id[i])
         event = ArrayEventContainer(
             index=EventIndexContainer(obs_id=obs_id, event_id=self.n_written),
-            r0=None, r1=None, dl0=None, dl2=None, muon=None, count=self.n_written,
+            r0=None,
+            r1=None,
+            dl0=None,
+            dl2=None,
+            muon=None,
+            count=self.n_written,
         )
         event.trigger = TriggerContainer(
-            time=RUN_START, tels_with_trigger=np.array([tel_id], dtype=np.int16),
+            time=RUN_START,
+            tels_with_trigger=np.array([tel_id], dtype=np.int16),
             event_type=EventType.SUBARRAY,
         )
         event.trigger.tel[tel_id] = TelescopeTriggerContainer(
-            time=RUN_START, event_type=EventType.SUBARRAY)
+            time=RUN_START, event_type=EventType.SUBARRAY
+        )
         event.simulation = SimulatedEventContainer(
             shower=SimulatedShowerContainer(
                 energy=truth.energy_tev[i] * u.TeV,
@@ -147,7 +135,8 @@ class GeneratedEventSource(EventSource):
         )
         alt, az = self.reference.pointing(obs_id, tel_id)
         event.monitoring.tel[tel_id].pointing = TelescopePointingContainer(
-            altitude=alt * u.rad, azimuth=az * u.rad)
+            altitude=alt * u.rad, azimuth=az * u.rad
+        )
         event.dl1.tel[tel_id] = DL1CameraContainer(
             image=batch.image[i].astype(np.float32),
             peak_time=batch.peak_time[i].astype(np.float32),
@@ -161,14 +150,20 @@ def _processor_config(subarray) -> TraitletsConfig:
     return TraitletsConfig()
 
 
-def write_generated(source: GeneratedEventSource, output_path: Path, seed: int,
-                    overwrite: bool = False, progress=None) -> int:
+def write_generated(
+    source: GeneratedEventSource,
+    output_path: Path,
+    seed: int,
+    overwrite: bool = False,
+    progress=None,
+) -> int:
     """Process and write every event of ``source`` atomically; return the count.
 
     ``seed`` seeds ctapipe's timing fit (reproducible timing parameters).
     """
     write_dl1(
-        source, output_path,
+        source,
+        output_path,
         fit_seed=np.random.SeedSequence([seed, 0xF17]),
         activity="ctgans.generate",
         processor_config=_processor_config(source.subarray),

@@ -93,8 +93,14 @@ class ConditionalWGAN(keras.Model):
     """
 
     def __init__(
-        self, generator, critic, predictor=None, latent_dim=128, label_columns=(),
-        seed=0, **kwargs,
+        self,
+        generator,
+        critic,
+        predictor=None,
+        latent_dim=128,
+        label_columns=(),
+        seed=0,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.generator = generator
@@ -112,8 +118,12 @@ class ConditionalWGAN(keras.Model):
         if predictor is not None:
             predictor.trainable = False
             self.label_tasks = self._predictor_tasks(predictor)
-        names = ["critic_loss", "wasserstein", "gradient_penalty",
-                 "generator_adversarial"] + [f"label_{t}" for t in self.label_tasks]
+        names = [
+            "critic_loss",
+            "wasserstein",
+            "gradient_penalty",
+            "generator_adversarial",
+        ] + [f"label_{t}" for t in self.label_tasks]
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self.build()
 
@@ -151,8 +161,14 @@ class ConditionalWGAN(keras.Model):
         return self.generator(inputs, training=training)
 
     def compile(
-        self, generator_optimizer, critic_optimizer, label_weights=None,
-        gradient_penalty_weight=10.0, critic_steps=5, label_source="real", **kwargs,
+        self,
+        generator_optimizer,
+        critic_optimizer,
+        label_weights=None,
+        gradient_penalty_weight=10.0,
+        critic_steps=5,
+        label_source="real",
+        **kwargs,
     ):
         """Set the two optimizers and the loss weights.
 
@@ -175,8 +191,11 @@ class ConditionalWGAN(keras.Model):
             Passed to ``keras.Model.compile`` (e.g. ``jit_compile``).
         """
         label_weights = dict(label_weights or {})
-        unknown = [t for t, w in label_weights.items()
-                   if t not in self.label_tasks and float(w) != 0.0]
+        unknown = [
+            t
+            for t, w in label_weights.items()
+            if t not in self.label_tasks and float(w) != 0.0
+        ]
         if unknown:
             raise ValueError(
                 f"ConditionalWGAN: label_weights name tasks {unknown} that the "
@@ -234,10 +253,14 @@ class ConditionalWGAN(keras.Model):
             real_labels, real_labels, self.validation_seed_generator
         )
         batch = ops.shape(real_images)[0]
-        z = self._replica_rows(keras.random.normal, (batch, self.latent_dim),
-                               self.validation_seed_generator)
-        epsilon = self._replica_rows(keras.random.uniform, (batch,),
-                                     self.validation_seed_generator)
+        z = self._replica_rows(
+            keras.random.normal,
+            (batch, self.latent_dim),
+            self.validation_seed_generator,
+        )
+        epsilon = self._replica_rows(
+            keras.random.uniform, (batch,), self.validation_seed_generator
+        )
         fake_images = self.generator((z, fake_labels), training=False)
         real_scores = self.critic((real_images, real_labels), training=False)
         fake_scores = self.critic((fake_images, fake_labels), training=False)
@@ -314,7 +337,9 @@ class ConditionalWGAN(keras.Model):
         if self.label_source == "real":
             return labels
         rows = keras.random.randint(
-            (ops.shape(labels)[0],), 0, ops.shape(all_labels)[0],
+            (ops.shape(labels)[0],),
+            0,
+            ops.shape(all_labels)[0],
             seed=seed_generator or self.seed_generator,
         )
         return ops.take(all_labels, rows, axis=0)
@@ -357,7 +382,8 @@ class ConditionalWGAN(keras.Model):
             generator=keras.saving.serialize_keras_object(self.generator),
             critic=keras.saving.serialize_keras_object(self.critic),
             predictor=(
-                None if self.predictor is None
+                None
+                if self.predictor is None
                 else keras.saving.serialize_keras_object(self.predictor)
             ),
             latent_dim=self.latent_dim,

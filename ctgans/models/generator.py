@@ -123,7 +123,8 @@ class Generator(keras.Model):
         use_bias = normalization == "none"
 
         self.project = keras.layers.Dense(
-            seed_h * seed_w * self.base_filters, use_bias=use_bias,
+            seed_h * seed_w * self.base_filters,
+            use_bias=use_bias,
             name="generator_project",
         )
         self.project_norm = _normalization(normalization, "generator_project_norm")
@@ -151,7 +152,11 @@ class Generator(keras.Model):
         if self.upsampling == "transpose":
             upsample = [
                 keras.layers.Conv2DTranspose(
-                    filters, 4, strides=2, padding="same", use_bias=use_bias,
+                    filters,
+                    4,
+                    strides=2,
+                    padding="same",
+                    use_bias=use_bias,
                     name=f"{prefix}_upconv",
                 )
             ]
@@ -159,7 +164,10 @@ class Generator(keras.Model):
             upsample = [
                 keras.layers.UpSampling2D(2, name=f"{prefix}_upsample"),
                 keras.layers.Conv2D(
-                    filters, 3, padding="same", use_bias=use_bias,
+                    filters,
+                    3,
+                    padding="same",
+                    use_bias=use_bias,
                     name=f"{prefix}_upconv",
                 ),
             ]

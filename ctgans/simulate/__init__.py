@@ -2,8 +2,9 @@
 
 Showers are drawn from a power law, imaged by a vectorised numpy model calibrated
 to published MAGIC numbers (see the README, "Toy IACT simulator"), cleaned and
-parametrised by ctapipe's ``ImageProcessor`` and written by ctapipe's ``DataWriter``, so the files
-read like real simulations in ctapipe, dl1-data-handler and CTLearn.
+parametrised by ctapipe's ``ImageProcessor`` and written by ctapipe's
+``DataWriter``, so the files read like real simulations in ctapipe,
+dl1-data-handler and CTLearn.
 """
 
 from ctgans.simulate.instrument import magic_subarray

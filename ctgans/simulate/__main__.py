@@ -19,7 +19,6 @@ from ctgans.simulate.settings import SOURCE_MODES, SimulationSettings
 from ctgans.simulate.writer import SimulationStats, embedded_settings, simulate
 
 
-
 class _Parser(argparse.ArgumentParser):
     """Report bad arguments as one ``error:`` line, like every other input error."""
 

@@ -24,9 +24,8 @@ from ctapipe.containers import (
     TelescopeTriggerContainer,
     TriggerContainer,
 )
-from ctapipe.core import traits
-from ctapipe.io import DataLevel, EventSource
 
+from ctgans.dl1_output import InMemoryDL1Source
 from ctgans.simulate.images import (
     MIN_TRIGGERABLE_PEAK_PE,
     CameraModel,
@@ -48,7 +47,7 @@ MUON_PROBABILITY = 0.04  # per visible proton image
 RUN_START = Time("2025-01-01T00:00:00", scale="utc")
 
 
-class ToyMagicEventSource(EventSource):
+class ToyMagicEventSource(InMemoryDL1Source):
     """Yield triggered events of a toy MAGIC simulation.
 
     Parameters
@@ -66,8 +65,6 @@ class ToyMagicEventSource(EventSource):
         Triggered events yielded so far.
     """
 
-    input_url = traits.Path(allow_none=True, default_value=None).tag(config=True)
-
     def __init__(self, settings: SimulationSettings, **kwargs):
         super().__init__(**kwargs)
         self.settings = settings
@@ -79,21 +76,6 @@ class ToyMagicEventSource(EventSource):
         self._image_rng = np.random.default_rng(image_seed)
         self.n_thrown = 0
         self.n_written = 0
-
-    @staticmethod
-    def is_compatible(file_path) -> bool:
-        """Never chosen for a file: this source reads nothing."""
-        return False
-
-    @property
-    def is_simulation(self) -> bool:
-        """Always simulated."""
-        return True
-
-    @property
-    def datalevels(self) -> tuple[DataLevel, ...]:
-        """The source provides DL1 images."""
-        return (DataLevel.DL1_IMAGES,)
 
     @property
     def subarray(self):

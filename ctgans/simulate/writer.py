@@ -133,7 +133,10 @@ def embedded_settings(
 
 
 def write_embedded_dataset(
-    directory, n_events_per_particle: int = EMBEDDED_EVENTS, seed: int = 0, overwrite=False
+    directory,
+    n_events_per_particle: int = EMBEDDED_EVENTS,
+    seed: int = 0,
+    overwrite=False,
 ) -> dict[str, Path]:
     """Write the diffuse gamma and proton files the package ships as its toy data.
 

@@ -16,15 +16,20 @@ def main(argv: list[str] | None = None) -> int:
         "from its last checkpoint.",
     )
     parser.add_argument("config", help="YAML config, e.g. configs/gamma.yml")
-    parser.add_argument("--fresh", action="store_true",
-                        help="start a new run folder instead of resuming")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start a new run folder instead of resuming",
+    )
     args = parser.parse_args(argv)
 
     def body() -> int:
         from ctgans.config import load_config
 
         cfg = load_config(args.config)
-        from ctgans.train.run import run  # TensorFlow loads only after the config is valid
+        from ctgans.train.run import (
+            run,  # TensorFlow loads only after the config is valid
+        )
 
         folder = run(cfg, fresh=args.fresh)
         print(f"{folder}: generator.keras, history.csv, samples/, checkpoints/")

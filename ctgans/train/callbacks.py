@@ -41,8 +41,18 @@ class CheckpointEvery(keras.callbacks.Callback):
 class SampleGrid(keras.callbacks.Callback):
     """Simulated images next to generated ones for fixed labels and noise."""
 
-    def __init__(self, run: Path, gan, images, labels, normalization, scaler, every,
-                 last_epoch, seed):
+    def __init__(
+        self,
+        run: Path,
+        gan,
+        images,
+        labels,
+        normalization,
+        scaler,
+        every,
+        last_epoch,
+        seed,
+    ):
         super().__init__()
         self.run, self.gan, self.every, self.last_epoch = run, gan, every, last_epoch
         self.images, self.labels = images, labels
@@ -55,26 +65,44 @@ class SampleGrid(keras.callbacks.Callback):
         if done % self.every == 0 or done == self.last_epoch:
             fake = np.asarray(self.gan.generator((self.z, self.labels), training=False))
             path = self.run / "samples" / f"epoch-{done:04d}.png"
-            plot_sample_grid(path, self.images, fake, self.labels, self.normalization,
-                             self.scaler, title=f"epoch {done}")
+            plot_sample_grid(
+                path,
+                self.images,
+                fake,
+                self.labels,
+                self.normalization,
+                self.scaler,
+                title=f"epoch {done}",
+            )
 
 
 def _label_text(labels: dict[str, np.ndarray], i: int) -> str:
     parts = []
     if "true_shower_primary_class" in labels:
-        parts.append("gamma" if labels["true_shower_primary_class"][i] > 0.5 else "proton")
+        parts.append(
+            "gamma" if labels["true_shower_primary_class"][i] > 0.5 else "proton"
+        )
     if "log_true_energy" in labels:
         parts.append(f"E={10 ** labels['log_true_energy'][i]:.2f} TeV")
     if "cam_coord_offset_x" in labels:
-        parts.append(f"cam=({labels['cam_coord_offset_x'][i]:.2f},"
-                     f"{labels['cam_coord_offset_y'][i]:.2f}) m")
+        parts.append(
+            f"cam=({labels['cam_coord_offset_x'][i]:.2f},"
+            f"{labels['cam_coord_offset_y'][i]:.2f}) m"
+        )
     if "fov_lon" in labels:
         parts.append(f"fov=({labels['fov_lon'][i]:.2f},{labels['fov_lat'][i]:.2f})°")
     return "\n".join(parts)
 
 
-def plot_sample_grid(path: Path, real, fake, labels, normalization: ImageNormalization,
-                     scaler: LabelScaler, title: str = "") -> None:
+def plot_sample_grid(
+    path: Path,
+    real,
+    fake,
+    labels,
+    normalization: ImageNormalization,
+    scaler: LabelScaler,
+    title: str = "",
+) -> None:
     """Write a PNG: per label set, the simulated and the generated charge image."""
     real = normalization.inverse(real)[..., 0]
     fake = normalization.inverse(fake)[..., 0]
@@ -85,13 +113,16 @@ def plot_sample_grid(path: Path, real, fake, labels, normalization: ImageNormali
     n = len(real)
     columns = min(n, 4)
     rows = math.ceil(n / columns)
-    fig, axes = plt.subplots(2 * rows, columns, figsize=(3 * columns, 3.2 * 2 * rows),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        2 * rows, columns, figsize=(3 * columns, 3.2 * 2 * rows), squeeze=False
+    )
     for i in range(n):
         r, c = divmod(i, columns)
         vmax = max(float(np.percentile(real[i], 99.9)), 1.0)
-        for row, image, kind in ((2 * r, real[i], "simulated"),
-                                 (2 * r + 1, fake[i], "generated")):
+        for row, image, kind in (
+            (2 * r, real[i], "simulated"),
+            (2 * r + 1, fake[i], "generated"),
+        ):
             ax = axes[row, c]
             ax.imshow(image, origin="lower", cmap="viridis", vmin=0, vmax=vmax)
             ax.set_title(f"{kind}\n{_label_text(physical, i)}", fontsize=7)
@@ -127,11 +158,16 @@ class StopOnNonFinite(keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        bad = {k: float(v) for k, v in (logs or {}).items()
-               if not math.isfinite(float(v))}
+        bad = {
+            k: float(v) for k, v in (logs or {}).items() if not math.isfinite(float(v))
+        }
         if bad and self.bad_step is None:
             self.bad_step = int(self.model.optimizer.iterations.numpy())
             self.bad_values = bad
-            log.error("non-finite losses at step %d (epoch %d): %s", self.bad_step,
-                      self._epoch + 1, bad)
+            log.error(
+                "non-finite losses at step %d (epoch %d): %s",
+                self.bad_step,
+                self._epoch + 1,
+                bad,
+            )
             self.model.stop_training = True

@@ -25,8 +25,10 @@ def _stateful(gan) -> dict[str, list]:
     return {
         "generator_optimizer": list(gan.generator_optimizer.variables),
         "critic_optimizer": list(gan.critic_optimizer.variables),
-        "seed_generators": [gan.seed_generator.state,
-                            gan.validation_seed_generator.state],
+        "seed_generators": [
+            gan.seed_generator.state,
+            gan.validation_seed_generator.state,
+        ],
     }
 
 
@@ -61,8 +63,11 @@ def latest_checkpoint(run: Path) -> Path | None:
     root = run / "checkpoints"
     if not root.is_dir():
         return None
-    found = [(int(m.group(1)), p) for p in root.iterdir()
-             if (m := PATTERN.match(p.name)) and (p / "state.json").is_file()]
+    found = [
+        (int(m.group(1)), p)
+        for p in root.iterdir()
+        if (m := PATTERN.match(p.name)) and (p / "state.json").is_file()
+    ]
     return max(found)[1] if found else None
 
 

@@ -52,8 +52,11 @@ def label_errors(
             results["energy_resolution"] = float(inter_quantile_distance(rel))
             results["energy_bias"] = float(np.median(rel))
         else:
-            x, y = (("cam_coord_offset_x", "cam_coord_offset_y")
-                    if task == "cameradirection" else ("fov_lon", "fov_lat"))
+            x, y = (
+                ("cam_coord_offset_x", "cam_coord_offset_y")
+                if task == "cameradirection"
+                else ("fov_lon", "fov_lat")
+            )
             error = np.hypot(reco[x] - truth[x], reco[y] - truth[y])
             unit = "m" if task == "cameradirection" else "deg"
             results[f"{task}_68_{unit}"] = float(np.quantile(error, CONTAINMENT))

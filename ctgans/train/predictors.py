@@ -45,8 +45,9 @@ def predictor_key(cfg: Config) -> str:
         "seed": cfg.seed,
     }
     state["predictor"].pop("directory")
-    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()
-                          ).hexdigest()[:16]
+    return hashlib.sha256(
+        json.dumps(state, sort_keys=True, default=str).encode()
+    ).hexdigest()[:16]
 
 
 def get_predictor(cfg: Config, dataset: CachedDataset, strategy) -> keras.Model:
@@ -57,8 +58,11 @@ def get_predictor(cfg: Config, dataset: CachedDataset, strategy) -> keras.Model:
     if (folder / "predictor.keras").is_file():
         log.info("using predictor %s", folder)
         return _load(folder, key, dataset, tasks, strategy)
-    log.info("no predictor for this configuration in %s: training %s",
-             cfg.model.predictor.directory, folder)
+    log.info(
+        "no predictor for this configuration in %s: training %s",
+        cfg.model.predictor.directory,
+        folder,
+    )
     return _train(cfg, dataset, folder, key, tasks, strategy)
 
 
@@ -103,18 +107,32 @@ def _train(cfg: Config, dataset, folder: Path, key: str, tasks, strategy):
         return images, split_targets(labels, slices)
 
     train = make_tf_dataset(train_images, train_labels, pcfg.batch_size, cfg.seed)
-    val = make_tf_dataset(val_images, val_labels, pcfg.batch_size, cfg.seed,
-                          shuffle=False, drop_remainder=False)
+    val = make_tf_dataset(
+        val_images,
+        val_labels,
+        pcfg.batch_size,
+        cfg.seed,
+        shuffle=False,
+        drop_remainder=False,
+    )
     with strategy.scope():
         model = build_predictor(
-            dataset.image_shape[-3:], tasks, pcfg.architecture,
-            pcfg.residual_block_type, pcfg.attention_mechanism,
+            dataset.image_shape[-3:],
+            tasks,
+            pcfg.architecture,
+            pcfg.residual_block_type,
+            pcfg.attention_mechanism,
         )
         compile_predictor(model, tasks, pcfg.learning_rate)
-    history = model.fit(train.map(as_targets), validation_data=val.map(as_targets),
-                        epochs=pcfg.epochs, verbose=2)
-    metrics = label_errors(predict_labels(model, val_images), val_labels,
-                           dataset.label_scaler)
+    history = model.fit(
+        train.map(as_targets),
+        validation_data=val.map(as_targets),
+        epochs=pcfg.epochs,
+        verbose=2,
+    )
+    metrics = label_errors(
+        predict_labels(model, val_images), val_labels, dataset.label_scaler
+    )
     log.info("predictor validation metrics: %s", metrics)
     meta = {
         "key": key,

@@ -46,27 +46,41 @@ def build_gan(cfg: Config, dataset: CachedDataset, predictor, strategy):
     """Generator, critic and the compiled GAN, created in the strategy scope."""
     m, t = cfg.model, cfg.train
     n_labels = len(dataset.label_columns)
-    activations = tuple("tanh" if c in CHARGE_CHANNELS else "linear"
-                        for c in cfg.data.channels)
+    activations = tuple(
+        "tanh" if c in CHARGE_CHANNELS else "linear" for c in cfg.data.channels
+    )
     with strategy.scope():
         generator = Generator(
-            image_shape=dataset.image_shape, n_labels=n_labels,
-            latent_dim=m.latent_dim, base_filters=m.generator.base_filters,
-            upsampling=m.generator.upsampling, normalization=m.generator.normalization,
+            image_shape=dataset.image_shape,
+            n_labels=n_labels,
+            latent_dim=m.latent_dim,
+            base_filters=m.generator.base_filters,
+            upsampling=m.generator.upsampling,
+            normalization=m.generator.normalization,
             channel_activations=activations,
         )
         critic = Critic(
-            image_shape=dataset.image_shape, n_labels=n_labels,
-            filters=m.critic.filters, conditioning=m.critic.conditioning,
+            image_shape=dataset.image_shape,
+            n_labels=n_labels,
+            filters=m.critic.filters,
+            conditioning=m.critic.conditioning,
             spectral_norm=m.critic.spectral_norm,
         )
-        gan = ConditionalWGAN(generator, critic, predictor, latent_dim=m.latent_dim,
-                              label_columns=dataset.label_columns, seed=cfg.seed)
+        gan = ConditionalWGAN(
+            generator,
+            critic,
+            predictor,
+            latent_dim=m.latent_dim,
+            label_columns=dataset.label_columns,
+            seed=cfg.seed,
+        )
         gan.compile(
             generator_optimizer=keras.optimizers.Adam(
-                t.generator_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2),
+                t.generator_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2
+            ),
             critic_optimizer=keras.optimizers.Adam(
-                t.critic_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2),
+                t.critic_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2
+            ),
             label_weights=dict(cfg.loss.label_weights) if predictor is not None else {},
             gradient_penalty_weight=cfg.loss.gradient_penalty,
             critic_steps=cfg.loss.critic_steps,
@@ -77,7 +91,9 @@ def build_gan(cfg: Config, dataset: CachedDataset, predictor, strategy):
 
 def save_keras_atomic(model: keras.Model, path: Path) -> None:
     """``model.save`` to a temporary ``.keras`` file, then rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=".keras", dir=path.parent
+    )
     os.close(fd)
     try:
         model.save(tmp)
@@ -92,17 +108,27 @@ def run(cfg: Config, fresh: bool = False) -> Path:
     dataset = prepare_dataset(cfg.data, cfg.seed)
     strategy = make_strategy(cfg.train.strategy)
     folder, resumed = open_run_folder(cfg, fresh)
-    log.info("run folder %s (%s), %d replica(s)", folder,
-             "resumed" if resumed else "new", strategy.num_replicas_in_sync)
-    write_atomic(folder / "dataset.json", json.dumps({
-        "cache": str(dataset.path),
-        "label_columns": list(dataset.label_columns),
-        "image_shape": list(dataset.image_shape),
-        "tel_ids": list(dataset.tel_ids),
-        "channels": list(cfg.data.channels),
-        "normalization": json.loads(dataset.normalization.to_json()),
-        "label_scaler": json.loads(dataset.label_scaler.to_json()),
-    }, indent=2))
+    log.info(
+        "run folder %s (%s), %d replica(s)",
+        folder,
+        "resumed" if resumed else "new",
+        strategy.num_replicas_in_sync,
+    )
+    write_atomic(
+        folder / "dataset.json",
+        json.dumps(
+            {
+                "cache": str(dataset.path),
+                "label_columns": list(dataset.label_columns),
+                "image_shape": list(dataset.image_shape),
+                "tel_ids": list(dataset.tel_ids),
+                "channels": list(cfg.data.channels),
+                "normalization": json.loads(dataset.normalization.to_json()),
+                "label_scaler": json.loads(dataset.label_scaler.to_json()),
+            },
+            indent=2,
+        ),
+    )
     predictor = get_predictor(cfg, dataset, strategy)
     gan = build_gan(cfg, dataset, predictor, strategy)
 
@@ -134,25 +160,48 @@ def _fit(cfg: Config, dataset: CachedDataset, gan, folder: Path, initial_epoch: 
             f"{int((~val).sum())} training examples ({cfg.source})"
         )
     # Another shuffle seed per resumed segment, so a resume does not replay epoch 1.
-    train = make_tf_dataset(dataset.images[~val], dataset.labels[~val], global_batch,
-                            cfg.seed + initial_epoch)
+    train = make_tf_dataset(
+        dataset.images[~val],
+        dataset.labels[~val],
+        global_batch,
+        cfg.seed + initial_epoch,
+    )
     validation = None
     if val.sum() >= t.batch_size:
-        validation = make_tf_dataset(dataset.images[val], dataset.labels[val],
-                                     t.batch_size, cfg.seed, shuffle=False)
+        validation = make_tf_dataset(
+            dataset.images[val],
+            dataset.labels[val],
+            t.batch_size,
+            cfg.seed,
+            shuffle=False,
+        )
     sample_rows = np.flatnonzero(val if val.any() else ~val)[:N_SAMPLES]
     guard = StopOnNonFinite()
     callbacks = [
         guard,
         CheckpointEvery(folder, gan, t.checkpoint_every, t.epochs, guard),
-        SampleGrid(folder, gan, dataset.images[sample_rows], dataset.labels[sample_rows],
-                   dataset.normalization, dataset.label_scaler, t.sample_every,
-                   t.epochs, cfg.seed),
+        SampleGrid(
+            folder,
+            gan,
+            dataset.images[sample_rows],
+            dataset.labels[sample_rows],
+            dataset.normalization,
+            dataset.label_scaler,
+            t.sample_every,
+            t.epochs,
+            cfg.seed,
+        ),
         keras.callbacks.CSVLogger(str(folder / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(folder / "tensorboard"), write_graph=False),
     ]
-    gan.fit(train, validation_data=validation, epochs=t.epochs,
-            initial_epoch=initial_epoch, callbacks=callbacks, verbose="auto")
+    gan.fit(
+        train,
+        validation_data=validation,
+        epochs=t.epochs,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        verbose="auto",
+    )
     if guard.bad_step is not None:
         last = latest_checkpoint(folder)
         raise TrainingDiverged(
@@ -163,20 +212,29 @@ def _fit(cfg: Config, dataset: CachedDataset, gan, folder: Path, initial_epoch: 
 
 def label_recovery(gan, predictor, dataset: CachedDataset, seed: int) -> dict:
     """Predictor figures of merit on simulated vs generated validation images."""
-    val = dataset.is_validation if dataset.is_validation.any() else \
-        np.ones(len(dataset.images), bool)
+    val = (
+        dataset.is_validation
+        if dataset.is_validation.any()
+        else np.ones(len(dataset.images), bool)
+    )
     images, labels = dataset.images[val], dataset.labels[val]
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((len(labels), gan.latent_dim)).astype(np.float32)
-    fake = np.concatenate([
-        np.asarray(gan.generator((z[i:i + 256], labels[i:i + 256]), training=False))
-        for i in range(0, len(labels), 256)
-    ])
+    fake = np.concatenate(
+        [
+            np.asarray(
+                gan.generator((z[i : i + 256], labels[i : i + 256]), training=False)
+            )
+            for i in range(0, len(labels), 256)
+        ]
+    )
     n_tel = images.shape[1] if images.ndim == 5 else 1
     return {
         "n_events": int(len(labels)),
-        "simulated": label_errors(predict_labels(predictor, images), labels,
-                                  dataset.label_scaler, n_tel),
-        "generated": label_errors(predict_labels(predictor, fake), labels,
-                                  dataset.label_scaler, n_tel),
+        "simulated": label_errors(
+            predict_labels(predictor, images), labels, dataset.label_scaler, n_tel
+        ),
+        "generated": label_errors(
+            predict_labels(predictor, fake), labels, dataset.label_scaler, n_tel
+        ),
     }

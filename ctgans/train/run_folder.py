@@ -22,8 +22,16 @@ import yaml
 from ctgans.config import Config
 from ctgans.exceptions import ConfigError
 
-PACKAGES = ("ctgans", "tensorflow", "keras", "ctlearn", "ctapipe", "dl1-data-handler",
-            "numpy", "tables")
+PACKAGES = (
+    "ctgans",
+    "tensorflow",
+    "keras",
+    "ctlearn",
+    "ctapipe",
+    "dl1-data-handler",
+    "numpy",
+    "tables",
+)
 
 
 def resolved_config(cfg: Config) -> dict:
@@ -31,7 +39,9 @@ def resolved_config(cfg: Config) -> dict:
 
     def plain(value):
         if dataclasses.is_dataclass(value):
-            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+            return {
+                f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+            }
         if isinstance(value, tuple | list):
             return [plain(v) for v in value]
         if isinstance(value, Path):
@@ -108,12 +118,15 @@ def open_run_folder(cfg: Config, fresh: bool) -> tuple[Path, bool]:
         raise ConfigError(
             f"cannot create run folder {folder}: {err.strerror} (train.run_dir)"
         ) from None
-    write_atomic(folder / "config.yml", yaml.safe_dump(resolved_config(cfg),
-                                                       sort_keys=False))
+    write_atomic(
+        folder / "config.yml", yaml.safe_dump(resolved_config(cfg), sort_keys=False)
+    )
     write_atomic(folder / "versions.json", json.dumps(package_versions(), indent=2))
     write_atomic(
         folder / "run.json",
-        json.dumps({"config_hash": digest, "config_file": str(cfg.source),
-                    "seed": cfg.seed}, indent=2),
+        json.dumps(
+            {"config_hash": digest, "config_file": str(cfg.source), "seed": cfg.seed},
+            indent=2,
+        ),
     )
     return folder, False
