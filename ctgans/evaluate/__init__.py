@@ -1,0 +1,29 @@
+"""Fidelity of generated images: physics features, then metrics on feature tables.
+
+``features`` turns camera images into ctapipe image parameters; ``metrics`` compares
+two tables (or pixel arrays) with the figures defined in ``FIDELITY.md``.
+"""
+
+from ctgans.evaluate.features import FEATURE_NAMES, feature_matrix, image_features
+from ctgans.evaluate.metrics import (
+    KPDResult,
+    kpd,
+    median_log_ratio,
+    separation_power,
+    separation_powers,
+    spread_ratio,
+    two_sample_auc,
+)
+
+__all__ = [
+    "FEATURE_NAMES",
+    "KPDResult",
+    "feature_matrix",
+    "image_features",
+    "kpd",
+    "median_log_ratio",
+    "separation_power",
+    "separation_powers",
+    "spread_ratio",
+    "two_sample_auc",
+]
