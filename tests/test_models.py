@@ -165,6 +165,35 @@ def test_keras_file_round_trip_gives_identical_outputs(model, tmp_path):
     )
 
 
+def test_generator_holds_fixed_pixels_at_their_values(tmp_path):
+    mask = np.zeros((13, 13, 2), int)
+    mask[:3] = 1  # e.g. the grid rows outside a round camera
+    values = np.zeros((13, 13, 2))
+    values[..., 1] = -0.5  # a standardised time channel's "zero"
+    generator = Generator(
+        (13, 13, 2),
+        3,
+        latent_dim=LATENT,
+        base_filters=16,
+        channel_activations=("tanh", "linear"),
+        fixed_mask=mask.tolist(),
+        fixed_values=values.tolist(),
+    )
+    z, labels = _inputs(4)
+    images = np.asarray(generator((z, labels), training=False))
+    np.testing.assert_array_equal(
+        images[:, :3], np.broadcast_to(values[:3], images[:, :3].shape)
+    )
+    assert np.abs(images[:, 3:]).sum() > 0  # the rest is generated
+    generator.save(tmp_path / "g.keras")
+    loaded = keras.saving.load_model(tmp_path / "g.keras")
+    np.testing.assert_array_equal(
+        np.asarray(loaded((z, labels), training=False)), images
+    )
+    with pytest.raises(ValueError, match="fixed_mask` must have shape"):
+        Generator((13, 13, 2), 3, fixed_mask=[[1]], fixed_values=[[0.0]])
+
+
 @pytest.mark.parametrize(
     "tasks, sizes",
     [

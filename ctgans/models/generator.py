@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 UPSAMPLING = ("transpose", "upsample")
@@ -74,6 +75,11 @@ class Generator(keras.Model):
     channel_activations : tuple of str, optional
         One Keras activation per channel: ``"tanh"`` for charge channels scaled to
         [-1, 1], ``"linear"`` for standardised time channels. Default: all ``tanh``.
+    fixed_mask, fixed_values : nested lists of shape ``image_shape``, optional
+        Pixels that hold the same value in every training image (the square grid
+        outside the camera, where the mapper puts exactly 0) and those values. The
+        output is ``fixed_values`` there, so the generator cannot draw light where a
+        camera has no pixel.
     """
 
     def __init__(
@@ -85,6 +91,8 @@ class Generator(keras.Model):
         upsampling: str = "transpose",
         normalization: str = "batch",
         channel_activations=None,
+        fixed_mask=None,
+        fixed_values=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -115,6 +123,24 @@ class Generator(keras.Model):
         self.normalization = normalization
         self.channel_activations = channel_activations
         self._activations = [keras.activations.get(a) for a in channel_activations]
+        if (fixed_mask is None) != (fixed_values is None):
+            raise ValueError(
+                "Generator: `fixed_mask` and `fixed_values` go together; received "
+                f"mask {'set' if fixed_mask is not None else 'None'}, values "
+                f"{'set' if fixed_values is not None else 'None'}"
+            )
+        self.fixed_mask = fixed_mask
+        self.fixed_values = fixed_values
+        self._free = self._fixed = None
+        if fixed_mask is not None:
+            mask = np.asarray(fixed_mask, dtype="float32")
+            if mask.shape != self.image_shape:
+                raise ValueError(
+                    f"Generator: `fixed_mask` must have shape {self.image_shape}; "
+                    f"received {mask.shape}"
+                )
+            self._free = 1.0 - mask
+            self._fixed = mask * np.asarray(fixed_values, dtype="float32")
 
         height, width = self.image_shape[-3:-1]
         n_blocks, seed_h, seed_w = upsampling_plan(height, width)
@@ -201,10 +227,13 @@ class Generator(keras.Model):
             telescopes, height, width, channels = self.image_shape
             x = ops.reshape(x, (-1, height, width, telescopes, channels))
             x = ops.transpose(x, (0, 3, 1, 2, 4))
-        return ops.concatenate(
+        x = ops.concatenate(
             [act(x[..., i : i + 1]) for i, act in enumerate(self._activations)],
             axis=-1,
         )
+        if self._free is not None:
+            x = x * self._free + self._fixed
+        return x
 
     def get_config(self):
         config = super().get_config()
@@ -216,5 +245,7 @@ class Generator(keras.Model):
             upsampling=self.upsampling,
             normalization=self.normalization,
             channel_activations=self.channel_activations,
+            fixed_mask=self.fixed_mask,
+            fixed_values=self.fixed_values,
         )
         return config

@@ -49,6 +49,7 @@ def build_gan(cfg: Config, dataset: CachedDataset, predictor, strategy):
     activations = tuple(
         "tanh" if c in CHARGE_CHANNELS else "linear" for c in cfg.data.channels
     )
+    fixed_mask, fixed_values = fixed_pixels(dataset.images[~dataset.is_validation])
     with strategy.scope():
         generator = Generator(
             image_shape=dataset.image_shape,
@@ -58,6 +59,8 @@ def build_gan(cfg: Config, dataset: CachedDataset, predictor, strategy):
             upsampling=m.generator.upsampling,
             normalization=m.generator.normalization,
             channel_activations=activations,
+            fixed_mask=fixed_mask,
+            fixed_values=fixed_values,
         )
         critic = Critic(
             image_shape=dataset.image_shape,
@@ -87,6 +90,16 @@ def build_gan(cfg: Config, dataset: CachedDataset, predictor, strategy):
             label_source=t.label_source,
         )
     return gan
+
+
+def fixed_pixels(images: np.ndarray) -> tuple[list, list]:
+    """Pixels that hold one value in every training image, and those values.
+
+    On the square grid these are the pixels outside the camera (exactly 0 before
+    normalisation); the generator outputs the same constant there.
+    """
+    fixed = np.ptp(images, axis=0) == 0
+    return fixed.astype(int).tolist(), np.where(fixed, images[0], 0.0).tolist()
 
 
 def save_keras_atomic(model: keras.Model, path: Path) -> None:
