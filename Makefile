@@ -33,6 +33,7 @@ train: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/data_pipeline.py
+	$(BIN)/python bench/train_step.py
 
 clean-venv:
 	rm -rf $(VENV)
