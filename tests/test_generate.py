@@ -315,3 +315,68 @@ def test_python_m_ctgans_generate_reports_bad_input(tmp_path):
         "error: --n-events must be a positive integer; received 0"
     ]
     assert not (tmp_path / "out.dl1.h5").exists()
+
+
+@pytest.mark.slow
+def test_ctlearn_train_model_trains_on_a_generated_file(run_folder, tmp_path):
+    import json
+    import shutil
+    import subprocess
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    assert (
+        _cli(
+            run_folder,
+            "--output",
+            inputs / "gen.dl1.h5",
+            "--n-events",
+            "200",
+            "--no-progress",
+        )
+        == 0
+    )
+    config = tmp_path / "ctlearn.json"
+    config.write_text(
+        json.dumps(
+            {
+                "TrainCTLearnModel": {
+                    "model_type": "ResNet",
+                    "n_epochs": 1,
+                    "batch_size": 32,
+                    "validation_split": 0.2,
+                },
+                "ResNet": {"architecture": [{"filters": 16, "blocks": 1}]},
+                "DLImageReader": {
+                    "channels": ["image"],
+                    "allowed_tel_types": ["LST_MAGIC_MAGICCam"],
+                },
+                "BilinearMapper": {"interpolation_image_shape": 16},
+                "TableQualityQuery": {"quality_criteria": []},
+            }
+        )
+    )
+    tool = shutil.which("ctlearn-train-model", path=str(Path(sys.executable).parent))
+    output = tmp_path / "model"
+    result = subprocess.run(
+        [
+            tool,
+            "--signal",
+            str(inputs),
+            "--pattern-signal",
+            "*.dl1.h5",
+            "--reco",
+            "energy",
+            "--output",
+            str(output),
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (output / "ctlearn_model.keras").is_file()
+    log = (output / "training_log.csv").read_text().splitlines()
+    assert len(log) == 2 and "val_loss" in log[0]
