@@ -9,8 +9,10 @@ import numpy as np
 
 from ctgans.config import TOY_FILES, DataConfig
 from ctgans.data.cache import CachedDataset, cache_path, read_cache, write_cache
+from ctgans.data.files import check_files
 from ctgans.data.normalize import ImageNormalization, LabelScaler
 from ctgans.data.reader import read_examples
+from ctgans.exceptions import DataError
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ def ensure_toy_dataset(cfg: DataConfig) -> None:
     wanted = [p for p in (*cfg.signal, *cfg.background) if p.parent == toy.directory]
     if all(p.is_file() for p in wanted):
         return
-    from ctgans.simulate import write_embedded_dataset
+    from ctgans.simulate import write_embedded_dataset  # only when simulating
 
     log.info("simulating the embedded toy dataset into %s", toy.directory)
     write_embedded_dataset(
@@ -73,8 +75,6 @@ def ensure_toy_dataset(cfg: DataConfig) -> None:
     )
     missing = [p for p in wanted if not p.is_file()]
     if missing:
-        from ctgans.exceptions import DataError
-
         raise DataError(
             f"{missing[0]}: not written by the toy simulator; expected one of "
             f"{sorted(TOY_FILES.values())}"
@@ -84,8 +84,6 @@ def ensure_toy_dataset(cfg: DataConfig) -> None:
 def prepare_dataset(cfg: DataConfig, seed: int) -> CachedDataset:
     """The cached dataset for ``cfg``: built and written once, then reused."""
     ensure_toy_dataset(cfg)
-    from ctgans.data.files import check_files
-
     check_files(cfg)
     path = cache_path(cfg, seed)
     if path.is_file():
