@@ -375,6 +375,7 @@ def test_ctlearn_train_model_trains_on_a_generated_file(run_folder, tmp_path):
         capture_output=True,
         text=True,
         timeout=600,
+        cwd=tmp_path,  # ctlearn writes its provenance log into the working folder
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (output / "ctlearn_model.keras").is_file()
