@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Callable
@@ -9,6 +10,16 @@ from collections.abc import Callable
 from ctgans.exceptions import CtgansInputError
 
 log = logging.getLogger("ctgans")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """Bad arguments become one ``error:`` line and exit 2, like any input error.
+
+    Call ``parse_args`` inside the body given to :func:`run_main`.
+    """
+
+    def error(self, message):
+        raise CtgansInputError(message)
 
 
 def run_main(body: Callable[[], int | None], level: int = logging.INFO) -> int:

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from ctgans.cli import run_main
+from ctgans.cli import ArgumentParser, run_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="ctgans-prepare",
         description="Read the DL1 files named in a config once and cache the mapped, "
         "normalised images and labels.",
     )
     parser.add_argument("config", help="YAML config, e.g. configs/gamma.yml")
-    args = parser.parse_args(argv)
 
     def body() -> int:
+        args = parser.parse_args(argv)
         from ctgans.config import load_config
         from ctgans.data import prepare_dataset
 

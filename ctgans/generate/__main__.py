@@ -26,19 +26,12 @@ import logging
 import sys
 from pathlib import Path
 
-from ctgans.cli import run_main
+from ctgans.cli import ArgumentParser, run_main
 from ctgans.exceptions import CtgansInputError
 
 
-class _Parser(argparse.ArgumentParser):
-    """Report bad arguments as one ``error:`` line, like every other input error."""
-
-    def error(self, message):
-        raise CtgansInputError(message)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = ArgumentParser(
         prog="ctgans-generate",
         description="Generate labeled camera images with a trained run's generator "
         "and write them as a ctapipe DL1 file that dl1-data-handler and CTLearn read.",

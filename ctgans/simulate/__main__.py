@@ -12,22 +12,15 @@ import logging
 import sys
 from pathlib import Path
 
-from ctgans.cli import run_main
+from ctgans.cli import ArgumentParser, run_main
 from ctgans.config import EMBEDDED_EVENTS
 from ctgans.exceptions import CtgansInputError, DataError
 from ctgans.simulate.settings import SOURCE_MODES, SimulationSettings
 from ctgans.simulate.writer import SimulationStats, embedded_settings, simulate
 
 
-class _Parser(argparse.ArgumentParser):
-    """Report bad arguments as one ``error:`` line, like every other input error."""
-
-    def error(self, message):
-        raise CtgansInputError(message)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = ArgumentParser(
         prog="python -m ctgans.simulate",
         description="Write toy MAGIC simulations as ctapipe DL1 files.",
     )

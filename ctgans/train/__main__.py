@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from ctgans.cli import run_main
+from ctgans.cli import ArgumentParser, run_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="ctgans-train",
         description="Train a conditional WGAN-GP on the DL1 data named in a config. "
         "Running the same command again resumes the newest run folder of this config "
@@ -21,9 +20,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="start a new run folder instead of resuming",
     )
-    args = parser.parse_args(argv)
 
     def body() -> int:
+        args = parser.parse_args(argv)
         from ctgans.config import load_config
 
         cfg = load_config(args.config)
