@@ -11,14 +11,28 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
+from astropy.time import Time
 from ctapipe import fitting
+from ctapipe.containers import (
+    ArrayEventContainer,
+    EventIndexContainer,
+    EventType,
+    SimulatedEventContainer,
+    SimulatedShowerContainer,
+    TelescopeTriggerContainer,
+    TriggerContainer,
+)
 from ctapipe.core import Provenance, traits
 from ctapipe.image import ImageProcessor
 from ctapipe.io import DataLevel, DataWriter, EventSource
 from traitlets.config import Config
 
 from ctgans.exceptions import DataError
+
+#: Trigger time of every in-memory event (the toy has no clock).
+RUN_START = Time("2025-01-01T00:00:00", scale="utc")
 
 
 def image_processor_config() -> Config:
@@ -139,3 +153,42 @@ class InMemoryDL1Source(EventSource):
     def datalevels(self) -> tuple[DataLevel, ...]:
         """The source provides DL1 images."""
         return (DataLevel.DL1_IMAGES,)
+
+
+def new_event(obs_id, event_id, count, tel_ids, truth, i, primary_id):
+    """An event triggered in ``tel_ids`` with the shower truth of row ``i``.
+
+    ``truth`` holds arrays ``energy_tev``, ``alt_rad``, ``az_rad``, ``core_x_m``,
+    ``core_y_m``, ``h_first_int_m`` and ``x_max_gcm2``.
+    """
+    event = ArrayEventContainer(
+        index=EventIndexContainer(obs_id=obs_id, event_id=event_id),
+        r0=None,
+        r1=None,
+        dl0=None,
+        dl2=None,
+        muon=None,
+        count=count,
+    )
+    event.trigger = TriggerContainer(
+        time=RUN_START,
+        tels_with_trigger=np.array(sorted(tel_ids), dtype=np.int16),
+        event_type=EventType.SUBARRAY,
+    )
+    for tel_id in tel_ids:
+        event.trigger.tel[tel_id] = TelescopeTriggerContainer(
+            time=RUN_START, event_type=EventType.SUBARRAY
+        )
+    event.simulation = SimulatedEventContainer(
+        shower=SimulatedShowerContainer(
+            energy=truth.energy_tev[i] * u.TeV,
+            alt=truth.alt_rad[i] * u.rad,
+            az=truth.az_rad[i] * u.rad,
+            core_x=truth.core_x_m[i] * u.m,
+            core_y=truth.core_y_m[i] * u.m,
+            h_first_int=truth.h_first_int_m[i] * u.m,
+            x_max=truth.x_max_gcm2[i] * u.g / u.cm**2,
+            shower_primary_id=np.int16(primary_id),
+        )
+    )
+    return event

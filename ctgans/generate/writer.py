@@ -24,20 +24,18 @@ import numpy as np
 from ctapipe.containers import (
     ArrayEventContainer,
     DL1CameraContainer,
-    EventIndexContainer,
-    EventType,
-    SimulatedEventContainer,
-    SimulatedShowerContainer,
     TelescopePointingContainer,
-    TelescopeTriggerContainer,
-    TriggerContainer,
 )
 from traitlets.config import Config as TraitletsConfig
 
-from ctgans.dl1_output import InMemoryDL1Source, image_processor_config, write_dl1
+from ctgans.dl1_output import (
+    InMemoryDL1Source,
+    image_processor_config,
+    new_event,
+    write_dl1,
+)
 from ctgans.generate.labels import Truth
 from ctgans.generate.reference import Reference
-from ctgans.simulate.source import RUN_START
 
 __all__ = ["EventBatch", "GeneratedEventSource", "write_generated"]
 
@@ -104,34 +102,14 @@ class GeneratedEventSource(InMemoryDL1Source):
     def _event(self, batch: EventBatch, i: int) -> ArrayEventContainer:
         truth = batch.truth
         obs_id, tel_id = int(truth.obs_id[i]), int(truth.tel_id[i])
-        event = ArrayEventContainer(
-            index=EventIndexContainer(obs_id=obs_id, event_id=self.n_written),
-            r0=None,
-            r1=None,
-            dl0=None,
-            dl2=None,
-            muon=None,
-            count=self.n_written,
-        )
-        event.trigger = TriggerContainer(
-            time=RUN_START,
-            tels_with_trigger=np.array([tel_id], dtype=np.int16),
-            event_type=EventType.SUBARRAY,
-        )
-        event.trigger.tel[tel_id] = TelescopeTriggerContainer(
-            time=RUN_START, event_type=EventType.SUBARRAY
-        )
-        event.simulation = SimulatedEventContainer(
-            shower=SimulatedShowerContainer(
-                energy=truth.energy_tev[i] * u.TeV,
-                alt=truth.alt_rad[i] * u.rad,
-                az=truth.az_rad[i] * u.rad,
-                core_x=truth.core_x_m[i] * u.m,
-                core_y=truth.core_y_m[i] * u.m,
-                h_first_int=truth.h_first_int_m[i] * u.m,
-                x_max=truth.x_max_gcm2[i] * u.g / u.cm**2,
-                shower_primary_id=np.int16(truth.primary_id[i]),
-            )
+        event = new_event(
+            obs_id,
+            self.n_written,
+            self.n_written,
+            [tel_id],
+            truth,
+            i,
+            truth.primary_id[i],
         )
         alt, az = self.reference.pointing(obs_id, tel_id)
         event.monitoring.tel[tel_id].pointing = TelescopePointingContainer(

@@ -6,26 +6,19 @@ import logging
 
 import astropy.units as u
 import numpy as np
-from astropy.time import Time
 from ctapipe.containers import (
     ArrayEventContainer,
     DL1CameraContainer,
-    EventIndexContainer,
-    EventType,
     ObservationBlockContainer,
     SchedulingBlockContainer,
     SimulatedCameraContainer,
-    SimulatedEventContainer,
-    SimulatedShowerContainer,
     SimulatedShowerDistribution,
     SimulationConfigContainer,
     TelescopeImpactParameterContainer,
     TelescopePointingContainer,
-    TelescopeTriggerContainer,
-    TriggerContainer,
 )
 
-from ctgans.dl1_output import InMemoryDL1Source
+from ctgans.dl1_output import InMemoryDL1Source, new_event
 from ctgans.simulate.images import (
     MIN_TRIGGERABLE_PEAK_PE,
     CameraModel,
@@ -44,7 +37,6 @@ __all__ = ["ToyMagicEventSource"]
 logger = logging.getLogger(__name__)
 
 MUON_PROBABILITY = 0.04  # per visible proton image
-RUN_START = Time("2025-01-01T00:00:00", scale="utc")
 
 
 class ToyMagicEventSource(InMemoryDL1Source):
@@ -197,36 +189,16 @@ class ToyMagicEventSource(InMemoryDL1Source):
 
     def _event(self, i_event, images, pointing) -> ArrayEventContainer:
         truth = self._truth
-        event = ArrayEventContainer(
-            index=EventIndexContainer(obs_id=self.settings.obs_id, event_id=i_event),
-            r0=None,
-            r1=None,
-            dl0=None,
-            dl2=None,
-            muon=None,
-            count=self.n_written,
-        )
-        event.trigger = TriggerContainer(
-            time=RUN_START,
-            tels_with_trigger=np.array(sorted(images), dtype=np.int16),
-            event_type=EventType.SUBARRAY,
-        )
-        event.simulation = SimulatedEventContainer(
-            shower=SimulatedShowerContainer(
-                energy=truth.energy_tev[i_event] * u.TeV,
-                alt=truth.alt_rad[i_event] * u.rad,
-                az=truth.az_rad[i_event] * u.rad,
-                core_x=truth.core_x_m[i_event] * u.m,
-                core_y=truth.core_y_m[i_event] * u.m,
-                h_first_int=truth.h_first_int_m[i_event] * u.m,
-                x_max=truth.x_max_gcm2[i_event] * u.g / u.cm**2,
-                shower_primary_id=np.int16(self.settings.primary_id),
-            )
+        event = new_event(
+            self.settings.obs_id,
+            i_event,
+            self.n_written,
+            images,
+            truth,
+            i_event,
+            self.settings.primary_id,
         )
         for tel_id, (i_tel, charge, peak_time, true_pe) in images.items():
-            event.trigger.tel[tel_id] = TelescopeTriggerContainer(
-                time=RUN_START, event_type=EventType.SUBARRAY
-            )
             event.monitoring.tel[tel_id].pointing = pointing
             event.dl1.tel[tel_id] = DL1CameraContainer(
                 image=charge, peak_time=peak_time
