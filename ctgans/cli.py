@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from collections.abc import Callable
@@ -10,6 +11,9 @@ from collections.abc import Callable
 from ctgans.exceptions import CtgansInputError
 
 log = logging.getLogger("ctgans")
+
+#: Failed writes that are the machine's state, not a bug: reported like bad input.
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -23,7 +27,11 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def run_main(body: Callable[[], int | None], level: int = logging.INFO) -> int:
-    """Run ``body``; bad input -> one line on stderr and 2, a bug -> traceback and 1."""
+    """Run ``body``; bad input -> one line on stderr and 2, a bug -> traceback and 1.
+
+    A full disk or read-only file system (``OSError`` ENOSPC, EDQUOT, EFBIG, EROFS)
+    counts as bad input: one line naming the file.
+    """
     logging.basicConfig(
         level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s"
     )
@@ -31,6 +39,12 @@ def run_main(body: Callable[[], int | None], level: int = logging.INFO) -> int:
         return body() or 0
     except CtgansInputError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if err.errno not in WRITE_ERRORS:
+            log.exception("unexpected error")
+            return 1
+        print(f"error: cannot write {err.filename}: {err.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -150,6 +151,7 @@ class LossConfig:
     """WGAN-GP and auxiliary label loss weights."""
 
     label_weights: tuple[tuple[str, float], ...] = ()
+    label_warmup_epochs: float = 0.0
     gradient_penalty: float = 10.0
     critic_steps: int = 5
 
@@ -212,7 +214,7 @@ def load_config(path: str | Path, check_files: bool = True) -> Config:
     root = Section(raw if raw is not None else {}, "", path)
     root.allow("data", "model", "loss", "train", "seed")
     data = _data(root.section("data", required=True), check_files)
-    return Config(
+    cfg = Config(
         source=path,
         data=data,
         model=_model(root.section("model")),
@@ -220,6 +222,34 @@ def load_config(path: str | Path, check_files: bool = True) -> Config:
         train=_train(root.section("train")),
         seed=root.integer("seed", 0, minimum=0),
     )
+    if check_files:
+        _check_output_folders(cfg)
+    return cfg
+
+
+def _check_output_folders(cfg: Config) -> None:
+    """Refuse output folders that cannot be made or written, before any work."""
+    folders = {
+        "data.cache_dir": cfg.data.cache_dir,
+        "model.predictor.directory": cfg.model.predictor.directory,
+        "train.run_dir": cfg.train.run_dir,
+    }
+    if cfg.data.toy_dataset is not None:
+        folders["data.toy_dataset.directory"] = cfg.data.toy_dataset.directory
+    for key, folder in folders.items():
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            problem = f"{existing} is not a folder"
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            problem = f"{existing} is not writable"
+        else:
+            continue
+        raise ConfigError(
+            f"`{key}` must be a folder that can be created and written; received "
+            f"'{folder}': {problem} ({cfg.source})"
+        )
 
 
 def _data(sec: Section, check_files: bool) -> DataConfig:
@@ -411,12 +441,15 @@ def _attention(psec: Section) -> str | None:
 
 
 def _loss(sec: Section, labels: tuple[str, ...]) -> LossConfig:
-    sec.allow("label_weights", "gradient_penalty", "critic_steps")
+    sec.allow(
+        "label_weights", "label_warmup_epochs", "gradient_penalty", "critic_steps"
+    )
     wsec = sec.section("label_weights")
     wsec.allow(*labels)
     weights = tuple((label, wsec.number(label, 1.0, 0.0, None)) for label in labels)
     return LossConfig(
         label_weights=weights,
+        label_warmup_epochs=sec.number("label_warmup_epochs", 0.0, 0.0, None),
         gradient_penalty=sec.number("gradient_penalty", 10.0, 0.0, None),
         critic_steps=sec.integer("critic_steps", 5, minimum=1),
     )

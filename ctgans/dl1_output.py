@@ -13,6 +13,7 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
+import tables
 from astropy.time import Time
 from ctapipe import fitting
 from ctapipe.containers import (
@@ -61,6 +62,11 @@ def check_output(output_path: Path, overwrite: bool) -> None:
     if not output_path.parent.is_dir():
         raise DataError(
             f"output folder: expected an existing directory, received "
+            f"{output_path.parent}"
+        )
+    if not os.access(output_path.parent, os.W_OK | os.X_OK):
+        raise DataError(
+            f"output folder: expected a writable directory, received "
             f"{output_path.parent}"
         )
 
@@ -122,12 +128,35 @@ def write_dl1(
                     progress()
             if finish is not None:
                 finish(writer)
+        # A full disk can end in a short file and no error on close: reopen it.
+        if not _readable(tmp_path):
+            raise _write_failed(output_path, "the file written is incomplete")
         os.replace(tmp_path, output_path)
+    except (OSError, tables.HDF5ExtError) as err:
+        from ctgans.data.files import hdf5_reason  # here: a light import path
+
+        reason = f"{type(err).__name__}: {hdf5_reason(err)}"
+        raise _write_failed(output_path, reason) from None
     finally:
         fitting.FIT_RNG.bit_generator.state = saved_fit_state
         Provenance().finish_activity()
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with tables.open_file(str(path), "r"):
+            return True
+    except tables.HDF5ExtError:
+        return False
+
+
+def _write_failed(output_path: Path, reason: str) -> DataError:
+    return DataError(
+        f"{output_path}: writing failed ({reason}); disk full or folder not "
+        "writable? Nothing was written"
+    )
 
 
 class InMemoryDL1Source(EventSource):

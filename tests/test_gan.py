@@ -155,6 +155,40 @@ def test_label_weight_changes_the_generator_update_only():
     )
 
 
+def test_label_scale_zero_switches_the_label_loss_off():
+    reference = _make_gan(label_weights={})
+    initial = reference.get_weights()
+    scaled_off = _make_gan(weights=initial, label_weights={"energy": 5.0})
+    scaled_off.label_scale.assign(0.0)
+    scaled_on = _make_gan(weights=initial, label_weights={"energy": 5.0})
+    for gan in (reference, scaled_off, scaled_on):
+        gan.train_step(_batch())
+    np.testing.assert_array_equal(
+        np.concatenate([w.ravel() for w in _values(reference.generator.weights)]),
+        np.concatenate([w.ravel() for w in _values(scaled_off.generator.weights)]),
+    )
+    assert _changed(
+        _values(reference.generator.trainable_weights),
+        _values(scaled_on.generator.trainable_weights),
+    )
+
+
+def test_label_warmup_ramps_the_scale_linearly_and_resumes_on_the_ramp():
+    from ctgans.train.callbacks import LabelWarmup
+
+    gan = _make_gan()
+    warmup = LabelWarmup(gan, epochs=2)
+    warmup.set_params({"steps": 4})
+    seen = []
+    for epoch in range(3):  # a resumed run calls on_epoch_begin with its epoch
+        warmup.on_epoch_begin(epoch)
+        for batch in (0, 2):
+            warmup.on_train_batch_begin(batch)
+            seen.append(float(ops.convert_to_numpy(gan.label_scale)))
+    np.testing.assert_allclose(seen, [0.0, 0.25, 0.5, 0.75, 1.0, 1.0])
+    assert LabelWarmup(gan, epochs=0).factor(0, 0, 4) == 1.0
+
+
 def test_test_step_changes_no_weight():
     gan = _make_gan()
     before = _values(gan.weights)

@@ -11,15 +11,20 @@ import logging
 import warnings
 from pathlib import Path
 
+import ctapipe
 import tables
 from ctapipe.instrument import FocalLengthKind, SubarrayDescription
+from ctapipe.io.hdf5eventsource import COMPATIBLE_DATA_MODEL_VERSIONS
 
 from ctgans.config import DataConfig
 from ctgans.exceptions import DataError
 
 log = logging.getLogger(__name__)
 
-MIN_DATA_MODEL_MAJOR = 6
+#: The DL1 data models read: those ctapipe reads, from v6 on (shower truth tables).
+DATA_MODEL_VERSIONS = tuple(
+    v for v in COMPATIBLE_DATA_MODEL_VERSIONS if int(v[1:].split(".")[0]) >= 6
+)
 IMAGE_COLUMNS = {
     "image": ("image",),
     "cleaned_image": ("image", "image_mask"),
@@ -60,8 +65,18 @@ def check_file(path: Path, cfg: DataConfig) -> None:
         with tables.open_file(str(path), "r") as h5:
             _check_open_file(path, h5, cfg)
     except (tables.HDF5ExtError, OSError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err)
-        raise DataError(f"{path}: unreadable HDF5 (truncated or corrupt?): {first}")
+        raise DataError(
+            f"{path}: unreadable HDF5 (truncated or corrupt?): {hdf5_reason(err)}"
+        ) from None
+
+
+def hdf5_reason(err: Exception) -> str:
+    """The innermost line of an HDF5 error back trace (else its last line)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    end = "End of HDF5 error back trace"
+    if end in lines and lines.index(end) > 0:
+        return lines[lines.index(end) - 1]
+    return lines[-1] if lines else type(err).__name__
 
 
 def _check_open_file(path: Path, h5: tables.File, cfg: DataConfig) -> None:
@@ -72,11 +87,10 @@ def _check_open_file(path: Path, h5: tables.File, cfg: DataConfig) -> None:
             f"{path}: no 'CTA PRODUCT DATA MODEL VERSION' attribute; expected a "
             "ctapipe DL1 file (ctapipe-process or ctgans.simulate output)"
         )
-    major = int(version[1:].split(".")[0])
-    if major < MIN_DATA_MODEL_MAJOR:
+    if version not in DATA_MODEL_VERSIONS:
         raise DataError(
-            f"{path}: ctapipe data model {version}; expected v{MIN_DATA_MODEL_MAJOR}"
-            ".0.0 or newer"
+            f"{path}: ctapipe data model {version}; expected one of "
+            f"{', '.join(DATA_MODEL_VERSIONS)} (ctapipe {ctapipe.__version__})"
         )
     if SHOWER_TABLE not in h5:
         raise DataError(

@@ -32,6 +32,8 @@ def make_tf_dataset(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
+    # Multi-worker: every worker builds the same seeded stream and keeps its
+    # replicas' share of each global batch (FILE sharding needs files, not tensors).
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = (
         tf.data.experimental.AutoShardPolicy.DATA

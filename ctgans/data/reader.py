@@ -128,8 +128,16 @@ def read_examples(cfg: DataConfig) -> Examples:
             handle.close()
     finite = np.isfinite(images).reshape(len(images), -1).all(axis=1)
     n_bad = int((~finite).sum())
+    if n_bad == len(images):
+        raise DataError(
+            f"all {n_bad} selected examples of "
+            f"{', '.join(str(p) for p in (*cfg.signal, *cfg.background))} have NaN "
+            "or inf pixels; expected finite images"
+        )
     if n_bad:
-        log.warning("skipped %d examples with NaN or inf pixels", n_bad)
+        log.warning(
+            "skipped %d of %d examples with NaN or inf pixels", n_bad, len(images)
+        )
         images = images[finite]
         labels = {k: v[finite] for k, v in labels.items()}
         events = events[finite]

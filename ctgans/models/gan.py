@@ -65,6 +65,13 @@ def _replica_scale(loss):
     return loss / tf.distribute.get_strategy().num_replicas_in_sync
 
 
+def _multi_worker(strategy) -> bool:
+    resolver = strategy.cluster_resolver
+    if resolver is None:
+        return False
+    return sum(len(tasks) for tasks in resolver.cluster_spec().as_dict().values()) > 1
+
+
 @keras.saving.register_keras_serializable(package="ctgans")
 class ConditionalWGAN(keras.Model):
     """Conditional WGAN-GP with an optional frozen label predictor.
@@ -125,6 +132,10 @@ class ConditionalWGAN(keras.Model):
             "generator_adversarial",
         ] + [f"label_{t}" for t in self.label_tasks]
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        # Multiplies every label weight; a warm-up callback ramps it from 0 to 1.
+        self.label_scale = keras.Variable(
+            1.0, trainable=False, name="label_scale", dtype="float32"
+        )
         self.build()
 
     def _predictor_tasks(self, predictor) -> dict[str, slice]:
@@ -245,7 +256,7 @@ class ConditionalWGAN(keras.Model):
             real_labels[:: self.critic_steps], real_labels
         )
         self._generator_update(fake_labels)
-        return {m.name: m.result() for m in self.metrics}
+        return self._step_logs()
 
     def test_step(self, data):
         real_images, real_labels, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -275,7 +286,15 @@ class ConditionalWGAN(keras.Model):
             generator_adversarial=-ops.mean(fake_scores),
         )
         self._track_labels(self._label_losses(fake_images, fake_labels))
-        return {m.name: m.result() for m in self.metrics}
+        return self._step_logs()
+
+    def _step_logs(self) -> dict:
+        logs = {m.name: m.result() for m in self.metrics}
+        if _multi_worker(tf.distribute.get_strategy()):
+            # Keras 3 reduces multi-worker step outputs along axis 0, which fails
+            # on scalars (tensorflow/tensorflow#72388): give each a length-1 axis.
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
     def _critic_update(self, real_images, real_labels, fake_labels):
         batch = ops.shape(real_images)[0]
@@ -307,6 +326,7 @@ class ConditionalWGAN(keras.Model):
             label_loss = ops.zeros((), adversarial.dtype)
             for task, loss in label_losses.items():
                 label_loss += self.label_weights[task] * loss
+            label_loss *= ops.cast(self.label_scale, label_loss.dtype)
             scaled_loss = _replica_scale(adversarial + label_loss)
         self._apply(tape, scaled_loss, self.generator, self.generator_optimizer)
         self._track(generator_adversarial=adversarial)
@@ -371,6 +391,12 @@ class ConditionalWGAN(keras.Model):
     def _track_labels(self, label_losses):
         for task, loss in label_losses.items():
             self.trackers[f"label_{task}"].update_state(loss)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Built in __init__ and compile, no compiled losses: nothing to build from a
+        # data batch. (Keras' version fails on multi-worker batches: it reduces the
+        # (images, labels) tuple with MultiWorkerMirroredStrategy.reduce.)
+        return
 
     def get_compile_config(self):
         # Optimizers and weights are given to compile() again after loading.

@@ -145,6 +145,34 @@ def plot_sample_grid(
         Path(tmp).unlink(missing_ok=True)
 
 
+class LabelWarmup(keras.callbacks.Callback):
+    """Ramp the label losses' weight linearly from 0 to 1 over the first epochs.
+
+    The adversarial loss alone shapes the images first; the predictor's gradients,
+    which a young generator satisfies with adversarial pixel patterns, come in
+    gradually. The factor depends on the epoch and batch only, so a resumed run
+    continues the same ramp.
+    """
+
+    def __init__(self, gan, epochs: float):
+        super().__init__()
+        self.gan, self.epochs = gan, float(epochs)
+        self._epoch = 0
+
+    def factor(self, epoch: int, batch: int, steps: int | None) -> float:
+        if self.epochs <= 0:
+            return 1.0
+        progress = epoch + (batch / steps if steps else 0.0)
+        return min(1.0, progress / self.epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        steps = self.params.get("steps") if self.params else None
+        self.gan.label_scale.assign(self.factor(self._epoch, batch, steps))
+
+
 class StopOnNonFinite(keras.callbacks.Callback):
     """Stop at the first step whose losses are NaN or inf; remember which step."""
 
@@ -158,9 +186,9 @@ class StopOnNonFinite(keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        bad = {
-            k: float(v) for k, v in (logs or {}).items() if not math.isfinite(float(v))
-        }
+        # np.asarray: multi-worker batch logs have shape (1,) (see models.gan)
+        values = {k: float(np.asarray(v).ravel()[0]) for k, v in (logs or {}).items()}
+        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
         if bad and self.bad_step is None:
             self.bad_step = int(self.model.optimizer.iterations.numpy())
             self.bad_values = bad

@@ -1,14 +1,19 @@
 """Atomic training checkpoints: weights, optimizer states, RNG state, epoch.
 
 A checkpoint is a folder ``checkpoints/epoch-NNNN`` written under a temporary name
-and renamed into place, so one that exists is complete. It holds the generator and
-critic weights (Keras ``.weights.h5``), every variable of both optimizers and the
-GAN's seed generators (``state.npz``), and ``state.json`` with the epoch.
+(``checkpoints/.tmp-*``), flushed to disk and renamed into place, so one that exists
+is complete: a process killed at any moment leaves either the whole checkpoint or a
+temporary folder, which :func:`remove_stale_temporaries` deletes on resume. It holds
+the generator and critic weights (Keras ``.weights.h5``), every variable of both
+optimizers and the GAN's seed generators (``state.npz``), and ``state.json`` with
+the epoch. Under multi-worker training only the chief reads and writes checkpoints;
+:func:`broadcast_state` gives the other workers the chief's state.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -17,7 +22,24 @@ from pathlib import Path
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 PATTERN = re.compile(r"^epoch-(\d{4,})$")
+TMP_PREFIX = ".tmp-"
+# Temporaries of the atomic writers in a run folder: (sub-folder, name prefixes).
+STALE = (
+    ("checkpoints", (TMP_PREFIX,)),
+    ("samples", (".epoch-",)),
+    (
+        ".",
+        (
+            ".generator.",
+            ".history.csv.",
+            ".dataset.json.",
+            ".label_recovery.json.",
+        ),
+    ),
+)
 
 
 def _stateful(gan) -> dict[str, list]:
@@ -32,12 +54,20 @@ def _stateful(gan) -> dict[str, list]:
     }
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def save_checkpoint(run: Path, gan, epoch: int) -> Path:
     """Write the state after ``epoch`` completed epochs; return its folder."""
     root = run / "checkpoints"
     root.mkdir(exist_ok=True)
     final = root / f"epoch-{epoch:04d}"
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=root))
     try:
         gan.generator.save_weights(tmp / "generator.weights.h5")
         gan.critic.save_weights(tmp / "critic.weights.h5")
@@ -48,10 +78,14 @@ def save_checkpoint(run: Path, gan, epoch: int) -> Path:
         }
         np.savez(tmp / "state.npz", **arrays)
         (tmp / "state.json").write_text(json.dumps({"epoch": epoch}))
+        # On disk before the rename: a checkpoint that exists survives a power cut.
+        for path in (*tmp.iterdir(), tmp):
+            _fsync(path)
         if final.exists():  # the same epoch again after a crash: keep the first
             shutil.rmtree(tmp)
             return final
         os.replace(tmp, final)
+        _fsync(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -80,3 +114,67 @@ def restore_checkpoint(path: Path, gan) -> int:
             for i, variable in enumerate(variables):
                 variable.assign(arrays[f"{group}/{i}"])
     return int(json.loads((path / "state.json").read_text())["epoch"])
+
+
+def remove_stale_temporaries(run: Path) -> list[Path]:
+    """Delete what writers killed mid-write left in ``run``; return the paths.
+
+    Only names of this package's atomic writers are touched (``checkpoints/.tmp-*``,
+    ``.generator.*.keras``, ...); they are never read, so this is tidying, not repair.
+    """
+    removed = []
+    for sub, prefixes in STALE:
+        folder = run / sub
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if path.name.startswith(prefixes):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                removed.append(path)
+    if removed:
+        log.info(
+            "removed %d temporary file(s) left by an interrupted run: %s",
+            len(removed),
+            ", ".join(p.name for p in removed),
+        )
+    return removed
+
+
+def broadcast_state(strategy, gan, header: list[int], is_chief: bool) -> list[int]:
+    """Give every worker the chief's weights, optimizer and RNG state, predictor.
+
+    Only the chief reads checkpoints, so the workers need no shared file system.
+    ``header`` (small integers: epoch, run folder index) travels along; every
+    worker gets the chief's. Everything travels exactly, as float64, in one
+    ``strategy.gather``. A no-op for a single worker.
+    """
+    import tensorflow as tf
+
+    resolver = strategy.cluster_resolver
+    if resolver is None or len(resolver.cluster_spec().as_dict()) == 0:
+        return list(header)
+    variables = [
+        *gan.generator.weights,
+        *gan.critic.weights,
+        *[v for group in _stateful(gan).values() for v in group],
+        *(gan.predictor.weights if gan.predictor is not None else []),
+    ]
+    packed = np.concatenate(
+        [[float(is_chief)], np.asarray(header, np.float64)]
+        + [np.asarray(v.numpy(), np.float64).ravel() for v in variables]
+    )
+    gathered = strategy.gather(
+        strategy.run(lambda: tf.constant(packed)[None]), axis=0
+    ).numpy()
+    chief = gathered[np.flatnonzero(gathered[:, 0] == 1.0)[0]]
+    offset = 1 + len(header)
+    if not is_chief:
+        for variable in variables:
+            size = int(np.prod(variable.shape))
+            value = chief[offset : offset + size].reshape(variable.shape)
+            variable.assign(value.astype(variable.dtype))
+            offset += size
+    return [int(x) for x in chief[1 : 1 + len(header)]]

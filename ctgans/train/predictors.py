@@ -50,6 +50,36 @@ def predictor_key(cfg: Config) -> str:
     ).hexdigest()[:16]
 
 
+def check_predictor(cfg: Config, dataset: CachedDataset) -> None:
+    """Refuse a cached predictor made for another configuration; writes nothing.
+
+    Reads only ``predictor.json``, so that a run refused here has not created its
+    run folder yet. Nothing to check when no predictor is cached for ``cfg``.
+    """
+    folder = cfg.model.predictor.directory / predictor_key(cfg)
+    if (folder / "predictor.keras").is_file():
+        _check_meta(folder, predictor_key(cfg), dataset)
+
+
+def _check_meta(folder: Path, key: str, dataset: CachedDataset) -> None:
+    tasks = list(label_slices(dataset.label_columns))
+    shape = list(dataset.image_shape[-3:])
+    try:
+        meta = json.loads((folder / "predictor.json").read_text())
+        made_for = (meta["key"], meta["tasks"], meta.get("image_shape", shape))
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        raise DataError(
+            f"{folder}/predictor.json: unreadable ({type(err).__name__}); expected "
+            "the metadata written with predictor.keras (delete the folder to retrain)"
+        ) from None
+    if made_for != (key, tasks, shape):
+        raise DataError(
+            f"{folder}/predictor.json: made for key {made_for[0]}, tasks "
+            f"{made_for[1]}, image shape {made_for[2]}; expected key {key}, tasks "
+            f"{tasks}, image shape {shape} (delete the folder to retrain)"
+        )
+
+
 def get_predictor(cfg: Config, dataset: CachedDataset, strategy) -> keras.Model:
     """Load the predictor matching ``cfg``, training and caching it if missing."""
     key = predictor_key(cfg)
@@ -57,7 +87,7 @@ def get_predictor(cfg: Config, dataset: CachedDataset, strategy) -> keras.Model:
     tasks = list(label_slices(dataset.label_columns))
     if (folder / "predictor.keras").is_file():
         log.info("using predictor %s", folder)
-        return _load(folder, key, dataset, tasks, strategy)
+        return _load(folder, key, dataset, strategy)
     log.info(
         "no predictor for this configuration in %s: training %s",
         cfg.model.predictor.directory,
@@ -66,15 +96,17 @@ def get_predictor(cfg: Config, dataset: CachedDataset, strategy) -> keras.Model:
     return _train(cfg, dataset, folder, key, tasks, strategy)
 
 
-def _load(folder: Path, key: str, dataset, tasks, strategy) -> keras.Model:
-    meta = json.loads((folder / "predictor.json").read_text())
-    if meta.get("key") != key or meta.get("tasks") != tasks:
+def _load(folder: Path, key: str, dataset, strategy) -> keras.Model:
+    _check_meta(folder, key, dataset)
+    try:
+        with strategy.scope():
+            model = keras.saving.load_model(folder / "predictor.keras", compile=False)
+    except (OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise DataError(
-            f"{folder}/predictor.json: made for key {meta.get('key')} and tasks "
-            f"{meta.get('tasks')}; expected key {key} and tasks {tasks}"
-        )
-    with strategy.scope():
-        model = keras.saving.load_model(folder / "predictor.keras", compile=False)
+            f"{folder}/predictor.keras: cannot load ({type(err).__name__}: {first}); "
+            "delete the folder to retrain"
+        ) from None
     if tuple(model.input_shape[1:]) != dataset.image_shape[-3:]:
         raise DataError(
             f"{folder}/predictor.keras: input shape {model.input_shape[1:]}; "
@@ -159,6 +191,11 @@ def _save_atomic(model: keras.Model, meta: dict, folder: Path) -> None:
         model.save(tmp / "predictor.keras")
         (tmp / "predictor.json").write_text(json.dumps(meta, indent=2))
         os.replace(tmp, folder)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (folder / "predictor.keras").is_file():
+            raise
+        # Another worker of a multi-worker run saved the same predictor first.
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -18,11 +19,22 @@ from ctgans.data.normalize import CHARGE_CHANNELS
 from ctgans.data.pipeline import make_tf_dataset
 from ctgans.exceptions import CtgansInputError
 from ctgans.models import ConditionalWGAN, Critic, Generator
-from ctgans.train.callbacks import CheckpointEvery, SampleGrid, StopOnNonFinite
-from ctgans.train.checkpoint import latest_checkpoint, restore_checkpoint
-from ctgans.train.label_recovery import label_errors, predict_labels
-from ctgans.train.predictors import get_predictor
-from ctgans.train.run_folder import open_run_folder, write_atomic
+from ctgans.train.callbacks import (
+    CheckpointEvery,
+    LabelWarmup,
+    SampleGrid,
+    StopOnNonFinite,
+)
+from ctgans.train.checkpoint import (
+    broadcast_state,
+    latest_checkpoint,
+    remove_stale_temporaries,
+    restore_checkpoint,
+)
+from ctgans.train.history import HistoryCSV
+from ctgans.train.label_recovery import label_errors
+from ctgans.train.predictors import check_predictor, get_predictor
+from ctgans.train.run_folder import check_run_folder, open_run_folder, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +46,54 @@ class TrainingDiverged(CtgansInputError):
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
-    """The tf.distribute strategy named in ``train.strategy``."""
+    """The tf.distribute strategy named in ``train.strategy``.
+
+    ``multi_worker`` reads the cluster from the ``TF_CONFIG`` environment variable
+    (one process per node, see the README); without it, one worker trains alone.
+    Call this before anything else touches TensorFlow.
+    """
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
+        _check_tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def _check_tf_config() -> None:
+    text = os.environ.get("TF_CONFIG", "")
+    if not text:
+        log.warning("train.strategy is multi_worker but TF_CONFIG is not set: 1 worker")
+        return
+    try:
+        config = json.loads(text)
+        task = config["task"]
+        workers = config["cluster"][task["type"]]
+        workers[int(task["index"])]
+    except (ValueError, KeyError, IndexError, TypeError) as err:
+        raise CtgansInputError(
+            'TF_CONFIG: expected JSON {"cluster": {"worker": ["host:port", '
+            '...]}, "task": {"type": "worker", "index": i}} with the task in the '
+            f"cluster; received {text!r} ({type(err).__name__}: {err})"
+        ) from None
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run folder: always, unless a non-chief worker.
+
+    The chief is the ``chief`` task, or worker 0 when the cluster has no ``chief``.
+    """
+    resolver = strategy.cluster_resolver
+    if resolver is None or resolver.task_type is None:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    cluster = resolver.cluster_spec().as_dict()
+    return (
+        resolver.task_type == "worker"
+        and resolver.task_id == 0
+        and ("chief" not in cluster)
+    )
 
 
 def build_gan(cfg: Config, dataset: CachedDataset, predictor, strategy):
@@ -116,17 +170,38 @@ def save_keras_atomic(model: keras.Model, path: Path) -> None:
 
 
 def run(cfg: Config, fresh: bool = False) -> Path:
-    """Train (or resume) the run of ``cfg``; return the run folder."""
+    """Train (or resume) the run of ``cfg``; return the run folder.
+
+    Under multi-worker training every worker runs this with the same config; only
+    the chief writes the run folder, the others write to a temporary folder that
+    is deleted at the end, and all return the chief's run folder.
+    """
+    strategy = make_strategy(cfg.train.strategy)  # before TensorFlow runs anything
     keras.utils.set_random_seed(cfg.seed)
+    check_run_folder(cfg, fresh)  # refusals first: nothing read or written yet
     dataset = prepare_dataset(cfg.data, cfg.seed)
-    strategy = make_strategy(cfg.train.strategy)
-    folder, resumed = open_run_folder(cfg, fresh)
+    check_predictor(cfg, dataset)
+    chief = is_chief(strategy)
+    if chief:
+        folder, resumed = open_run_folder(cfg, fresh)
+        if resumed:
+            remove_stale_temporaries(folder)
+    else:
+        folder, resumed = Path(tempfile.mkdtemp(prefix="ctgans-worker-")), False
     log.info(
         "run folder %s (%s), %d replica(s)",
         folder,
-        "resumed" if resumed else "new",
+        "resumed" if resumed else "new" if chief else "temporary, non-chief worker",
         strategy.num_replicas_in_sync,
     )
+    try:
+        return _train_in(cfg, dataset, strategy, folder, resumed, chief)
+    finally:
+        if not chief:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _train_in(cfg, dataset, strategy, folder: Path, resumed: bool, chief: bool):
     write_atomic(
         folder / "dataset.json",
         json.dumps(
@@ -142,7 +217,7 @@ def run(cfg: Config, fresh: bool = False) -> Path:
             indent=2,
         ),
     )
-    predictor = get_predictor(cfg, dataset, strategy)
+    predictor = _get_predictor(cfg, dataset, strategy)
     gan = build_gan(cfg, dataset, predictor, strategy)
 
     initial_epoch = 0
@@ -150,20 +225,46 @@ def run(cfg: Config, fresh: bool = False) -> Path:
     if checkpoint is not None:
         initial_epoch = restore_checkpoint(checkpoint, gan)
         log.info("resumed from %s (epoch %d)", checkpoint, initial_epoch)
+    index = int(folder.name.rsplit("-", 1)[1]) if chief else 0
+    initial_epoch, index = broadcast_state(strategy, gan, [initial_epoch, index], chief)
+    run_folder = cfg.train.run_dir / f"{cfg.source.stem}-{index:03d}"
+    if not chief:
+        log.info("chief's run folder %s, epoch %d", run_folder, initial_epoch)
 
     epochs = cfg.train.epochs
     if initial_epoch < epochs:
-        _fit(cfg, dataset, gan, folder, initial_epoch)
+        _fit(cfg, dataset, gan, folder, initial_epoch, run_folder)
     else:
         log.info("run already trained for %d epochs", initial_epoch)
     save_keras_atomic(gan.generator, folder / "generator.keras")
     recovery = label_recovery(gan, predictor, dataset, cfg.seed)
     write_atomic(folder / "label_recovery.json", json.dumps(recovery, indent=2))
     log.info("label recovery on validation, simulated vs generated: %s", recovery)
-    return folder
+    return run_folder
 
 
-def _fit(cfg: Config, dataset: CachedDataset, gan, folder: Path, initial_epoch: int):
+def _multi_worker(strategy) -> bool:
+    resolver = strategy.cluster_resolver
+    return resolver is not None and len(resolver.cluster_spec().as_dict()) > 0
+
+
+def _get_predictor(cfg: Config, dataset: CachedDataset, strategy):
+    if _multi_worker(strategy):
+        # Keras' fit cannot build a model with compiled losses from multi-worker
+        # batches, so each worker trains (or finds) the predictor alone; it is then
+        # loaded under the strategy and the chief's weights are broadcast.
+        get_predictor(cfg, dataset, tf.distribute.get_strategy())
+    return get_predictor(cfg, dataset, strategy)
+
+
+def _fit(
+    cfg: Config,
+    dataset: CachedDataset,
+    gan,
+    folder: Path,
+    initial_epoch: int,
+    run_folder: Path,
+):
     t = cfg.train
     val = dataset.is_validation
     global_batch = t.batch_size * cfg.loss.critic_steps
@@ -192,6 +293,9 @@ def _fit(cfg: Config, dataset: CachedDataset, gan, folder: Path, initial_epoch: 
     guard = StopOnNonFinite()
     callbacks = [
         guard,
+        LabelWarmup(gan, cfg.loss.label_warmup_epochs),
+        # The history row before the checkpoint: a resume drops rows past it.
+        HistoryCSV(folder / "history.csv", initial_epoch),
         CheckpointEvery(folder, gan, t.checkpoint_every, t.epochs, guard),
         SampleGrid(
             folder,
@@ -204,7 +308,6 @@ def _fit(cfg: Config, dataset: CachedDataset, gan, folder: Path, initial_epoch: 
             t.epochs,
             cfg.seed,
         ),
-        keras.callbacks.CSVLogger(str(folder / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(folder / "tensorboard"), write_graph=False),
     ]
     gan.fit(
@@ -216,7 +319,7 @@ def _fit(cfg: Config, dataset: CachedDataset, gan, folder: Path, initial_epoch: 
         verbose="auto",
     )
     if guard.bad_step is not None:
-        last = latest_checkpoint(folder)
+        last = latest_checkpoint(run_folder)
         raise TrainingDiverged(
             f"training stopped: non-finite losses {guard.bad_values} at step "
             f"{guard.bad_step}; last good checkpoint: {last or 'none'}"
@@ -245,9 +348,27 @@ def label_recovery(gan, predictor, dataset: CachedDataset, seed: int) -> dict:
     return {
         "n_events": int(len(labels)),
         "simulated": label_errors(
-            predict_labels(predictor, images), labels, dataset.label_scaler, n_tel
+            _predict(predictor, images), labels, dataset.label_scaler, n_tel
         ),
         "generated": label_errors(
-            predict_labels(predictor, fake), labels, dataset.label_scaler, n_tel
+            _predict(predictor, fake), labels, dataset.label_scaler, n_tel
         ),
+    }
+
+
+def _predict(predictor, images: np.ndarray, batch_size: int = 256) -> dict:
+    """``{task: predictions}``, like ``predict_labels`` but on this worker only.
+
+    ``predict`` would distribute the images over the workers; direct calls keep
+    every worker's result complete and need no collective operations.
+    """
+    if images.ndim == 5:
+        images = images.reshape(-1, *images.shape[2:])
+    parts = [
+        predictor(images[i : i + batch_size], training=False)
+        for i in range(0, len(images), batch_size)
+    ]
+    return {
+        task: np.concatenate([np.asarray(part[task]) for part in parts])
+        for task in parts[0]
     }

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import platform
+import secrets
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -90,43 +91,69 @@ def _runs_of(cfg: Config) -> list[Path]:
     return sorted(p for p in root.glob(f"{stem}-[0-9][0-9][0-9]") if p.is_dir())
 
 
+def check_run_folder(cfg: Config, fresh: bool) -> Path | None:
+    """The run folder that ``cfg`` resumes, or None for a new one; writes nothing.
+
+    Raises ConfigError when the newest run folder of this config name was made
+    with other settings (resuming it would mix two experiments) or its
+    ``run.json`` is unreadable. Called before any data is read.
+    """
+    runs = _runs_of(cfg)
+    if not runs or fresh:
+        return None
+    latest = runs[-1]
+    meta = latest / "run.json"
+    if not meta.is_file():
+        return None
+    digest = config_hash(cfg)
+    try:
+        made_with = json.loads(meta.read_text()).get("config_hash")
+    except (ValueError, AttributeError, OSError) as err:
+        raise ConfigError(
+            f"run folder {latest}: unreadable run.json ({type(err).__name__}); "
+            "pass --fresh to start a new run"
+        ) from None
+    if made_with != digest:
+        raise ConfigError(
+            f"run folder {latest} was made with another config "
+            f"(hash {made_with}, this config {digest}); "
+            "pass --fresh to start a new run"
+        )
+    return latest
+
+
 def open_run_folder(cfg: Config, fresh: bool) -> tuple[Path, bool]:
     """The run folder to use and whether it is resumed.
 
-    Raises ConfigError when the newest run folder of this config name was made
-    with other settings (resuming it would mix two experiments).
+    Raises ConfigError as :func:`check_run_folder` does.
     """
+    resumed = check_run_folder(cfg, fresh)
+    if resumed is not None:
+        return resumed, True
     runs = _runs_of(cfg)
     digest = config_hash(cfg)
-    if runs and not fresh:
-        latest = runs[-1]
-        meta = latest / "run.json"
-        if meta.is_file():
-            made_with = json.loads(meta.read_text()).get("config_hash")
-            if made_with != digest:
-                raise ConfigError(
-                    f"run folder {latest} was made with another config "
-                    f"(hash {made_with}, this config {digest}); "
-                    "pass --fresh to start a new run"
-                )
-            return latest, True
     index = int(runs[-1].name.rsplit("-", 1)[1]) + 1 if runs else 1
     folder = cfg.train.run_dir / f"{cfg.source.stem}-{index:03d}"
+    # Filled under a temporary name and renamed: a run folder without run.json
+    # (killed while being made) would otherwise make the next run start another.
     try:
-        folder.mkdir(parents=True)
+        cfg.train.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cfg.train.run_dir / f".{folder.name}.{secrets.token_hex(4)}.tmp"
+        tmp.mkdir()
     except OSError as err:
         raise ConfigError(
             f"cannot create run folder {folder}: {err.strerror} (train.run_dir)"
         ) from None
     write_atomic(
-        folder / "config.yml", yaml.safe_dump(resolved_config(cfg), sort_keys=False)
+        tmp / "config.yml", yaml.safe_dump(resolved_config(cfg), sort_keys=False)
     )
-    write_atomic(folder / "versions.json", json.dumps(package_versions(), indent=2))
+    write_atomic(tmp / "versions.json", json.dumps(package_versions(), indent=2))
     write_atomic(
-        folder / "run.json",
+        tmp / "run.json",
         json.dumps(
             {"config_hash": digest, "config_file": str(cfg.source), "seed": cfg.seed},
             indent=2,
         ),
     )
+    os.rename(tmp, folder)
     return folder, False
