@@ -8,10 +8,13 @@ received.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 from ctgans.exceptions import ConfigError
+
+_EXPONENT_NUMBER = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+")
 
 
 class Section:
@@ -86,6 +89,9 @@ class Section:
         value = self._get(key, default, required)
         if value is None:
             return None
+        if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+            # YAML 1.1 reads 2e-4 (no dot) as text; it is meant as a number.
+            value = float(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(self.message("a number", _describe(value), key))
         if not math.isfinite(value):
