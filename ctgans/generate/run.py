@@ -7,6 +7,12 @@ generator's labels; generate square images batch by batch from seeded noise,
 undo the intensity normalisation (p.e., ns), map them back to camera pixels
 (:mod:`ctgans.generate.inverse_mapping`); write them with ctapipe
 (:mod:`ctgans.generate.writer`).
+
+Stereo runs (``data.mode: stereo``) generate the images of all ``T`` telescopes of
+one shower jointly, from one noise vector and the shower's labels; each event is
+written with ``T`` telescope images and one shower truth. Its truth is one row per
+shower (:mod:`ctgans.generate.stereo_truth`): copied events keep their true core,
+sampled events get the core of a selected simulated event of similar energy.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import tables
 
 from ctgans.data.normalize import CHARGE_CHANNELS
 from ctgans.dl1_output import check_output
-from ctgans.exceptions import ConfigError
+from ctgans.exceptions import ConfigError, DataError
 from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
 from ctgans.generate.labels import (
     DIRECTIONS,
@@ -33,6 +39,7 @@ from ctgans.generate.labels import (
     truth_from_file,
 )
 from ctgans.generate.reference import SHOWER_TABLE, Reference, read_reference
+from ctgans.generate.stereo_truth import one_row_per_event, sample_cores
 from ctgans.generate.trained_run import TrainedRun, load_generator, open_run
 from ctgans.generate.writer import (
     EventBatch,
@@ -142,7 +149,8 @@ class GenerateStats:
     """Summary of one generated file.
 
     ``truth`` and ``labels`` (physical units, the generator's label columns) are
-    those of the written events, in event_id order.
+    those of the written events, in event_id order (stereo: one row per event,
+    ``truth.tel_id`` the telescope whose camera frame the labels are in).
     """
 
     path: Path
@@ -174,6 +182,12 @@ def generate(request: GenerateRequest, progress: bool = False) -> GenerateStats:
     run = open_run(request.run_folder)
     reference_path = request.labels_from or run.data.signal[0]
     reference = read_reference(reference_path, run.data, run.tel_ids)
+    missing = [t for t in run.tel_ids if t not in reference.subarray.tel]
+    if _is_stereo(run) and missing:
+        raise DataError(
+            f"{reference_path}: no telescope(s) {missing}; a stereo run of "
+            f"telescopes {list(run.tel_ids)} needs all of them in the reference file"
+        )
     signal_id = _first_primary_id(run.data.signal[0])
     truth = _truth(request, run, reference, signal_id)
     labels = generator_labels(truth, run.label_columns, reference, signal_id)
@@ -181,14 +195,15 @@ def generate(request: GenerateRequest, progress: bool = False) -> GenerateStats:
     scaled = run.label_scaler.forward(labels)
 
     generator = load_generator(run)
-    tel_id = int(truth.tel_id[0])
+    tel_id = int(truth.tel_id[0]) if not _is_stereo(run) else run.tel_ids[0]
     geometry = reference.subarray.tel[tel_id].camera.geometry
     mapper = build_mapper(geometry, run.data.mapper, run.data.image_shape)
-    if mapper.image_shape != run.image_shape[0]:
+    height, width = run.image_shape[-3:-1]
+    if mapper.image_shape != height:
         raise ConfigError(
             f"{run.folder}: the {run.data.mapper} makes "
             f"{mapper.image_shape}x{mapper.image_shape} images; the "
-            f"generator {run.image_shape[0]}x{run.image_shape[1]}"
+            f"generator {height}x{width}"
         )
     inverse = InverseMapper(mapper, geometry)
     noise_rng = np.random.default_rng(np.random.SeedSequence([request.seed, 1]))
@@ -213,6 +228,10 @@ def generate(request: GenerateRequest, progress: bool = False) -> GenerateStats:
     return GenerateStats(request.output, n, seconds, tuple(outside), truth, labels)
 
 
+def _is_stereo(run: TrainedRun) -> bool:
+    return run.data.mode == "stereo"
+
+
 def _first_primary_id(path: Path) -> int:
     with tables.open_file(str(path), "r") as h5:
         return int(h5.get_node(SHOWER_TABLE).col("true_shower_primary_id")[0])
@@ -222,7 +241,11 @@ def _truth(
     request: GenerateRequest, run: TrainedRun, reference: Reference, signal_id: int
 ) -> Truth:
     if request.labels_from is not None:
-        return truth_from_file(run.data, request.labels_from, request.n_events)
+        if not _is_stereo(run):
+            return truth_from_file(run.data, request.labels_from, request.n_events)
+        events = one_row_per_event(truth_from_file(run.data, request.labels_from, None))
+        count = len(events) if request.n_events is None else request.n_events
+        return events.take(np.resize(np.arange(len(events)), count))
     config = reference.simulation_config[reference.obs_ids[0]]
     ranges = run.label_ranges
     if "log_true_energy" in ranges:
@@ -258,10 +281,11 @@ def _truth(
         radius,
     )
     rng = np.random.default_rng(np.random.SeedSequence([request.seed, 0]))
-    return sample_truth(
+    truth = sample_truth(
         request.n_events,
         reference,
-        run.tel_ids,
+        # Stereo: the labels are in the first telescope's camera frame.
+        run.tel_ids[:1] if _is_stereo(run) else run.tel_ids,
         rng,
         energy,
         index,
@@ -269,6 +293,20 @@ def _truth(
         radius,
         primary,
     )
+    if not _is_stereo(run):
+        return truth
+    pool_file = _particle_file(run, primary, signal_id)
+    log.info("stereo: cores drawn from selected events of %s", pool_file)
+    pool = one_row_per_event(truth_from_file(run.data, pool_file, None))
+    core_rng = np.random.default_rng(np.random.SeedSequence([request.seed, 2]))
+    return sample_cores(truth, pool, core_rng)
+
+
+def _particle_file(run: TrainedRun, primary: int, signal_id: int) -> Path:
+    """A training file of the requested particle (signal if none is)."""
+    if primary != signal_id and run.data.background:
+        return run.data.background[0]
+    return run.data.signal[0]
 
 
 def _default_radius(run, reference, direction, config) -> float:
@@ -310,13 +348,18 @@ def _batches(
             f"{run.folder}: channels {list(run.data.channels)} hold no "
             f"charge; expected one of {CHARGE_CHANNELS}"
         )
+    stereo = _is_stereo(run)
     for first in range(0, len(truth), batch_size):
         rows = slice(first, first + batch_size)
         square = np.asarray(generator((z[rows], labels[rows]), training=False))
-        pixels = inverse(run.normalization.inverse(square))
+        physical = run.normalization.inverse(square)
+        # (n, [T,] H, W, C) -> (n, [T,] n_pixels, C): every telescope alike.
+        pixels = inverse(physical.reshape(-1, *physical.shape[-3:]))
+        pixels = pixels.reshape(*physical.shape[:-3], *pixels.shape[-2:])
         image = pixels[..., charge]
         peak_time = pixels[..., timing] if timing is not None else np.zeros_like(image)
-        yield EventBatch(truth.take(rows), image, peak_time)
+        tel_ids = tuple(run.tel_ids) if stereo else None
+        yield EventBatch(truth.take(rows), image, peak_time, tel_ids)
 
 
 def _progress_bar(total: int):

@@ -44,9 +44,10 @@ class TrainedRun:
     label_scaler : ctgans.data.normalize.LabelScaler
         Physical <-> standardised labels; its columns are the generator's labels.
     image_shape : tuple of int
-        ``(H, W, C)`` of the generated images.
+        ``(H, W, C)`` of the generated images, ``(T, H, W, C)`` in stereo.
     tel_ids : tuple of int
-        Telescopes the training examples came from.
+        Telescopes the training examples came from; in stereo, the order of the
+        ``T`` axis.
     label_ranges : dict of str to (float, float)
         Range of each label column in the training data (or mean +- 3 std when the
         cache file is gone).
@@ -84,8 +85,8 @@ def open_run(folder: str | Path) -> TrainedRun:
     Raises
     ------
     DataError
-        If the folder or one of its files is missing or unreadable, or the run is
-        a stereo run (not supported yet).
+        If the folder or one of its files is missing or unreadable, or its image
+        shape does not fit its mode (``(H, W, C)`` mono, ``(T, H, W, C)`` stereo).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -111,10 +112,14 @@ def open_run(folder: str | Path) -> TrainedRun:
             f"run folder {folder}: unreadable dataset.json or config.yml "
             f"({type(err).__name__}: {err})"
         ) from None
-    if data.mode != "mono" or len(image_shape) != 3:
+    expected_rank = 3 if data.mode == "mono" else 4
+    if len(image_shape) != expected_rank or (
+        data.mode == "stereo" and image_shape[0] != len(tel_ids)
+    ):
         raise DataError(
-            f"run folder {folder}: a {data.mode} run; generating DL1 "
-            "files is implemented for mono runs only"
+            f"run folder {folder}: dataset.json image_shape {list(image_shape)} "
+            f"does not fit a {data.mode} run of telescopes {list(tel_ids)}; "
+            "expected (H, W, C) for mono, (T, H, W, C) with T telescopes for stereo"
         )
     cache = resolve_path(meta.get("cache", ""), folder)
     return TrainedRun(

@@ -8,8 +8,11 @@ computes the DL1 parameters (the toy's MAGIC tailcuts for MAGICCam, ctapipe's
 defaults for other cameras) and ``DataWriter`` writes the file, so the data model
 is the one ``DLImageReader`` and ``ctlearn-train-model`` read.
 
-Each event is mono: one telescope, one image. Images without a time channel get
-``peak_time = 0`` in every pixel (the timing parameters are then 0 or NaN).
+A mono event holds one telescope image (the telescope of its truth row); a stereo
+event holds one image per telescope of the run, all of one shower, with the same
+pointing and the shower's truth, as the toy simulator writes its M1+M2 events.
+Images without a time channel get ``peak_time = 0`` in every pixel (the timing
+parameters are then 0 or NaN).
 """
 
 from __future__ import annotations
@@ -46,16 +49,28 @@ log = logging.getLogger(__name__)
 class EventBatch:
     """Generated events: truth, camera images (p.e.) and peak times (ns).
 
-    ``image`` and ``peak_time`` have shape ``(n, n_pixels)``.
+    Mono: ``image`` and ``peak_time`` have shape ``(n, n_pixels)`` and each event
+    is written for ``truth.tel_id``. Stereo: shape ``(n, T, n_pixels)`` and
+    ``tel_ids`` names the ``T`` telescopes, in that order.
     """
 
     truth: Truth
     image: np.ndarray
     peak_time: np.ndarray
+    tel_ids: tuple[int, ...] | None = None
+
+    def images_of(self, i: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """``{tel_id: (image, peak_time)}`` of event ``i``."""
+        if self.image.ndim == 2:
+            return {int(self.truth.tel_id[i]): (self.image[i], self.peak_time[i])}
+        return {
+            int(tel_id): (self.image[i, k], self.peak_time[i, k])
+            for k, tel_id in enumerate(self.tel_ids)
+        }
 
 
 class GeneratedEventSource(InMemoryDL1Source):
-    """Yield one mono event per generated image.
+    """Yield one event per generated truth row (mono: one image; stereo: T).
 
     Parameters
     ----------
@@ -101,24 +116,26 @@ class GeneratedEventSource(InMemoryDL1Source):
 
     def _event(self, batch: EventBatch, i: int) -> ArrayEventContainer:
         truth = batch.truth
-        obs_id, tel_id = int(truth.obs_id[i]), int(truth.tel_id[i])
+        obs_id = int(truth.obs_id[i])
+        images = batch.images_of(i)
         event = new_event(
             obs_id,
             self.n_written,
             self.n_written,
-            [tel_id],
+            list(images),
             truth,
             i,
             truth.primary_id[i],
         )
-        alt, az = self.reference.pointing(obs_id, tel_id)
-        event.monitoring.tel[tel_id].pointing = TelescopePointingContainer(
-            altitude=alt * u.rad, azimuth=az * u.rad
-        )
-        event.dl1.tel[tel_id] = DL1CameraContainer(
-            image=batch.image[i].astype(np.float32),
-            peak_time=batch.peak_time[i].astype(np.float32),
-        )
+        for tel_id, (image, peak_time) in images.items():
+            alt, az = self.reference.pointing(obs_id, tel_id)
+            event.monitoring.tel[tel_id].pointing = TelescopePointingContainer(
+                altitude=alt * u.rad, azimuth=az * u.rad
+            )
+            event.dl1.tel[tel_id] = DL1CameraContainer(
+                image=image.astype(np.float32),
+                peak_time=peak_time.astype(np.float32),
+            )
         return event
 
 
