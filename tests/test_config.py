@@ -107,15 +107,16 @@ BAD = [
     ("", "model: {critic: {conditioning: maybe}}\n", "`model.critic.conditioning`"),
     ("", "train: {strategy: tpu}\n", "`train.strategy` must be one of"),
     ("", "loss: {label_warmup_epochs: -1}\n", "`loss.label_warmup_epochs` must be"),
-    ("", "train: {critic_learning_rate: 1e-4x}\n", "must be a number; received '1e-4x'"),
+    ("", "train: {critic_learning_rate: 1e-4x}\n", "must be a number; received"),
 ]
 
 
 def test_exponent_numbers_without_a_dot_are_numbers(tmp_path):
     # YAML 1.1 reads 2e-4 as text; a learning rate written so is still a number.
     path = _config(
-        tmp_path, top_extra="train: {generator_learning_rate: 2e-4}\n"
-        "loss: {label_warmup_epochs: 3}\n"
+        tmp_path,
+        top_extra="train: {generator_learning_rate: 2e-4}\n"
+        "loss: {label_warmup_epochs: 3}\n",
     )
     cfg = load_config(path)
     assert cfg.train.generator_learning_rate == pytest.approx(2e-4)

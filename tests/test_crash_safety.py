@@ -22,6 +22,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from smoke_configs import smoke_config_with as smoke_config
 
 from ctgans.config import load_config
 
@@ -33,24 +34,6 @@ N_KILLS = 10
 MODES = ["checkpoint"] * 5 + ["epoch"] * 3 + ["startup"] * 2
 PROCESS_TIMEOUT_S = 240
 POLL_S = 0.002
-
-
-def smoke_config(tmp_path: Path, toy_pair, **train) -> Path:
-    """configs/smoke.yml on the toy gamma file, every output under ``tmp_path``."""
-    text = (PROJECT / "configs" / "smoke.yml").read_text()
-    text = text.replace(
-        "signal: [data/smoke/gamma_diffuse.dl1.h5]", f"signal: [{toy_pair['gamma']}]"
-    )
-    text = text.replace("directory: data/smoke", f"directory: {tmp_path / 'toy'}")
-    text = text.replace("cache_dir: cache", f"cache_dir: {tmp_path / 'cache'}")
-    text = text.replace("directory: predictors", f"directory: {tmp_path / 'pred'}")
-    text = text.replace("run_dir: runs", f"run_dir: {tmp_path / 'runs'}")
-    for key, value in train.items():  # the last occurrence: the train section
-        head, _, tail = text.rpartition(f"  {key}: ")
-        text = head + f"  {key}: {value}  # was " + tail
-    path = tmp_path / "smoke.yml"
-    path.write_text(text)
-    return path
 
 
 def complete_checkpoints(run: Path) -> dict[int, Path]:

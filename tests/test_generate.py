@@ -9,29 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from smoke_configs import smoke_config
 
 PROJECT = Path(__file__).resolve().parents[1]
 TEL_TYPE = "LST_MAGIC_MAGICCam"
-
-
-def _config(folder: Path, toy_pair) -> Path:
-    """The smoke config on the toy gamma file, 1 epoch, everything under folder."""
-    text = (PROJECT / "configs" / "smoke.yml").read_text()
-    replacements = {
-        "signal: [data/smoke/gamma_diffuse.dl1.h5]": f"signal: [{toy_pair['gamma']}]",
-        "directory: data/smoke": f"directory: {folder / 'toy'}",
-        "cache_dir: cache": f"cache_dir: {folder / 'cache'}",
-        "directory: predictors": f"directory: {folder / 'pred'}",
-        "run_dir: runs": f"run_dir: {folder / 'runs'}",
-        "epochs: 2": "epochs: 1",
-        "strategy: mirrored": "strategy: default",
-    }
-    for old, new in replacements.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    path = folder / "tiny.yml"
-    path.write_text(text)
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +22,7 @@ def run_folder(tmp_path_factory, toy_pair) -> Path:
     from ctgans.train.run import run
 
     folder = tmp_path_factory.mktemp("genrun")
-    return run(load_config(_config(folder, toy_pair)), fresh=True)
+    return run(load_config(smoke_config(folder, toy_pair)), fresh=True)
 
 
 def _reader(path: Path, image_shape: int = 16):

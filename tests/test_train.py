@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from smoke_configs import smoke_config_with
 
 import ctgans.train.predictors as predictors
 from ctgans.config import load_config
@@ -17,23 +18,6 @@ from ctgans.data import prepare_dataset
 from ctgans.exceptions import ConfigError, DataError
 
 PROJECT = Path(__file__).resolve().parents[1]
-
-
-def _config(tmp_path, toy_pair, **train) -> Path:
-    text = (PROJECT / "configs" / "smoke.yml").read_text()
-    text = text.replace(
-        "signal: [data/smoke/gamma_diffuse.dl1.h5]", f"signal: [{toy_pair['gamma']}]"
-    )
-    text = text.replace("directory: data/smoke", f"directory: {tmp_path / 'toy'}")
-    text = text.replace("cache_dir: cache", f"cache_dir: {tmp_path / 'cache'}")
-    text = text.replace("directory: predictors", f"directory: {tmp_path / 'pred'}")
-    text = text.replace("run_dir: runs", f"run_dir: {tmp_path / 'runs'}")
-    for key, value in train.items():  # the last occurrence: train/loss section
-        head, sep, tail = text.rpartition(f"  {key}: ")
-        text = head + f"  {key}: {value}  # was " + tail
-    path = tmp_path / "smoke.yml"
-    path.write_text(text)
-    return path
 
 
 @pytest.fixture
@@ -54,7 +38,7 @@ def test_predictor_trained_when_missing_and_reused(
 ):
     import tensorflow as tf
 
-    cfg = load_config(_config(tmp_path, toy_pair))
+    cfg = load_config(smoke_config_with(tmp_path, toy_pair))
     dataset = prepare_dataset(cfg.data, cfg.seed)
     strategy = tf.distribute.get_strategy()
     first = predictors.get_predictor(cfg, dataset, strategy)
@@ -77,7 +61,7 @@ def test_predictor_trained_when_missing_and_reused(
     )
     assert not second.trainable
 
-    other = load_config(_config(tmp_path, toy_pair).parent / "smoke.yml")
+    other = load_config(smoke_config_with(tmp_path, toy_pair).parent / "smoke.yml")
     meta["tasks"] = ["type"]
     (folder / "predictor.json").write_text(json.dumps(meta))
     with pytest.raises(DataError, match="predictor.json: made for key"):
@@ -95,7 +79,7 @@ def test_checkpoint_restores_epoch_and_optimizer_state_exactly(tmp_path, toy_pai
     )
     from ctgans.train.run import build_gan
 
-    cfg = load_config(_config(tmp_path, toy_pair))
+    cfg = load_config(smoke_config_with(tmp_path, toy_pair))
     dataset = prepare_dataset(cfg.data, cfg.seed)
     strategy = tf.distribute.get_strategy()
     gan = build_gan(cfg, dataset, None, strategy)
@@ -143,19 +127,19 @@ def test_incomplete_checkpoint_is_ignored(tmp_path):
     assert latest_checkpoint(tmp_path).name == "epoch-0001"
 
 
-def test_resume_refuses_run_folder_of_another_config(tmp_path, toy_pair):
+def test_resume_refuses_run_folder_of_anothersmoke_config_with(tmp_path, toy_pair):
     from ctgans.train.run_folder import open_run_folder
 
-    cfg = load_config(_config(tmp_path, toy_pair))
+    cfg = load_config(smoke_config_with(tmp_path, toy_pair))
     folder, resumed = open_run_folder(cfg, fresh=False)
     assert not resumed and folder.name == "smoke-001"
     assert open_run_folder(cfg, fresh=False) == (folder, True)
-    longer = load_config(_config(tmp_path, toy_pair, epochs=5))
+    longer = load_config(smoke_config_with(tmp_path, toy_pair, epochs=5))
     assert open_run_folder(longer, fresh=False) == (
         folder,
         True,
     )  # more epochs: same run
-    other = load_config(_config(tmp_path, toy_pair, critic_steps=3))
+    other = load_config(smoke_config_with(tmp_path, toy_pair, critic_steps=3))
     with pytest.raises(ConfigError, match="was made with another config"):
         open_run_folder(other, fresh=False)
     new, resumed = open_run_folder(other, fresh=True)
