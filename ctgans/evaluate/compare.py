@@ -1,0 +1,394 @@
+"""Distribution metrics of generated vs simulated images, each next to its floor.
+
+FIDELITY §2-4 on one population (all events, or one particle): cleaning survival,
+separation power per image parameter, intensity calibration per energy bin, KPD,
+low- and high-level two-sample classifier AUC, and diversity per energy bin. Each
+metric is measured on every halving ``(A, B)`` of the simulated events: value =
+metric(generated with A's labels, simulated B), floor = metric(simulated A,
+simulated B) (see :mod:`ctgans.evaluate.targets`).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import make_pipeline
+from threadpoolctl import threadpool_limits
+
+from ctgans.evaluate.features import FEATURE_NAMES, feature_matrix
+from ctgans.evaluate.label_recovery import energy_edges
+from ctgans.evaluate.metrics import (
+    kpd,
+    median_log_ratio,
+    separation_power,
+    spread_ratio,
+    two_sample_auc,
+)
+from ctgans.evaluate.targets import CONSISTENT_WITH_ZERO, Target, entry
+
+__all__ = [
+    "DIVERSITY_FEATURES",
+    "KPD_FEATURES",
+    "TARGETS",
+    "compare_population",
+    "log_intensity_table",
+]
+
+#: Features of KPD and of the high-level classifier (angles left out: circular).
+KPD_FEATURES = tuple(f for f in FEATURE_NAMES if f not in ("hillas_phi", "hillas_psi"))
+#: Hillas features whose spread at fixed label measures diversity.
+DIVERSITY_FEATURES = (
+    "hillas_intensity",
+    "hillas_r",
+    "hillas_length",
+    "hillas_width",
+    "hillas_skewness",
+    "hillas_kurtosis",
+)
+#: Per-bin metrics need this many finite values in both samples.
+MIN_PER_BIN = 20
+
+TARGETS = {
+    "separation_median": Target(high=2e-3),
+    "separation_worst": Target(high=1e-2),
+    "intensity_median_ratio": Target(0.95, 1.05),
+    "intensity_width_ratio": Target(0.9, 1.1),
+    "kpd": CONSISTENT_WITH_ZERO,
+    "auc_low_level": Target(high=0.70),
+    "auc_high_level": Target(high=0.65),
+    "diversity": Target(0.9, 1.1),
+    # Not in FIDELITY.md: images without a cleaned shower are invisible to the
+    # parameter metrics, so their share must match before those mean anything.
+    "cleaning_survival": Target(0.9, 1.1),
+}
+
+
+def log_intensity_table(features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The feature table with ``hillas_intensity`` in log10(p.e.) (spans decades)."""
+    table = dict(features)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table["hillas_intensity"] = np.log10(features["hillas_intensity"])
+    return table
+
+
+def _nan(function, values, axis: int = 0) -> np.ndarray:
+    """``function`` (``np.nanmean``, ``np.nanmax``...) with NaN, not a warning,
+    where every value is NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return function(np.asarray(values, dtype=np.float64), axis=axis)
+
+
+def _bins(n: int) -> int:
+    """Histogram bins for separation power: about 50 events per bin, 10-50 bins."""
+    return int(np.clip(n // 50, 10, 50))
+
+
+def compare_population(
+    sim: dict[str, np.ndarray],
+    gen: dict[str, np.ndarray],
+    sim_pixels: np.ndarray,
+    gen_pixels: np.ndarray,
+    labels: np.ndarray,
+    log_energy: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    seed: int,
+) -> dict:
+    """Every distribution metric of one population.
+
+    Parameters
+    ----------
+    sim, gen : dict of str to numpy.ndarray
+        Feature tables (:func:`log_intensity_table`) of the simulated images and
+        of the images generated with the same labels, row by row.
+    sim_pixels, gen_pixels : numpy.ndarray
+        Camera charges, ``(n, n_pixels)``.
+    labels : numpy.ndarray
+        Standardised labels ``(n, L)``, appended to the classifiers' inputs.
+    log_energy : numpy.ndarray
+        True log10(E/TeV) per row, for the per-energy-bin metrics.
+    splits : list of (numpy.ndarray, numpy.ndarray)
+        Row indices of the halves A and B, one pair per resample.
+    seed : int
+        Seeds the classifiers and KPD batches.
+    """
+    # One thread: OpenMP sync on a shared CPU made gradient boosting 10x slower,
+    # and the AUC then does not depend on the machine's thread count.
+    with threadpool_limits(1):
+        return _compare(
+            sim, gen, sim_pixels, gen_pixels, labels, log_energy, splits, seed
+        )
+
+
+def _compare(sim, gen, sim_pixels, gen_pixels, labels, log_energy, splits, seed):
+    edges = energy_edges(log_energy)
+    n_a = int(np.mean([len(a) for a, _ in splits]))
+    n_b = int(np.mean([len(b) for _, b in splits]))
+    sizes = {"n_generated_A": n_a, "n_simulated_B": n_b, "n_floor_A": n_a}
+    return {
+        "sample_sizes": sizes,
+        "cleaning_survival": _survival(sim, gen, splits),
+        "separation_power": _separation(sim, gen, splits),
+        "intensity_calibration": _intensity(sim, gen, log_energy, edges, splits),
+        "kpd": _kpd(sim, gen, splits, seed),
+        "two_sample_classifier": _classifiers(
+            sim, gen, sim_pixels, gen_pixels, labels, splits, seed
+        ),
+        "diversity": _diversity(sim, gen, log_energy, edges, splits),
+    }
+
+
+def _survival(sim, gen, splits) -> dict:
+    """Fraction of images that survive cleaning, generated A / simulated B."""
+    alive_sim = np.isfinite(sim["hillas_intensity"])
+    alive_gen = np.isfinite(gen["hillas_intensity"])
+
+    def ratio(x, y):
+        return x.mean() / y.mean() if y.mean() > 0 else np.nan
+
+    values = [ratio(alive_gen[a], alive_sim[b]) for a, b in splits]
+    floors = [ratio(alive_sim[a], alive_sim[b]) for a, b in splits]
+    return entry(
+        values,
+        floors,
+        TARGETS["cleaning_survival"],
+        target_source="ctgans (not in FIDELITY.md)",
+        simulated_fraction=float(alive_sim.mean()),
+        generated_fraction=float(alive_gen.mean()),
+    )
+
+
+def _safe(function, *args, **kwargs) -> float:
+    """NaN instead of an error when a sample has too few finite values."""
+    try:
+        return function(*args, **kwargs)
+    except ValueError:
+        return float("nan")
+
+
+def _separation(sim, gen, splits) -> dict:
+    per_feature = {}
+    for name in FEATURE_NAMES:
+        values, floors = [], []
+        for a, b in splits:
+            bins = _bins(min(len(a), len(b)))
+            values.append(_safe(separation_power, gen[name][a], sim[name][b], bins))
+            floors.append(_safe(separation_power, sim[name][a], sim[name][b], bins))
+        per_feature[name] = (np.array(values), np.array(floors))
+    stacked_v = np.array([v for v, _ in per_feature.values()])  # (features, R)
+    stacked_f = np.array([f for _, f in per_feature.values()])
+    return {
+        "median": entry(
+            _nan(np.nanmedian, stacked_v),
+            _nan(np.nanmedian, stacked_f),
+            TARGETS["separation_median"],
+        ),
+        "worst": entry(
+            _nan(np.nanmax, stacked_v),
+            _nan(np.nanmax, stacked_f),
+            TARGETS["separation_worst"],
+            feature=_worst_feature(per_feature),
+        ),
+        "per_feature": {
+            name: entry(v, f, TARGETS["separation_worst"])
+            for name, (v, f) in per_feature.items()
+        },
+        "bins": _bins(min(len(splits[0][0]), len(splits[0][1]))),
+        "note": "hillas_intensity in log10(p.e.); images without a cleaned "
+        "shower are left out here and counted in cleaning_survival",
+    }
+
+
+def _worst_feature(per_feature: dict) -> str | None:
+    means = _nan(np.nanmean, np.array([v for v, _ in per_feature.values()]), axis=1)
+    if not np.isfinite(means).any():
+        return None
+    return list(per_feature)[int(np.nanargmax(means))]
+
+
+def _per_bin(function, x, y, energy, edges, a, b) -> np.ndarray:
+    out = np.full(len(edges) - 1, np.nan)
+    bin_a = np.digitize(energy[a], edges) - 1
+    bin_b = np.digitize(energy[b], edges) - 1
+    for i in range(len(out)):
+        xa, yb = x[a][bin_a == i], y[b][bin_b == i]
+        xa, yb = xa[np.isfinite(xa)], yb[np.isfinite(yb)]
+        if min(xa.size, yb.size) >= MIN_PER_BIN:
+            out[i] = function(xa, yb)
+    return out
+
+
+def _worst(per_bin: np.ndarray) -> tuple[np.ndarray, int | None]:
+    """Per resample, the value of the bin whose mean is farthest from 1, among the
+    bins measured in every resample (a bin filled only now and then would be
+    chosen for its noise)."""
+    complete = np.isfinite(per_bin).all(axis=0)
+    if not complete.any():
+        return np.full(len(per_bin), np.nan), None
+    distance = np.where(complete, np.abs(_nan(np.nanmean, per_bin) - 1), -1.0)
+    worst = int(np.argmax(distance))
+    return per_bin[:, worst], worst
+
+
+def _binned_entry(function, sim_x, gen_x, energy, edges, splits, target) -> dict:
+    values = np.array(
+        [_per_bin(function, gen_x, sim_x, energy, edges, a, b) for a, b in splits]
+    )
+    floors = np.array(
+        [_per_bin(function, sim_x, sim_x, energy, edges, a, b) for a, b in splits]
+    )
+    worst_v, bin_v = _worst(values)
+    worst_f, _ = _worst(floors)
+    per_bin = {
+        "value": _nan(np.nanmean, values).tolist(),
+        "floor": _nan(np.nanmean, floors).tolist(),
+    }
+    return entry(
+        worst_v,
+        worst_f,
+        target,
+        worst_bin=bin_v,
+        per_bin=per_bin,
+    )
+
+
+def _intensity(sim, gen, energy, edges, splits) -> dict:
+    # Feature tables hold log10(intensity); median_log_ratio wants p.e.
+    sim_pe, gen_pe = 10 ** sim["hillas_intensity"], 10 ** gen["hillas_intensity"]
+    return {
+        "energy_edges_log10_tev": edges.tolist(),
+        "median_log10_ratio": _binned_entry(
+            median_log_ratio,
+            sim_pe,
+            gen_pe,
+            energy,
+            edges,
+            splits,
+            TARGETS["intensity_median_ratio"],
+        ),
+        "width_ratio": _binned_entry(
+            spread_ratio,
+            sim["hillas_intensity"],
+            gen["hillas_intensity"],
+            energy,
+            edges,
+            splits,
+            TARGETS["intensity_width_ratio"],
+        ),
+        "note": "value: the energy bin farthest from 1; bins need "
+        f">= {MIN_PER_BIN} images in both samples",
+    }
+
+
+def _kpd(sim, gen, splits, seed: int) -> dict:
+    x_sim = feature_matrix(sim, KPD_FEATURES)
+    x_gen = feature_matrix(gen, KPD_FEATURES)
+    # A quartic kernel on heavy tails (kurtosis, leakage) makes MMD² noisy: clip
+    # every feature to the simulated 0.5-99.5 % range, the same for both samples.
+    low = np.nanquantile(x_sim, 0.005, axis=0)
+    high = np.nanquantile(x_sim, 0.995, axis=0)
+    x_sim, x_gen = np.clip(x_sim, low, high), np.clip(x_gen, low, high)
+    values, floors, spreads, floor_spreads = [], [], [], []
+    for r, (a, b) in enumerate(splits):
+        rows = max(2, min(len(a), len(b)) // 2)
+        for out, spread, x in (
+            (values, spreads, x_gen),
+            (floors, floor_spreads, x_sim),
+        ):
+            rng = np.random.default_rng(np.random.SeedSequence([seed, 0xD, r]))
+            try:
+                result = kpd(x_sim[b], x[a], batch_size=rows, rng=rng)
+                out.append(result.median)
+                spread.append(result.spread)
+            except ValueError:
+                out.append(np.nan)
+                spread.append(np.nan)
+    return entry(
+        values,
+        floors,
+        TARGETS["kpd"],
+        spreads=spreads,
+        floor_spreads=floor_spreads,
+        features=list(KPD_FEATURES),
+        kernel="(x.y/d + 1)^4 on standardised features clipped to the simulated "
+        "0.5-99.5 % range, 10 batches of half a sample",
+    )
+
+
+def _classifiers(sim, gen, sim_pixels, gen_pixels, labels, splits, seed) -> dict:
+    high_sim = np.hstack([feature_matrix(sim, KPD_FEATURES), labels])
+    high_gen = np.hstack([feature_matrix(gen, KPD_FEATURES), labels])
+    # Charges span decades: compare them on a signed log scale.
+    low_sim = np.hstack([np.sign(sim_pixels) * np.log1p(np.abs(sim_pixels)), labels])
+    low_gen = np.hstack([np.sign(gen_pixels) * np.log1p(np.abs(gen_pixels)), labels])
+    result = {}
+    for name, x_sim, x_gen in (
+        ("low_level", low_sim, low_gen),
+        ("high_level", high_sim, high_gen),
+    ):
+        values, floors = [], []
+        for r, (a, b) in enumerate(splits):
+            model = _classifier(name, int(0.6 * min(len(a), len(b))), seed + r)
+            for out, x in ((values, x_gen), (floors, x_sim)):
+                rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC, r]))
+                out.append(_safe(two_sample_auc, x_sim[b], x[a], rng, model))
+        result[name] = entry(
+            values,
+            floors,
+            TARGETS[f"auc_{name}"],
+            inputs=(
+                "camera charges (sign(q) log(1 + |q|/p.e.)) + standardised labels"
+                if name == "low_level"
+                else "image parameters (log10 intensity) + standardised labels"
+            ),
+            classifier=("PCA (<= 50 components) + " if name == "low_level" else "")
+            + "HistGradientBoosting, sigmoid-calibrated, 60/20/20 split",
+        )
+    return result
+
+
+def _classifier(name: str, n_fit: int, seed: int):
+    """Gradient-boosted trees; on pixels after a PCA (trees on a thousand pixel
+    columns cost ~10 s per fit on one CPU core, on 50 components < 1 s). Seeded:
+    the PCA of a large table uses a randomised SVD."""
+    # sklearn's default of 20 events per leaf cannot split tiny samples.
+    trees = HistGradientBoostingClassifier(
+        min_samples_leaf=int(np.clip(n_fit // 20, 3, 20)), random_state=seed
+    )
+    if name == "high_level":
+        return trees
+    pca = PCA(n_components=int(np.clip(n_fit // 4, 2, 50)), random_state=seed)
+    return make_pipeline(pca, trees)
+
+
+def _diversity(sim, gen, energy, edges, splits) -> dict:
+    per_feature = {
+        name: _binned_entry(
+            spread_ratio,
+            sim[name],
+            gen[name],
+            energy,
+            edges,
+            splits,
+            TARGETS["diversity"],
+        )
+        for name in DIVERSITY_FEATURES
+    }
+    worst = max(
+        per_feature,
+        key=lambda n: (
+            abs(per_feature[n]["value"] - 1)
+            if np.isfinite(per_feature[n]["value"])
+            else -1
+        ),
+    )
+    return {
+        "worst": per_feature[worst] | {"feature": worst},
+        "per_feature": per_feature,
+        "note": "spread (16-84 %) generated/simulated within energy bins (5 per "
+        "decade) at matched labels; value: the bin farthest from 1; "
+        "hillas_intensity in log10(p.e.)",
+    }

@@ -1,0 +1,225 @@
+"""What a fidelity report needs from a run folder: settings, validation data, camera.
+
+The simulated side of every comparison is the run's held-out validation split
+(read from the run's cached dataset, rebuilt when the cache file is gone). Both
+simulated and generated square images go back to camera pixels through the same
+:class:`~ctgans.generate.inverse_mapping.InverseMapper`, so mapping artefacts are
+common to both and cancel in the comparison.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ctgans.config import CriticConfig, PredictorConfig, ToyDatasetConfig
+from ctgans.data.cache import CachedDataset, read_cache
+from ctgans.data.normalize import CHARGE_CHANNELS
+from ctgans.data.prepare import prepare_dataset
+from ctgans.exceptions import DataError
+from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
+from ctgans.generate.reference import read_reference
+from ctgans.generate.trained_run import TrainedRun, open_run, resolve_path
+
+__all__ = ["EvaluationInputs", "RunSettings", "load_inputs", "shower_groups"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The parts of a run's resolved ``config.yml`` evaluation uses."""
+
+    latent_dim: int
+    critic: CriticConfig
+    predictor: PredictorConfig
+    seed: int
+
+
+@dataclass
+class EvaluationInputs:
+    """A run, its validation examples and the camera they map back to.
+
+    Attributes
+    ----------
+    run : ctgans.generate.trained_run.TrainedRun
+        The opened run folder.
+    settings : RunSettings
+        Critic, predictor and noise settings of the run.
+    dataset : ctgans.data.cache.CachedDataset
+        The run's cached dataset (training and validation split).
+    rows : numpy.ndarray
+        Indices of the validation examples evaluated (whole showers).
+    geometry : ctapipe.instrument.CameraGeometry
+        The camera of the run's telescopes.
+    inverse : ctgans.generate.inverse_mapping.InverseMapper
+        Square images -> camera pixels.
+    charge_channel : int
+        Index of the charge channel in the images.
+    """
+
+    run: TrainedRun
+    settings: RunSettings
+    dataset: CachedDataset
+    rows: np.ndarray
+    geometry: object
+    inverse: InverseMapper
+    charge_channel: int
+
+    @property
+    def images(self) -> np.ndarray:
+        """Simulated validation images (network units), ``(n, H, W, C)``."""
+        return self.dataset.images[self.rows]
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Standardised labels of the evaluated examples."""
+        return self.dataset.labels[self.rows]
+
+    @property
+    def physical_labels(self) -> dict[str, np.ndarray]:
+        """Labels of the evaluated examples in physical units."""
+        return {k: v[self.rows] for k, v in self.dataset.physical_labels.items()}
+
+    @property
+    def groups(self) -> np.ndarray:
+        """Shower index of every evaluated example (shared by its telescopes)."""
+        return shower_groups(self.dataset.events[self.rows])
+
+    def camera_charges(self, square: np.ndarray) -> np.ndarray:
+        """Square images in network units -> camera charges in p.e., ``(n, n_pix)``."""
+        physical = self.dataset.normalization.inverse(square)
+        return self.inverse(physical)[..., self.charge_channel]
+
+
+def shower_groups(events: np.ndarray) -> np.ndarray:
+    """One integer per row, equal for rows of the same shower (file, obs, event)."""
+    keys = np.stack([events[c] for c in ("file_index", "obs_id", "event_id")], axis=1)
+    return np.unique(keys, axis=0, return_inverse=True)[1].ravel()
+
+
+def load_inputs(folder: Path, n_events: int | None, seed: int) -> EvaluationInputs:
+    """Open ``folder`` and choose the validation examples to evaluate.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        A finished run folder.
+    n_events : int or None
+        Evaluate at most this many validation images (whole showers, chosen with
+        ``seed``); None: all of them.
+    seed : int
+        Seed of the choice.
+
+    Raises
+    ------
+    DataError
+        On a missing or unfinished run folder, or a dataset that no longer
+        matches the run's normalisation.
+    """
+    run = open_run(folder)
+    raw = yaml.safe_load((folder / "config.yml").read_text())
+    settings = _settings(raw, folder)
+    dataset = _dataset(run, raw, folder)
+    validation = np.flatnonzero(dataset.is_validation)
+    if len(validation) < 20:
+        raise DataError(
+            f"run folder {folder}: {len(validation)} validation images; "
+            "expected at least 20 (raise data.validation_fraction)"
+        )
+    rows = _choose(
+        validation, shower_groups(dataset.events[validation]), n_events, seed
+    )
+    reference = read_reference(run.data.signal[0], run.data, run.tel_ids)
+    geometry = reference.subarray.tel[run.tel_ids[0]].camera.geometry
+    mapper = build_mapper(geometry, run.data.mapper, run.data.image_shape)
+    charge = next(
+        (i for i, c in enumerate(run.data.channels) if c in CHARGE_CHANNELS), None
+    )
+    if charge is None:
+        raise DataError(
+            f"run folder {folder}: channels {list(run.data.channels)} hold no "
+            f"charge; expected one of {CHARGE_CHANNELS}"
+        )
+    return EvaluationInputs(
+        run, settings, dataset, rows, geometry, InverseMapper(mapper, geometry), charge
+    )
+
+
+def _settings(raw: dict, folder: Path) -> RunSettings:
+    try:
+        model = raw["model"]
+        predictor = dict(model["predictor"])
+        predictor["architecture"] = tuple(
+            (int(f), int(b)) for f, b in predictor["architecture"]
+        )
+        predictor["directory"] = resolve_path(predictor["directory"], folder)
+        critic = dict(model["critic"])
+        critic["filters"] = tuple(int(f) for f in critic["filters"])
+        return RunSettings(
+            latent_dim=int(model["latent_dim"]),
+            critic=CriticConfig(**critic),
+            predictor=PredictorConfig(**predictor),
+            seed=int(raw["seed"]),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise DataError(
+            f"{folder / 'config.yml'}: not a resolved ctgans config "
+            f"({type(err).__name__}: {err})"
+        ) from None
+
+
+def _dataset(run: TrainedRun, raw: dict, folder: Path) -> CachedDataset:
+    """The run's cached dataset; rebuilt from its data settings if the file is gone."""
+    meta = json.loads((folder / "dataset.json").read_text())
+    cache = resolve_path(meta.get("cache", ""), folder)
+    if cache.is_file():
+        log.info("validation data from %s", cache)
+        dataset = read_cache(cache)
+    else:
+        data = raw["data"]
+        toy = data.get("toy_dataset")
+        cfg = dataclasses.replace(
+            run.data,
+            validation_fraction=float(data["validation_fraction"]),
+            image_scale_pe=float(data["image_scale_pe"]),
+            cache_dir=resolve_path(data["cache_dir"], folder),
+            toy_dataset=(
+                ToyDatasetConfig(
+                    resolve_path(toy["directory"], folder),
+                    int(toy["n_events_per_particle"]),
+                    int(toy["seed"]),
+                )
+                if toy
+                else None
+            ),
+        )
+        log.info("cache %s is gone: rebuilding the run's dataset", cache)
+        dataset = prepare_dataset(cfg, int(raw["seed"]))
+    if (
+        dataset.normalization != run.normalization
+        or dataset.label_scaler != run.label_scaler
+    ):
+        raise DataError(
+            f"run folder {folder}: the dataset {dataset.path} has another "
+            "normalisation than dataset.json; the training data changed since "
+            "the run"
+        )
+    return dataset
+
+
+def _choose(rows: np.ndarray, groups: np.ndarray, n_events, seed: int) -> np.ndarray:
+    """All rows, or whole showers in a seeded random order up to ``n_events`` rows."""
+    if n_events is None or n_events >= len(rows):
+        return rows
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xE7A]))
+    order = rng.permutation(groups.max() + 1)
+    sizes = np.bincount(groups)[order]
+    keep = order[np.cumsum(sizes) <= n_events]
+    return rows[np.isin(groups, keep)]

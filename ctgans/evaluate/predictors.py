@@ -1,0 +1,158 @@
+"""Independent evaluation predictors: CTLearn ResNets that never trained a generator.
+
+The training predictor steers the generator, so a generator can learn images that
+fool it; label recovery must be judged by another network. An evaluation
+predictor has the run's ResNet settings but its own seed, is trained on the
+simulated training split only, and is cached like the training predictor in the
+run's predictor directory, under ``eval-<key>/`` where the key hashes the role
+``"evaluation"``, the cached dataset, the labels, the settings and the seed, so the
+two kinds never collide.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ctgans.config import PredictorConfig
+from ctgans.data.cache import CachedDataset
+from ctgans.exceptions import DataError
+
+__all__ = ["EVALUATION_SEED_OFFSET", "evaluation_key", "get_evaluation_predictor"]
+
+log = logging.getLogger(__name__)
+
+#: The evaluation predictor's seed is the run's seed plus this.
+EVALUATION_SEED_OFFSET = 7919
+
+
+def evaluation_key(dataset: CachedDataset, settings: PredictorConfig, seed: int) -> str:
+    """Hash of the role, the cached dataset, the labels, the settings and the seed."""
+    state = {
+        "role": "evaluation",
+        "dataset": Path(dataset.path).name if dataset.path else None,
+        "labels": list(dataset.label_columns),
+        "predictor": dataclasses.asdict(settings) | {"directory": None},
+        "seed": seed,
+    }
+    return hashlib.sha256(
+        json.dumps(state, sort_keys=True, default=str).encode()
+    ).hexdigest()[:16]
+
+
+def get_evaluation_predictor(
+    dataset: CachedDataset, settings: PredictorConfig, run_seed: int
+):
+    """Load the evaluation predictor for this dataset, training and caching it once.
+
+    Returns
+    -------
+    (keras.Model, dict)
+        The frozen predictor and its ``predictor.json`` metadata.
+    """
+    import keras
+
+    from ctgans.models.predictor import label_slices
+
+    seed = run_seed + EVALUATION_SEED_OFFSET
+    key = evaluation_key(dataset, settings, seed)
+    folder = Path(settings.directory) / f"eval-{key}"
+    tasks = list(label_slices(dataset.label_columns))
+    if (folder / "predictor.keras").is_file():
+        log.info("using evaluation predictor %s", folder)
+        meta = json.loads((folder / "predictor.json").read_text())
+        if meta.get("key") != key or meta.get("tasks") != tasks:
+            raise DataError(
+                f"{folder}/predictor.json: made for key {meta.get('key')} and "
+                f"tasks {meta.get('tasks')}; expected key {key} and tasks {tasks}"
+            )
+        model = keras.saving.load_model(folder / "predictor.keras", compile=False)
+    else:
+        log.info("no evaluation predictor %s: training it on simulation", folder)
+        model, meta = _train(dataset, settings, seed, tasks, key)
+        _save_atomic(model, meta, folder)
+    model.trainable = False
+    return model, meta
+
+
+def _train(dataset: CachedDataset, settings: PredictorConfig, seed, tasks, key):
+    import keras
+
+    from ctgans.data.pipeline import make_tf_dataset
+    from ctgans.models.predictor import (
+        build_predictor,
+        compile_predictor,
+        label_slices,
+        split_targets,
+    )
+    from ctgans.train.label_recovery import label_errors, predict_labels
+
+    if dataset.images.ndim != 4:
+        raise DataError(
+            f"{dataset.path}: stereo datasets are not evaluated yet; expected "
+            "mono images (n, H, W, C)"
+        )
+    keras.utils.set_random_seed(seed)
+    slices = label_slices(dataset.label_columns)
+    train = ~dataset.is_validation
+    val = dataset.is_validation
+
+    def as_targets(images, labels):
+        return images, split_targets(labels, slices)
+
+    stream = make_tf_dataset(
+        dataset.images[train], dataset.labels[train], settings.batch_size, seed
+    ).map(as_targets)
+    model = build_predictor(
+        dataset.image_shape,
+        tasks,
+        settings.architecture,
+        settings.residual_block_type,
+        settings.attention_mechanism,
+        name="evaluation_predictor",
+    )
+    compile_predictor(model, tasks, settings.learning_rate)
+    history = model.fit(stream, epochs=settings.epochs, verbose=2)
+    metrics = label_errors(
+        predict_labels(model, dataset.images[val]),
+        dataset.labels[val],
+        dataset.label_scaler,
+    )
+    log.info("evaluation predictor validation metrics: %s", metrics)
+    meta = {
+        "key": key,
+        "role": "evaluation",
+        "seed": seed,
+        "tasks": tasks,
+        "label_columns": list(dataset.label_columns),
+        "image_shape": list(dataset.image_shape),
+        "settings": dataclasses.asdict(settings)
+        | {"directory": str(settings.directory)},
+        "dataset": str(dataset.path),
+        "n_train": int(np.count_nonzero(train)),
+        "n_validation": int(np.count_nonzero(val)),
+        "validation_metrics": metrics,
+        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+    }
+    return model, meta
+
+
+def _save_atomic(model, meta: dict, folder: Path) -> None:
+    """Write into a temporary sibling folder, then rename it into place."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        model.save(tmp / "predictor.keras")
+        (tmp / "predictor.json").write_text(json.dumps(meta, indent=2))
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

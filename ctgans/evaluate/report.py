@@ -1,0 +1,237 @@
+"""The fidelity report of FIDELITY.md: every section, each metric next to its floor.
+
+:func:`build_report` takes a run folder, generates images with the labels of its
+held-out validation events, and returns the report as a JSON-able dict plus the
+arrays the plots need. Sections: label recovery by an independent evaluation
+predictor (§1), image parameters, KPD, two-sample classifiers and diversity per
+population (§2-4; per particle when ``type`` is a label), the final critic's
+Wasserstein estimate, and generation speed (§5).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ctgans.evaluate.compare import compare_population, log_intensity_table
+from ctgans.evaluate.features import image_features
+from ctgans.evaluate.generation import (
+    generate_square,
+    generator_speed,
+    nearest_simulated,
+    noise,
+)
+from ctgans.evaluate.inputs import EvaluationInputs, load_inputs
+from ctgans.evaluate.label_recovery import energy_edges, event_errors, figures
+from ctgans.evaluate.request import ReportRequest
+from ctgans.evaluate.targets import Target, entry
+
+__all__ = ["ReportRequest", "build_report", "halvings", "statuses"]
+
+log = logging.getLogger(__name__)
+
+CLASS_COLUMN = "true_shower_primary_class"
+#: Figure -> (how generated and simulated are compared, target on |comparison|).
+LABEL_TARGETS = {
+    "energy_resolution": ("relative difference", Target(high=0.10)),
+    "cameradirection_68_m": ("relative difference", Target(high=0.10)),
+    "skydirection_68_deg": ("relative difference", Target(high=0.10)),
+    "energy_bias": ("difference", Target(high=0.05)),
+    "type_auc": ("difference", Target(high=0.02)),
+}
+
+
+@dataclass
+class ReportData:
+    """Arrays behind the report, for the plots."""
+
+    inputs: EvaluationInputs
+    fake: np.ndarray
+    sim_features: dict
+    gen_features: dict
+    extras: dict = field(default_factory=dict)
+
+
+def halvings(groups: np.ndarray, n: int, seed: int):
+    """``n`` random splits of the rows into halves A and B, whole showers each."""
+    unique = np.unique(groups)
+    splits = []
+    for r in range(n):
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 0xA1F, r]))
+        in_a = np.isin(groups, rng.permutation(unique)[: len(unique) // 2])
+        splits.append((np.flatnonzero(in_a), np.flatnonzero(~in_a)))
+    return splits
+
+
+def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
+    """Compute every section of the report (see the module docstring)."""
+    start = time.perf_counter()
+    timings = {}
+
+    def lap(name):
+        timings[name] = round(time.perf_counter() - start - sum(timings.values()), 2)
+
+    inputs = load_inputs(request.run_folder, request.n_events, request.seed)
+    physical = inputs.physical_labels
+    n = len(inputs.rows)
+    log.info("evaluating %d validation images of %s", n, request.run_folder)
+    generator = None
+    if request.generator == "run":
+        from ctgans.generate.trained_run import load_generator
+
+        generator = load_generator(inputs.run)
+        z = noise(n, generator.latent_dim, request.seed)
+        fake = generate_square(generator, inputs.labels, z)
+    else:
+        fake = nearest_simulated(inputs)
+    lap("load_and_generate")
+    sim_pixels = inputs.camera_charges(inputs.images)
+    gen_pixels = inputs.camera_charges(fake)
+    sim_features = log_intensity_table(image_features(sim_pixels, inputs.geometry))
+    gen_features = log_intensity_table(image_features(gen_pixels, inputs.geometry))
+    lap("image_parameters")
+    log_energy = physical["log_true_energy"]
+    splits = halvings(inputs.groups, request.n_resamples, request.seed)
+
+    populations = {}
+    for name, mask in _populations(physical).items():
+        rows = np.flatnonzero(mask)
+        populations[name] = compare_population(
+            {k: v[rows] for k, v in sim_features.items()},
+            {k: v[rows] for k, v in gen_features.items()},
+            sim_pixels[rows],
+            gen_pixels[rows],
+            inputs.labels[rows],
+            log_energy[rows],
+            halvings(inputs.groups[rows], request.n_resamples, request.seed),
+            request.seed,
+        )
+    lap("distribution_metrics")
+    from ctgans.evaluate.critic import wasserstein_entry
+
+    recovery = _label_recovery(inputs, fake, splits, log_energy)
+    lap("label_recovery")
+    critic = wasserstein_entry(inputs, fake, splits)
+    lap("critic")
+    report = {
+        "run_folder": str(request.run_folder),
+        "generator": request.generator,
+        "seed": request.seed,
+        "n_resamples": request.n_resamples,
+        "sample_sizes": {
+            "validation_images": n,
+            "showers": int(len(np.unique(inputs.groups))),
+            "half_A_images_mean": float(np.mean([len(a) for a, _ in splits])),
+            "half_B_images_mean": float(np.mean([len(b) for _, b in splits])),
+            "populations": {k: int(v.sum()) for k, v in _populations(physical).items()},
+        },
+        "label_columns": list(inputs.run.label_columns),
+        "label_recovery": recovery,
+        "populations": populations,
+        "critic_wasserstein": critic,
+    }
+    if request.speed and generator is not None:
+        report["speed"] = generator_speed(generator, inputs)
+        lap("speed")
+    report["summary"] = statuses(report)
+    report["seconds"] = time.perf_counter() - start
+    report["timings_s"] = timings
+    return report, ReportData(inputs, fake, sim_features, gen_features)
+
+
+def _populations(physical: dict) -> dict[str, np.ndarray]:
+    if CLASS_COLUMN not in physical:
+        return {"all": np.ones(len(physical["log_true_energy"]), bool)}
+    gamma = physical[CLASS_COLUMN] > 0.5
+    return {"gamma": gamma, "proton": ~gamma}
+
+
+def _label_recovery(inputs: EvaluationInputs, fake, splits, log_energy) -> dict:
+    from ctgans.evaluate.predictors import get_evaluation_predictor
+    from ctgans.train.label_recovery import predict_labels
+
+    predictor, meta = get_evaluation_predictor(
+        inputs.dataset, inputs.settings.predictor, inputs.settings.seed
+    )
+    scaler = inputs.dataset.label_scaler
+    sim = event_errors(predict_labels(predictor, inputs.images), inputs.labels, scaler)
+    gen = event_errors(predict_labels(predictor, fake), inputs.labels, scaler)
+    edges = energy_edges(log_energy)
+    everything = np.arange(len(log_energy))
+    sim_all = figures(sim, everything, log_energy, edges)
+    gen_all = figures(gen, everything, log_energy, edges)
+    per_split = [
+        (
+            figures(gen, a, log_energy, edges),
+            figures(sim, a, log_energy, edges),
+            figures(sim, b, log_energy, edges),
+        )
+        for a, b in splits
+    ]
+    metrics = {}
+    for name in sim_all["overall"]:
+        kind, target = LABEL_TARGETS[name]
+
+        def compare(x, y, kind=kind):
+            return x / y - 1 if kind == "relative difference" else x - y
+
+        values = [
+            compare(g["overall"][name], sb["overall"][name]) for g, _, sb in per_split
+        ]
+        floors = [
+            compare(sa["overall"][name], sb["overall"][name]) for _, sa, sb in per_split
+        ]
+        metrics[name] = entry(
+            np.abs(values),
+            np.abs(floors),
+            target,
+            comparison=f"|{kind}|, generated A vs simulated B",
+            simulated=sim_all["overall"][name],
+            generated=gen_all["overall"][name],
+        )
+    with warnings.catch_warnings():  # bins without events: NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        floor_per_bin = {
+            name: np.nanmean(
+                [
+                    np.abs(np.subtract(sa["per_bin"][name], sb["per_bin"][name]))
+                    for _, sa, sb in per_split
+                ],
+                axis=0,
+            ).tolist()
+            for name in sim_all["per_bin"]
+        }
+    return {
+        "evaluation_predictor": {
+            "key": meta["key"],
+            "seed": meta.get("seed"),
+            "n_train": meta.get("n_train"),
+            "validation_metrics": meta.get("validation_metrics"),
+        },
+        "energy_edges_log10_tev": edges.tolist(),
+        "metrics": metrics,
+        "simulated": sim_all,
+        "generated": gen_all,
+        "floor_per_bin": floor_per_bin,
+    }
+
+
+def statuses(report: dict) -> dict:
+    """Count the statuses of every metric entry in the report."""
+    counts = {"pass": 0, "fail": 0, "unresolved": 0, "info": 0}
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("status") in counts and "value" in node:
+                counts[node["status"]] += 1
+                return
+            for key, value in node.items():
+                if key != "per_feature":  # counted once, in median / worst
+                    walk(value)
+
+    walk({k: v for k, v in report.items() if k != "summary"})
+    return counts

@@ -1,0 +1,143 @@
+"""Targets of FIDELITY.md and the value/floor/target/status entry of every metric.
+
+Every metric is measured ``R`` times (random halvings of the simulated validation
+set into A and B): the *value* compares generated images made with the labels of
+A with the simulated images of B, the *floor* compares the simulated images of A
+with those of B. A perfect generator gives values distributed as the floor.
+
+Status: ``pass`` when the value meets the target. ``fail`` when it misses the
+target by more than the floor does, by more than 3 standard deviations (value
+and floor combined, over the resamples), or when the value cannot be computed
+but the floor can. Otherwise ``unresolved``: the value misses the target, but no
+more than simulation itself does at this sample size, within the noise (so a
+larger sample is needed to tell). ``info`` when no target is set.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["CONSISTENT_WITH_ZERO", "Target", "entry"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """``low <= value <= high`` (either side open), or consistency with zero.
+
+    ``zero_sigmas``: pass when ``value <= zero_sigmas * spread`` (``spread`` is the
+    measurement's own uncertainty), for quantities whose ideal is 0 (KPD).
+    """
+
+    low: float | None = None
+    high: float | None = None
+    zero_sigmas: float | None = None
+
+    def ok(self, value: float, spread: float = 0.0) -> bool:
+        return self.distance(value, spread) == 0.0
+
+    def distance(self, value: float, spread: float = 0.0) -> float:
+        """How far ``value`` lies outside the target (0 inside, inf if not finite)."""
+        if not math.isfinite(value):
+            return math.inf
+        if self.zero_sigmas is not None:
+            return max(0.0, value - self.zero_sigmas * (spread or 0.0))
+        if self.low is not None and value < self.low:
+            return self.low - value
+        if self.high is not None and value > self.high:
+            return value - self.high
+        return 0.0
+
+    @property
+    def text(self) -> str:
+        if self.zero_sigmas is not None:
+            return f"consistent with 0 (<= {self.zero_sigmas:g} x spread)"
+        if self.low is not None and self.high is not None:
+            return f"{self.low:g} .. {self.high:g}"
+        if self.high is not None:
+            return f"<= {self.high:g}"
+        return f">= {self.low:g}"
+
+
+CONSISTENT_WITH_ZERO = Target(zero_sigmas=2.0)
+#: A value fails when it misses the target by this many standard deviations
+#: (value and floor combined, over resamples) more than the floor does.
+NOISE_SIGMAS = 3.0
+
+
+def _mean_std(values) -> tuple[float, float]:
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+    return float(values.mean()), std
+
+
+def _status(miss: float, floor_miss: float, value_std, floor_std) -> str:
+    """pass / fail / unresolved from the distances to the target (see module)."""
+    if miss == 0.0:
+        return "pass"
+    if not math.isfinite(miss):
+        # No value where the floor has one: the generated images lack what is
+        # measured (e.g. none survives cleaning).
+        return "fail" if math.isfinite(floor_miss) else "unresolved"
+    if not math.isfinite(floor_miss):
+        return "unresolved"
+    noise = NOISE_SIGMAS * math.hypot(
+        value_std if math.isfinite(value_std) else 0.0,
+        floor_std if math.isfinite(floor_std) else 0.0,
+    )
+    return "fail" if miss > floor_miss + noise else "unresolved"
+
+
+def entry(
+    values,
+    floors,
+    target: Target | None,
+    spreads=None,
+    floor_spreads=None,
+    **extra,
+) -> dict:
+    """The report entry of one metric measured on ``len(values)`` resamples.
+
+    Parameters
+    ----------
+    values, floors : sequence of float
+        The metric per resample: generated vs simulated, and simulated vs
+        simulated. Non-finite resamples are left out of the mean.
+    target : Target or None
+        None for metrics FIDELITY.md gives no target (status ``info``).
+    spreads, floor_spreads : sequence of float, optional
+        A per-resample uncertainty of the metric itself (KPD's batch spread),
+        averaged and used by :data:`CONSISTENT_WITH_ZERO`; default: the spread
+        over resamples.
+    **extra
+        Added to the entry as they are (sample sizes, per-bin values...).
+    """
+    value, value_std = _mean_std(values)
+    floor, floor_std = _mean_std(floors)
+    spread = _mean_std(spreads)[0] if spreads is not None else value_std
+    floor_spread = (
+        _mean_std(floor_spreads)[0] if floor_spreads is not None else floor_std
+    )
+    result = {
+        "value": value,
+        "value_std": value_std,
+        "floor": floor,
+        "floor_std": floor_std,
+        "n_resamples": int(np.isfinite(np.asarray(values, float)).sum()),
+    }
+    if target is None:
+        result |= {"target": None, "status": "info"}
+    else:
+        miss = target.distance(value, spread)
+        floor_miss = target.distance(floor, floor_spread)
+        result |= {
+            "target": target.text,
+            "status": _status(miss, floor_miss, value_std, floor_std),
+            "floor_pass": floor_miss == 0.0,
+        }
+    return result | extra
