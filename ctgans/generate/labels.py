@@ -12,7 +12,9 @@ Two ways to choose the truth (one row per generated image):
   wobble position angles 0/90/180/270 deg (``point``). Sampling is done in the
   camera frame of each event's telescope and turned into (alt, az) with the exact
   inverse of dl1-data-handler's transform. The generator is not conditioned on the
-  core, so cores are written as (0, 0) and ``h_first_int`` / ``x_max`` as NaN.
+  core, so mono cores are written as (0, 0) (stereo events take the core of a
+  simulated shower of similar energy, see ``stereo_truth``) and ``h_first_int`` /
+  ``x_max`` as NaN.
   Telescopes cycle over the run's ``tel_ids``; every event belongs to the
   reference file's first observation.
 
