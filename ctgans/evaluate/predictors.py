@@ -15,9 +15,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -77,8 +74,10 @@ def get_evaluation_predictor(
         model = keras.saving.load_model(folder / "predictor.keras", compile=False)
     else:
         log.info("no evaluation predictor %s: training it on simulation", folder)
+        from ctgans.train.predictors import save_predictor_atomic
+
         model, meta = _train(dataset, settings, seed, tasks, key)
-        _save_atomic(model, meta, folder)
+        save_predictor_atomic(model, meta, folder)
     model.trainable = False
     return model, meta
 
@@ -143,16 +142,3 @@ def _train(dataset: CachedDataset, settings: PredictorConfig, seed, tasks, key):
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
     }
     return model, meta
-
-
-def _save_atomic(model, meta: dict, folder: Path) -> None:
-    """Write into a temporary sibling folder, then rename it into place."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        model.save(tmp / "predictor.keras")
-        (tmp / "predictor.json").write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -178,12 +178,12 @@ def _train(cfg: Config, dataset, folder: Path, key: str, tasks, strategy):
         "validation_metrics": metrics,
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
     }
-    _save_atomic(model, meta, folder)
+    save_predictor_atomic(model, meta, folder)
     model.trainable = False
     return model
 
 
-def _save_atomic(model: keras.Model, meta: dict, folder: Path) -> None:
+def save_predictor_atomic(model: keras.Model, meta: dict, folder: Path) -> None:
     """Write into a temporary sibling folder, then rename it into place."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
