@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
-import pytest
 import tables
 
 from ctgans.config import load_config
 from ctgans.data import prepare_dataset
 from ctgans.data.reader import read_examples
-from ctgans.exceptions import DataError
 
 
 def _config(
@@ -90,61 +85,5 @@ def test_selection_cuts_apply(tmp_path, toy_pair):
         assert row["leakage_intensity_width_2"] <= 0.1
 
 
-def _without_column(source, target, column):
-    target.write_bytes(source.read_bytes())
-    with tables.open_file(str(target), "a") as h5:
-        for table in list(h5.root.dl1.event.telescope.images):
-            data = table.read()
-            names = [n for n in data.dtype.names if n != column]
-            parent, name = table._v_parent, table.name
-            table.remove()
-            h5.create_table(parent, name, data[names])
-
-
-@pytest.mark.parametrize(
-    "case,fragment",
-    [
-        ("tel_id", "telescope id 3 is not a telescope of type LST_MAGIC_MAGICCam"),
-        ("tel_type", "telescope type LST_LST_LSTCam not in the file"),
-        ("channel", "channel peak_time needs column 'peak_time'"),
-        ("cut_column", "cut column 'hillas_bogus' not in"),
-        ("not_hdf5", "not an HDF5 file"),
-        ("truncated", "unreadable HDF5"),
-        ("empty", "no events pass the selection"),
-    ],
-)
-def test_bad_files_give_one_line_exit_2_and_write_nothing(
-    tmp_path, toy_pair, case, fragment
-):
-    signal = toy_pair["gamma"]
-    extra = ""
-    if case == "tel_id":
-        extra = "  telescopes: {ids: [3]}\n"
-    elif case == "tel_type":
-        extra = "  telescopes: {types: [LST_LST_LSTCam]}\n"
-    elif case == "channel":
-        signal = tmp_path / "no_peak_time.dl1.h5"
-        _without_column(toy_pair["gamma"], signal, "peak_time")
-        extra = "  channels: [image, peak_time]\n"
-    elif case == "cut_column":
-        extra = "  cuts: {hillas_bogus: {min: 1}}\n"
-    elif case == "not_hdf5":
-        signal = tmp_path / "notes.dl1.h5"
-        signal.write_text("not a DL1 file\n")
-    elif case == "truncated":
-        signal = tmp_path / "truncated.dl1.h5"
-        data = toy_pair["gamma"].read_bytes()
-        signal.write_bytes(data[: len(data) // 2])
-    elif case == "empty":
-        extra = "  cuts: {hillas_intensity: {min: 1000000000000}}\n"
-    path = _config(tmp_path, signal, extra=extra)
-    with pytest.raises(DataError, match=fragment):
-        prepare_dataset(load_config(path).data, seed=0)
-    result = subprocess.run(
-        [sys.executable, "-m", "ctgans.data", str(path)], capture_output=True, text=True
-    )
-    assert result.returncode == 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and fragment in errors[0] and str(signal) in errors[0]
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "cache").exists()
+# Bad DL1 files (telescope, channel, cut column, not HDF5, truncated, empty
+# selection) are in the bad-input table, tests/test_bad_inputs.py.
