@@ -158,6 +158,7 @@ class LabelWarmup(keras.callbacks.Callback):
         super().__init__()
         self.gan, self.epochs = gan, float(epochs)
         self._epoch = 0
+        self._assigned = None  # the last value written to the GAN
 
     def factor(self, epoch: int, batch: int, steps: int | None) -> float:
         if self.epochs <= 0:
@@ -170,7 +171,10 @@ class LabelWarmup(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         steps = self.params.get("steps") if self.params else None
-        self.gan.label_scale.assign(self.factor(self._epoch, batch, steps))
+        value = self.factor(self._epoch, batch, steps)
+        if value != self._assigned:  # after the ramp: no variable write per step
+            self.gan.label_scale.assign(value)
+            self._assigned = value
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
