@@ -18,6 +18,7 @@ import tensorflow as tf
 from keras import ops
 
 from ctgans.models.predictor import label_slices
+from ctgans.models.presence import telescope_presence
 
 LABEL_SOURCES = ("real", "sampled")
 GP_EPSILON = 1e-12  # inside the square root: finite gradient at a zero input gradient
@@ -97,6 +98,13 @@ class ConditionalWGAN(keras.Model):
         Columns of the label matrix, in order.
     seed : int
         Seed of the noise, interpolation weights and label resampling.
+    presence_channel : int or None
+        Stereo only: the charge channel that tells present telescopes from empty
+        slots (:mod:`ctgans.models.presence`). The label loss then scores the
+        present telescopes of each generated event only; ``None`` scores every
+        telescope slot.
+    presence_threshold : float
+        Mean ``|charge|`` (network units) above which a telescope is present.
     """
 
     def __init__(
@@ -107,6 +115,8 @@ class ConditionalWGAN(keras.Model):
         latent_dim=128,
         label_columns=(),
         seed=0,
+        presence_channel=None,
+        presence_threshold=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -117,6 +127,15 @@ class ConditionalWGAN(keras.Model):
         self.label_columns = tuple(label_columns)
         self.seed = int(seed)
         self.image_shape = tuple(generator.image_shape)
+        self.presence_channel = (
+            None if presence_channel is None else int(presence_channel)
+        )
+        self.presence_threshold = float(presence_threshold)
+        if self.presence_channel is not None and len(self.image_shape) != 4:
+            raise ValueError(
+                "ConditionalWGAN: presence_channel applies to stereo images "
+                f"(T, H, W, C); received image shape {self.image_shape}"
+            )
         self.seed_generator = keras.random.SeedGenerator(self.seed, name="gan_seed")
         self.validation_seed_generator = keras.random.SeedGenerator(
             self.seed + 1, name="gan_validation_seed"
@@ -333,10 +352,27 @@ class ConditionalWGAN(keras.Model):
         self._track_labels(label_losses)
 
     def _label_losses(self, images, labels) -> dict:
-        """``{task: loss}`` of the frozen predictor on generated images."""
+        """``{task: loss}`` of the frozen predictor on generated images.
+
+        Stereo: every telescope image carries the event's labels; with a
+        ``presence_channel`` the loss is the mean over present telescopes only
+        (the presence is not differentiated: it selects, it is not a target).
+        Under several replicas each replica averages over its own present
+        telescopes, so the global loss is a mean of replica means.
+        """
         if not self.label_tasks:
             return {}
-        if len(self.image_shape) == 4:  # stereo: every telescope carries the labels
+        weights = None
+        if len(self.image_shape) == 4:  # stereo
+            if self.presence_channel is not None:
+                weights = ops.reshape(
+                    ops.stop_gradient(
+                        telescope_presence(
+                            images, self.presence_channel, self.presence_threshold
+                        )
+                    ),
+                    (-1,),
+                )
             images = ops.reshape(images, (-1, *self.image_shape[1:]))
             labels = ops.repeat(labels, self.image_shape[0], axis=0)
         predictions = self.predictor(images, training=False)
@@ -349,7 +385,13 @@ class ConditionalWGAN(keras.Model):
                 )
             else:
                 loss = keras.losses.mean_squared_error(target, predictions[task])
-            losses[task] = ops.mean(loss)
+            if weights is None:
+                losses[task] = ops.mean(loss)
+            else:
+                weights = ops.cast(weights, loss.dtype)
+                losses[task] = ops.sum(weights * loss) / ops.maximum(
+                    ops.sum(weights), 1.0
+                )
         return losses
 
     def _conditioning_labels(self, labels, all_labels, seed_generator=None):
@@ -415,6 +457,8 @@ class ConditionalWGAN(keras.Model):
             latent_dim=self.latent_dim,
             label_columns=self.label_columns,
             seed=self.seed,
+            presence_channel=self.presence_channel,
+            presence_threshold=self.presence_threshold,
         )
         return config
 

@@ -12,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from ctgans.data.normalize import LabelScaler
 from ctgans.models.predictor import label_slices
+from ctgans.models.presence import telescope_presence
 
 CONTAINMENT = 0.68
 
@@ -24,8 +25,27 @@ def predict_labels(predictor, images: np.ndarray, batch_size: int = 256) -> dict
     return {task: np.asarray(value) for task, value in outputs.items()}
 
 
+def present_telescopes(
+    images: np.ndarray, labels: np.ndarray, channel: int | None, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stereo ``(n, T, H, W, C)`` -> the present telescope images and their labels.
+
+    Every telescope image carries its event's labels. ``channel`` None keeps every
+    slot (see :mod:`ctgans.models.presence`); mono images are returned unchanged.
+    """
+    if images.ndim != 5:
+        return images, labels
+    n, n_tel = images.shape[:2]
+    flat = images.reshape(n * n_tel, *images.shape[2:])
+    labels = np.repeat(labels, n_tel, axis=0)
+    if channel is None:
+        return flat, labels
+    keep = np.asarray(telescope_presence(images, channel, threshold)).ravel() > 0
+    return flat[keep], labels[keep]
+
+
 def label_errors(
-    predictions: dict, labels: np.ndarray, scaler: LabelScaler, n_tel: int = 1
+    predictions: dict, labels: np.ndarray, scaler: LabelScaler
 ) -> dict[str, float]:
     """Per-label figures of merit of ``predictions`` against standardised ``labels``.
 
@@ -33,8 +53,6 @@ def label_errors(
     convention) and bias (median); directions: 68 % containment of the offset error
     (m in the camera, deg in the sky); type: ROC AUC of the gamma score.
     """
-    if n_tel > 1:
-        labels = np.repeat(labels, n_tel, axis=0)
     truth = scaler.inverse(labels)
     slices = label_slices(scaler.columns)
     results: dict[str, float] = {}

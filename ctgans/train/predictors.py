@@ -31,7 +31,12 @@ from ctgans.models.predictor import (
     label_slices,
     split_targets,
 )
-from ctgans.train.label_recovery import label_errors, predict_labels
+from ctgans.models.presence import stereo_presence
+from ctgans.train.label_recovery import (
+    label_errors,
+    predict_labels,
+    present_telescopes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,10 @@ def predictor_key(cfg: Config) -> str:
         "predictor": dataclasses.asdict(cfg.model.predictor),
         "seed": cfg.seed,
     }
+    if cfg.data.mode == "stereo":
+        # Trained on the present telescopes of each event (empty slots dropped by
+        # charge, not by every channel: a peak-time slot is never all-zero).
+        state["telescopes"] = "present"
     state["predictor"].pop("directory")
     return hashlib.sha256(
         json.dumps(state, sort_keys=True, default=str).encode()
@@ -116,24 +125,22 @@ def _load(folder: Path, key: str, dataset, strategy) -> keras.Model:
     return model
 
 
-def _telescope_images(dataset: CachedDataset, mask: np.ndarray):
-    """One example per telescope image: stereo events are flattened."""
-    images, labels = dataset.images[mask], dataset.labels[mask]
-    if images.ndim == 5:
-        n_tel = images.shape[1]
-        images = images.reshape(-1, *images.shape[2:])
-        labels = np.repeat(labels, n_tel, axis=0)
-        present = np.abs(images).reshape(len(images), -1).sum(axis=1) > 0
-        images, labels = images[present], labels[present]
-    return images, labels
+def _telescope_images(dataset: CachedDataset, mask: np.ndarray, channels):
+    """One example per telescope image: stereo events give their present telescopes."""
+    presence = stereo_presence(dataset.images[~dataset.is_validation], channels)
+    return present_telescopes(dataset.images[mask], dataset.labels[mask], *presence)
 
 
 def _train(cfg: Config, dataset, folder: Path, key: str, tasks, strategy):
     pcfg = cfg.model.predictor
     slices = label_slices(dataset.label_columns)
     keras.utils.set_random_seed(cfg.seed)
-    train_images, train_labels = _telescope_images(dataset, ~dataset.is_validation)
-    val_images, val_labels = _telescope_images(dataset, dataset.is_validation)
+    train_images, train_labels = _telescope_images(
+        dataset, ~dataset.is_validation, cfg.data.channels
+    )
+    val_images, val_labels = _telescope_images(
+        dataset, dataset.is_validation, cfg.data.channels
+    )
 
     def as_targets(images, labels):
         return images, split_targets(labels, slices)

@@ -19,6 +19,7 @@ from ctgans.data.normalize import CHARGE_CHANNELS
 from ctgans.data.pipeline import make_tf_dataset
 from ctgans.exceptions import CtgansInputError
 from ctgans.models import ConditionalWGAN, Critic, Generator
+from ctgans.models.presence import stereo_presence
 from ctgans.train.callbacks import (
     CheckpointEvery,
     LabelWarmup,
@@ -32,7 +33,7 @@ from ctgans.train.checkpoint import (
     restore_checkpoint,
 )
 from ctgans.train.history import HistoryCSV
-from ctgans.train.label_recovery import label_errors
+from ctgans.train.label_recovery import label_errors, present_telescopes
 from ctgans.train.predictors import check_predictor, get_predictor
 from ctgans.train.run_folder import check_run_folder, open_run_folder, write_atomic
 
@@ -104,6 +105,9 @@ def build_gan(cfg: Config, dataset: CachedDataset, predictor, strategy):
         "tanh" if c in CHARGE_CHANNELS else "linear" for c in cfg.data.channels
     )
     fixed_mask, fixed_values = fixed_pixels(dataset.images[~dataset.is_validation])
+    presence_channel, threshold = stereo_presence(
+        dataset.images[~dataset.is_validation], cfg.data.channels
+    )
     with strategy.scope():
         generator = Generator(
             image_shape=dataset.image_shape,
@@ -130,6 +134,8 @@ def build_gan(cfg: Config, dataset: CachedDataset, predictor, strategy):
             latent_dim=m.latent_dim,
             label_columns=dataset.label_columns,
             seed=cfg.seed,
+            presence_channel=presence_channel,
+            presence_threshold=threshold,
         )
         gan.compile(
             generator_optimizer=keras.optimizers.Adam(
@@ -202,6 +208,9 @@ def run(cfg: Config, fresh: bool = False) -> Path:
 
 
 def _train_in(cfg, dataset, strategy, folder: Path, resumed: bool, chief: bool):
+    presence = stereo_presence(
+        dataset.images[~dataset.is_validation], cfg.data.channels
+    )
     write_atomic(
         folder / "dataset.json",
         json.dumps(
@@ -213,6 +222,7 @@ def _train_in(cfg, dataset, strategy, folder: Path, resumed: bool, chief: bool):
                 "channels": list(cfg.data.channels),
                 "normalization": json.loads(dataset.normalization.to_json()),
                 "label_scaler": json.loads(dataset.label_scaler.to_json()),
+                "presence": dict(zip(("channel", "threshold"), presence)),
             },
             indent=2,
         ),
@@ -344,16 +354,14 @@ def label_recovery(gan, predictor, dataset: CachedDataset, seed: int) -> dict:
             for i in range(0, len(labels), 256)
         ]
     )
-    n_tel = images.shape[1] if images.ndim == 5 else 1
-    return {
-        "n_events": int(len(labels)),
-        "simulated": label_errors(
-            _predict(predictor, images), labels, dataset.label_scaler, n_tel
-        ),
-        "generated": label_errors(
-            _predict(predictor, fake), labels, dataset.label_scaler, n_tel
-        ),
-    }
+    present = (gan.presence_channel, gan.presence_threshold)
+    results = {"n_events": int(len(labels))}
+    for name, x in (("simulated", images), ("generated", fake)):
+        x, y = present_telescopes(x, labels, *present)
+        results[name] = label_errors(_predict(predictor, x), y, dataset.label_scaler)
+        if images.ndim == 5:
+            results[name]["n_telescope_images"] = int(len(x))
+    return results
 
 
 def _predict(predictor, images: np.ndarray, batch_size: int = 256) -> dict:
