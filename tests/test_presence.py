@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ctgans.models import ConditionalWGAN, Critic, Generator, build_predictor
-from ctgans.models.presence import (
+from ctgans.data.presence import (
     presence_threshold,
+    present_slots,
     stereo_presence,
     telescope_presence,
 )
+from ctgans.models import ConditionalWGAN, Critic, Generator, build_predictor
 from ctgans.train.label_recovery import present_telescopes
 
 COLUMNS = ("log_true_energy", "cam_coord_offset_x", "cam_coord_offset_y")
@@ -143,3 +144,15 @@ def test_presence_is_refused_for_mono_and_kept_in_the_config():
         )
     config = _gan(presence_channel=0, threshold=0.02).get_config()
     assert (config["presence_channel"], config["presence_threshold"]) == (0, 0.02)
+
+
+def test_present_slots_keep_the_brightest_telescope_of_an_empty_event():
+    images, _ = _events()
+    np.testing.assert_array_equal(
+        present_slots(images, 0, 0.01), np.asarray(telescope_presence(images, 0, 0.01))
+    )
+    images[0, 1, ..., 0] *= 3  # event 0: slot 1 brighter
+    none = present_slots(images, 0, 1e9)
+    np.testing.assert_array_equal(none[:2], [[False, True], [True, False]])
+    assert (none.sum(axis=1) == 1).all()
+    assert present_slots(images, None, 0.0).all()

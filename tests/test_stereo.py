@@ -6,6 +6,8 @@ and peak time) for one epoch on the toy gammas (M1 + M2): about 20 s.
 
 from __future__ import annotations
 
+import json
+import shutil
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -61,18 +63,29 @@ def close(reader):
         handle.close()
 
 
+def with_presence_threshold(run_folder: Path, tmp_path: Path, threshold: float):
+    """A copy of ``run_folder`` whose recorded presence threshold is ``threshold``."""
+    folder = tmp_path / run_folder.name
+    shutil.copytree(run_folder, folder)
+    meta = json.loads((folder / "dataset.json").read_text())
+    meta["presence"]["threshold"] = threshold
+    (folder / "dataset.json").write_text(json.dumps(meta))
+    return folder
+
+
 def test_stereo_event_has_every_telescope_and_its_labels(stereo_run, tmp_path):
     from ctapipe.io import read_table
 
     from ctgans.generate import GenerateRequest, generate
     from ctgans.generate.trained_run import open_run
 
-    run = open_run(stereo_run)
+    channel, threshold = open_run(stereo_run).presence
+    assert channel == 0 and threshold > 0  # recorded from the training charges
+    every = with_presence_threshold(stereo_run, tmp_path, 0.0)  # all telescopes on
+    run = open_run(every)
     assert run.image_shape == (2, 16, 16, 2) and run.tel_ids == (1, 2)
     output = tmp_path / "stereo.dl1.h5"
-    stats = generate(
-        GenerateRequest(stereo_run, output, n_events=10, seed=3, batch_size=4)
-    )
+    stats = generate(GenerateRequest(every, output, n_events=10, seed=3, batch_size=4))
     assert stats.n_events == 10 and len(stats.truth) == 10
     reader = stereo_reader(output)
     try:
@@ -115,6 +128,62 @@ def test_stereo_event_has_every_telescope_and_its_labels(stereo_run, tmp_path):
         assert peak.std() > 1.0  # ns; zero without a time channel
         time = run.normalization.transforms[1]
         assert time.kind == "standard" and abs(np.median(peak) - time.a) < 3 * time.b
+
+
+def test_stereo_event_holds_its_present_telescopes_only(toy_pair, tmp_path):
+    """The writer keeps the present telescopes of each event; the reader fills the
+    others with zeros, as it does for simulated events."""
+    from ctapipe.io import read_table
+
+    from ctgans.config import DataConfig
+    from ctgans.generate.labels import sample_truth
+    from ctgans.generate.reference import read_reference
+    from ctgans.generate.writer import (
+        EventBatch,
+        GeneratedEventSource,
+        write_generated,
+    )
+
+    path = toy_pair["gamma"]
+    reference = read_reference(path, DataConfig(signal=(path,)), [1, 2])
+    charges = np.asarray(
+        read_table(path, "/dl1/event/telescope/images/tel_001")["image"]
+    )
+    image = np.stack([charges[:4], charges[4:8]], axis=1).astype(np.float32)
+    present = np.array([[True, True], [True, False], [False, True], [True, True]])
+    truth = sample_truth(
+        4,
+        reference,
+        [1, 2],
+        np.random.default_rng(0),
+        (0.1, 10.0),
+        -2.0,
+        "diffuse",
+        1.0,
+        0,
+    )
+    source = GeneratedEventSource(
+        reference, [EventBatch(truth, image, np.zeros_like(image), (1, 2), present)]
+    )
+    output = tmp_path / "present.dl1.h5"
+    assert write_generated(source, output, seed=0) == 4
+    for slot, tel in enumerate((1, 2)):
+        table = read_table(output, f"/dl1/event/telescope/images/tel_{tel:03d}")
+        assert (
+            np.asarray(table["event_id"]).tolist()
+            == np.flatnonzero(present[:, slot]).tolist()
+        )
+    reader = stereo_reader(output, channels=("image",))
+    try:
+        assert reader._get_n_events() == 4
+        rows = reader.example_identifiers
+        events = np.asarray(rows["event_id"])
+        features = np.asarray(reader.generate_stereo_batch(np.arange(4))["features"])
+        lit = np.abs(features[..., 0]).reshape(4, 2, -1).max(axis=2) > 0
+        order = np.unique(events, return_index=True)[1]
+        np.testing.assert_array_equal(lit, present[np.sort(events[order])])
+    finally:
+        close(reader)
 
 
 @pytest.mark.slow

@@ -27,6 +27,7 @@ import numpy as np
 import tables
 
 from ctgans.data.normalize import CHARGE_CHANNELS
+from ctgans.data.presence import present_slots
 from ctgans.dl1_output import check_output
 from ctgans.exceptions import ConfigError, DataError
 from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
@@ -358,8 +359,13 @@ def _batches(
         pixels = pixels.reshape(*physical.shape[:-3], *pixels.shape[-2:])
         image = pixels[..., charge]
         peak_time = pixels[..., timing] if timing is not None else np.zeros_like(image)
-        tel_ids = tuple(run.tel_ids) if stereo else None
-        yield EventBatch(truth.take(rows), image, peak_time, tel_ids)
+        if stereo:
+            present = present_slots(square, *run.presence)
+            yield EventBatch(
+                truth.take(rows), image, peak_time, tuple(run.tel_ids), present
+            )
+        else:
+            yield EventBatch(truth.take(rows), image, peak_time)
 
 
 def _progress_bar(total: int):

@@ -51,6 +51,10 @@ class TrainedRun:
     label_ranges : dict of str to (float, float)
         Range of each label column in the training data (or mean +- 3 std when the
         cache file is gone).
+    presence : (int or None, float)
+        Stereo: the charge channel and threshold that tell a present telescope from
+        an empty slot (:mod:`ctgans.data.presence`); ``(None, 0.0)``: every
+        telescope is present (mono runs, and runs trained before it was recorded).
     """
 
     folder: Path
@@ -60,6 +64,7 @@ class TrainedRun:
     image_shape: tuple[int, ...]
     tel_ids: tuple[int, ...]
     label_ranges: dict[str, tuple[float, float]]
+    presence: tuple[int | None, float] = (None, 0.0)
 
     @property
     def label_columns(self) -> tuple[str, ...]:
@@ -107,6 +112,12 @@ def open_run(folder: str | Path) -> TrainedRun:
         scaler = LabelScaler.from_json(json.dumps(meta["label_scaler"]))
         image_shape = tuple(int(s) for s in meta["image_shape"])
         tel_ids = tuple(int(t) for t in meta["tel_ids"])
+        presence = meta.get("presence") or {}
+        channel = presence.get("channel")
+        presence = (
+            None if channel is None else int(channel),
+            float(presence.get("threshold", 0.0)),
+        )
     except (KeyError, TypeError, ValueError, yaml.YAMLError) as err:
         raise DataError(
             f"run folder {folder}: unreadable dataset.json or config.yml "
@@ -130,6 +141,7 @@ def open_run(folder: str | Path) -> TrainedRun:
         image_shape,
         tel_ids,
         _label_ranges(cache, scaler),
+        presence,
     )
 
 

@@ -9,8 +9,9 @@ defaults for other cameras) and ``DataWriter`` writes the file, so the data mode
 is the one ``DLImageReader`` and ``ctlearn-train-model`` read.
 
 A mono event holds one telescope image (the telescope of its truth row); a stereo
-event holds one image per telescope of the run, all of one shower, with the same
-pointing and the shower's truth, as the toy simulator writes its M1+M2 events.
+event holds one image per present telescope of the run (the generator leaves a
+telescope empty as the cuts empty a simulated one), all of one shower, with the
+same pointing and the shower's truth, as the toy simulator writes its M1+M2 events.
 Images without a time channel get ``peak_time = 0`` in every pixel (the timing
 parameters are then 0 or NaN).
 """
@@ -50,14 +51,16 @@ class EventBatch:
     """Generated events: truth, camera images (p.e.) and peak times (ns).
 
     Mono: ``image`` and ``peak_time`` have shape ``(n, n_pixels)`` and each event
-    is written for ``truth.tel_id``. Stereo: shape ``(n, T, n_pixels)`` and
-    ``tel_ids`` names the ``T`` telescopes, in that order.
+    is written for ``truth.tel_id``. Stereo: shape ``(n, T, n_pixels)``,
+    ``tel_ids`` names the ``T`` telescopes, in that order, and ``present``
+    (``(n, T)`` bool, default all) says which of them an event holds.
     """
 
     truth: Truth
     image: np.ndarray
     peak_time: np.ndarray
     tel_ids: tuple[int, ...] | None = None
+    present: np.ndarray | None = None
 
     def images_of(self, i: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """``{tel_id: (image, peak_time)}`` of event ``i``."""
@@ -66,6 +69,7 @@ class EventBatch:
         return {
             int(tel_id): (self.image[i, k], self.peak_time[i, k])
             for k, tel_id in enumerate(self.tel_ids)
+            if self.present is None or self.present[i, k]
         }
 
 

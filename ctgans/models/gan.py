@@ -17,8 +17,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from ctgans.data.presence import telescope_presence
 from ctgans.models.predictor import label_slices
-from ctgans.models.presence import telescope_presence
 
 LABEL_SOURCES = ("real", "sampled")
 GP_EPSILON = 1e-12  # inside the square root: finite gradient at a zero input gradient
@@ -100,7 +100,7 @@ class ConditionalWGAN(keras.Model):
         Seed of the noise, interpolation weights and label resampling.
     presence_channel : int or None
         Stereo only: the charge channel that tells present telescopes from empty
-        slots (:mod:`ctgans.models.presence`). The label loss then scores the
+        slots (:mod:`ctgans.data.presence`). The label loss then scores the
         present telescopes of each generated event only; ``None`` scores every
         telescope slot.
     presence_threshold : float
@@ -358,7 +358,8 @@ class ConditionalWGAN(keras.Model):
         ``presence_channel`` the loss is the mean over present telescopes only
         (the presence is not differentiated: it selects, it is not a target).
         Under several replicas each replica averages over its own present
-        telescopes, so the global loss is a mean of replica means.
+        telescopes, so the global loss is a mean of replica means. A batch without
+        a present telescope has label losses 0.
         """
         if not self.label_tasks:
             return {}

@@ -11,8 +11,8 @@ from pyirf.benchmarks.energy_bias_resolution import inter_quantile_distance
 from sklearn.metrics import roc_auc_score
 
 from ctgans.data.normalize import LabelScaler
+from ctgans.data.presence import mean_abs_charge
 from ctgans.models.predictor import label_slices
-from ctgans.models.presence import telescope_presence
 
 CONTAINMENT = 0.68
 
@@ -31,7 +31,7 @@ def present_telescopes(
     """Stereo ``(n, T, H, W, C)`` -> the present telescope images and their labels.
 
     Every telescope image carries its event's labels. ``channel`` None keeps every
-    slot (see :mod:`ctgans.models.presence`); mono images are returned unchanged.
+    slot (see :mod:`ctgans.data.presence`); mono images are returned unchanged.
     """
     if images.ndim != 5:
         return images, labels
@@ -40,7 +40,7 @@ def present_telescopes(
     labels = np.repeat(labels, n_tel, axis=0)
     if channel is None:
         return flat, labels
-    keep = np.asarray(telescope_presence(images, channel, threshold)).ravel() > 0
+    keep = (mean_abs_charge(images, channel) > threshold).ravel()
     return flat[keep], labels[keep]
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from ctgans.config import Config
 from ctgans.data.cache import CachedDataset, cache_key
 from ctgans.data.pipeline import make_tf_dataset
+from ctgans.data.presence import stereo_presence
 from ctgans.exceptions import DataError
 from ctgans.models.predictor import (
     build_predictor,
@@ -31,7 +32,6 @@ from ctgans.models.predictor import (
     label_slices,
     split_targets,
 )
-from ctgans.models.presence import stereo_presence
 from ctgans.train.label_recovery import (
     label_errors,
     predict_labels,

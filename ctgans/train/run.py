@@ -17,9 +17,9 @@ from ctgans.config import Config
 from ctgans.data import CachedDataset, prepare_dataset
 from ctgans.data.normalize import CHARGE_CHANNELS
 from ctgans.data.pipeline import make_tf_dataset
+from ctgans.data.presence import stereo_presence
 from ctgans.exceptions import CtgansInputError
 from ctgans.models import ConditionalWGAN, Critic, Generator
-from ctgans.models.presence import stereo_presence
 from ctgans.train.callbacks import (
     CheckpointEvery,
     LabelWarmup,
@@ -357,8 +357,13 @@ def label_recovery(gan, predictor, dataset: CachedDataset, seed: int) -> dict:
     present = (gan.presence_channel, gan.presence_threshold)
     results = {"n_events": int(len(labels))}
     for name, x in (("simulated", images), ("generated", fake)):
+        # Stereo: present telescopes only; a young generator may light none.
         x, y = present_telescopes(x, labels, *present)
-        results[name] = label_errors(_predict(predictor, x), y, dataset.label_scaler)
+        results[name] = (
+            label_errors(_predict(predictor, x), y, dataset.label_scaler)
+            if len(x)
+            else {}
+        )
         if images.ndim == 5:
             results[name]["n_telescope_images"] = int(len(x))
     return results

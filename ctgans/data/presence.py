@@ -17,29 +17,35 @@ generated stereo events are written with their present telescopes.
 from __future__ import annotations
 
 import numpy as np
-from keras import ops
 
 from ctgans.data.normalize import CHARGE_CHANNELS
 
 __all__ = [
     "mean_abs_charge",
+    "present_slots",
     "presence_threshold",
     "stereo_presence",
     "telescope_presence",
 ]
 
 
-def mean_abs_charge(images, channel: int):
+def mean_abs_charge(images: np.ndarray, channel: int) -> np.ndarray:
     """``(..., T)`` mean ``|charge|`` per telescope of ``(..., T, H, W, C)`` images."""
-    return ops.mean(ops.abs(images[..., channel]), axis=(-2, -1))
+    return np.abs(np.asarray(images)[..., channel]).mean(
+        axis=(-2, -1), dtype=np.float64
+    )
 
 
 def telescope_presence(images, channel: int, threshold: float):
     """``(..., T)`` 1.0 where a telescope holds an image, 0.0 where its slot is empty.
 
-    Works on tensors (inside ``train_step``) and on numpy arrays.
+    The tensor form of ``mean_abs_charge(images, channel) > threshold``, for
+    ``train_step`` (Keras is imported here only: generation and data preparation
+    use the numpy functions without loading TensorFlow).
     """
-    measure = mean_abs_charge(images, channel)
+    from keras import ops
+
+    measure = ops.mean(ops.abs(images[..., channel]), axis=(-2, -1))
     return ops.cast(measure > threshold, "float32")
 
 
@@ -63,7 +69,7 @@ def presence_threshold(images: np.ndarray, channel: int) -> float:
             f"presence_threshold: expected (n, T, H, W, C) stereo events; received "
             f"shape {images.shape}"
         )
-    measure = np.abs(images[..., channel]).mean(axis=(-2, -1), dtype=np.float64)
+    measure = mean_abs_charge(images, channel)
     present = measure[measure > 0]
     if present.size == 0:
         raise ValueError(
@@ -83,3 +89,19 @@ def stereo_presence(images: np.ndarray, channels) -> tuple[int | None, float]:
     if images.ndim != 5 or not charge:
         return None, 0.0
     return charge[0], presence_threshold(images, charge[0])
+
+
+def present_slots(images: np.ndarray, channel: int | None, threshold: float):
+    """``(n, T)`` bool: the telescopes to write for each generated stereo event.
+
+    The present telescopes; an event with none keeps its brightest slot, so every
+    event has an image. ``channel`` None: every slot.
+    """
+    images = np.asarray(images)
+    if channel is None:
+        return np.ones(images.shape[:2], bool)
+    measure = mean_abs_charge(images, channel)
+    present = measure > threshold
+    none = np.flatnonzero(~present.any(axis=1))
+    present[none, measure[none].argmax(axis=1)] = True
+    return present
