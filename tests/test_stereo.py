@@ -333,3 +333,74 @@ def test_sampled_cores_follow_the_energy_of_each_event():
     )
     assert len(np.unique(cores.core_x_m)) > 3  # drawn, not the nearest only
     np.testing.assert_array_equal(cores.energy_tev, requested.energy_tev)
+
+
+def test_brightest_telescope_takes_the_slot_with_most_charge():
+    from ctgans.evaluate.stereo_report import brightest_telescope
+
+    images = np.zeros((3, 2, 4, 4, 2), np.float32)
+    images[0, 0, ..., 0] = 0.5
+    images[1, 1, ..., 0] = 0.2
+    images[2, 0, ..., 0], images[2, 1, ..., 0] = 0.1, -0.3  # |charge| counts
+    images[..., 1] = 7.0  # peak time does not
+    view = brightest_telescope(images, 0)
+    assert view.shape == (3, 4, 4, 2)
+    np.testing.assert_allclose(view[:, 0, 0, 0], [0.5, 0.2, -0.3], rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def stereo_inputs(stereo_run):
+    """Evaluation inputs of the smoke stereo run over all its events (training
+    ones too: its validation split alone is too small to resolve anything)."""
+    from ctgans.evaluate.inputs import load_inputs
+
+    inputs = load_inputs(stereo_run, None, 0)
+    return replace(inputs, rows=np.arange(len(inputs.dataset.images)))
+
+
+def test_stereo_checks_score_simulation_at_its_floor_and_catch_mismatched_pairs(
+    stereo_inputs,
+):
+    """Simulated events standing in for generated ones score their floor; events
+    whose M2 image comes from another shower reconstruct wrong directions."""
+    from ctgans.evaluate.report import halvings
+    from ctgans.evaluate.stereo_report import stereo_section
+
+    inputs = stereo_inputs
+    splits = halvings(inputs.groups, 5, 0)
+    same = stereo_section(inputs, inputs.images, splits)["metrics"]
+    mismatched = inputs.images.copy()
+    mismatched[:, 1] = np.roll(inputs.images[:, 1], 1, axis=0)
+    other = stereo_section(inputs, mismatched, splits)["metrics"]
+    for name, e in same.items():  # generated A is simulated A: value = floor
+        assert e["value"] == pytest.approx(e["floor"]), name
+        assert e["status"] != "fail", name
+    # 174 smoke events (16x16 images) resolve the direction error, not the status:
+    # the 68 % quantile of ~40 reconstructed events per half is too noisy.
+    wrong = other["direction_68_deg"]
+    assert wrong["generated"] > 2 * wrong["simulated"]
+    assert wrong["value"] > wrong["floor"] + 3 * wrong["floor_std"]
+
+
+def test_stereo_run_gets_the_full_report_with_stereo_rows(stereo_run):
+    from ctgans.evaluate.report import ReportRequest, build_report
+    from ctgans.evaluate.summary import markdown_summary
+
+    report, data = build_report(
+        ReportRequest(run_folder=stereo_run, n_events=None, seed=0, speed=False)
+    )
+    assert data.real.ndim == 4 and data.fake.shape == data.real.shape
+    stereo = report["stereo"]
+    assert stereo["tel_ids"] == [1, 2]
+    assert set(stereo["metrics"]) == {
+        "fraction_two_images",
+        "fraction_reconstructed",
+        "direction_68_deg",
+        "intensity_ratio_spearman",
+    }
+    assert all(e["n_resamples"] >= 0 for e in stereo["metrics"].values())
+    assert "energy_resolution" in report["label_recovery"]["metrics"]
+    assert report["label_recovery"]["evaluation_predictor"]["n_train"] > len(
+        data.real
+    )  # one example per present telescope image of the training events
+    assert "| stereo | fraction_two_images" in markdown_summary(report)

@@ -94,7 +94,7 @@ def write_report(output: Path, report: dict, data, overwrite: bool) -> None:
         inputs = data.inputs
         plot_sample_grid(
             tmp / "samples.png",
-            inputs.images[:8],
+            data.real[:8],
             data.fake[:8],
             inputs.labels[:8],
             inputs.dataset.normalization,

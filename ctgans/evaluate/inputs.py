@@ -24,7 +24,7 @@ from ctgans.data.normalize import CHARGE_CHANNELS
 from ctgans.data.prepare import prepare_dataset
 from ctgans.exceptions import DataError
 from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
-from ctgans.generate.reference import read_reference
+from ctgans.generate.reference import Reference, read_reference
 from ctgans.generate.trained_run import TrainedRun, open_run, resolve_path
 
 __all__ = ["EvaluationInputs", "RunSettings", "load_inputs", "shower_groups"]
@@ -62,6 +62,8 @@ class EvaluationInputs:
         Square images -> camera pixels.
     charge_channel : int
         Index of the charge channel in the images.
+    reference : ctgans.generate.reference.Reference
+        Subarray and pointing of the run's first signal file.
     """
 
     run: TrainedRun
@@ -71,10 +73,11 @@ class EvaluationInputs:
     geometry: object
     inverse: InverseMapper
     charge_channel: int
+    reference: Reference
 
     @property
     def images(self) -> np.ndarray:
-        """Simulated validation images (network units), ``(n, H, W, C)``."""
+        """Simulated validation images (network units), ``(n, [T,] H, W, C)``."""
         return self.dataset.images[self.rows]
 
     @property
@@ -93,9 +96,15 @@ class EvaluationInputs:
         return shower_groups(self.dataset.events[self.rows])
 
     def camera_charges(self, square: np.ndarray) -> np.ndarray:
-        """Square images in network units -> camera charges in p.e., ``(n, n_pix)``."""
+        """Square images in network units -> camera charges in p.e.
+
+        ``(n, H, W, C)`` -> ``(n, n_pix)``; stereo ``(n, T, H, W, C)`` ->
+        ``(n, T, n_pix)``.
+        """
         physical = self.dataset.normalization.inverse(square)
-        return self.inverse(physical)[..., self.charge_channel]
+        flat = physical.reshape(-1, *physical.shape[-3:])
+        charges = self.inverse(flat)[..., self.charge_channel]
+        return charges.reshape(*physical.shape[:-3], charges.shape[-1])
 
 
 def shower_groups(events: np.ndarray) -> np.ndarray:
@@ -148,7 +157,14 @@ def load_inputs(folder: Path, n_events: int | None, seed: int) -> EvaluationInpu
             f"charge; expected one of {CHARGE_CHANNELS}"
         )
     return EvaluationInputs(
-        run, settings, dataset, rows, geometry, InverseMapper(mapper, geometry), charge
+        run,
+        settings,
+        dataset,
+        rows,
+        geometry,
+        InverseMapper(mapper, geometry),
+        charge,
+        reference,
     )
 
 

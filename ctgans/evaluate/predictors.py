@@ -17,8 +17,6 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from ctgans.config import PredictorConfig
 from ctgans.data.cache import CachedDataset
 from ctgans.exceptions import DataError
@@ -86,32 +84,40 @@ def _train(dataset: CachedDataset, settings: PredictorConfig, seed, tasks, key):
     import keras
 
     from ctgans.data.pipeline import make_tf_dataset
+    from ctgans.data.presence import stereo_presence
     from ctgans.models.predictor import (
         build_predictor,
         compile_predictor,
         label_slices,
         split_targets,
     )
-    from ctgans.train.label_recovery import label_errors, predict_labels
+    from ctgans.train.label_recovery import (
+        label_errors,
+        predict_labels,
+        present_telescopes,
+    )
 
-    if dataset.images.ndim != 4:
-        raise DataError(
-            f"{dataset.path}: stereo datasets are not evaluated yet; expected "
-            "mono images (n, H, W, C)"
-        )
     keras.utils.set_random_seed(seed)
     slices = label_slices(dataset.label_columns)
     train = ~dataset.is_validation
     val = dataset.is_validation
+    # Stereo: one example per present telescope image (see ctgans.data.presence).
+    presence = stereo_presence(dataset.images[train], dataset.normalization.channels)
+    train_images, train_labels = present_telescopes(
+        dataset.images[train], dataset.labels[train], *presence
+    )
+    val_images, val_labels = present_telescopes(
+        dataset.images[val], dataset.labels[val], *presence
+    )
 
     def as_targets(images, labels):
         return images, split_targets(labels, slices)
 
-    stream = make_tf_dataset(
-        dataset.images[train], dataset.labels[train], settings.batch_size, seed
-    ).map(as_targets)
+    stream = make_tf_dataset(train_images, train_labels, settings.batch_size, seed).map(
+        as_targets
+    )
     model = build_predictor(
-        dataset.image_shape,
+        dataset.image_shape[-3:],
         tasks,
         settings.architecture,
         settings.residual_block_type,
@@ -121,9 +127,7 @@ def _train(dataset: CachedDataset, settings: PredictorConfig, seed, tasks, key):
     compile_predictor(model, tasks, settings.learning_rate)
     history = model.fit(stream, epochs=settings.epochs, verbose=2)
     metrics = label_errors(
-        predict_labels(model, dataset.images[val]),
-        dataset.labels[val],
-        dataset.label_scaler,
+        predict_labels(model, val_images), val_labels, dataset.label_scaler
     )
     log.info("evaluation predictor validation metrics: %s", metrics)
     meta = {
@@ -132,12 +136,12 @@ def _train(dataset: CachedDataset, settings: PredictorConfig, seed, tasks, key):
         "seed": seed,
         "tasks": tasks,
         "label_columns": list(dataset.label_columns),
-        "image_shape": list(dataset.image_shape),
+        "image_shape": list(dataset.image_shape[-3:]),
         "settings": dataclasses.asdict(settings)
         | {"directory": str(settings.directory)},
         "dataset": str(dataset.path),
-        "n_train": int(np.count_nonzero(train)),
-        "n_validation": int(np.count_nonzero(val)),
+        "n_train": len(train_images),
+        "n_validation": len(val_images),
         "validation_metrics": metrics,
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
     }

@@ -5,7 +5,9 @@ held-out validation events, and returns the report as a JSON-able dict plus the
 arrays the plots need. Sections: label recovery by an independent evaluation
 predictor (§1), image parameters, KPD, two-sample classifiers and diversity per
 population (§2-4; per particle when ``type`` is a label), the final critic's
-Wasserstein estimate, and generation speed (§5).
+Wasserstein estimate, and generation speed (§5). Stereo runs compare the brightest
+telescope of each event in those sections and add the stereo checks of
+:mod:`ctgans.evaluate.stereo_report`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ctgans.evaluate.generation import (
 from ctgans.evaluate.inputs import EvaluationInputs, load_inputs
 from ctgans.evaluate.label_recovery import energy_edges, event_errors, figures
 from ctgans.evaluate.request import ReportRequest
+from ctgans.evaluate.stereo_report import brightest_telescope, stereo_section
 from ctgans.evaluate.targets import Target, entry
 
 __all__ = ["ReportRequest", "build_report", "halvings", "statuses"]
@@ -47,9 +50,14 @@ LABEL_TARGETS = {
 
 @dataclass
 class ReportData:
-    """Arrays behind the report, for the plots."""
+    """Arrays behind the report, for the plots.
+
+    ``real`` and ``fake`` are the images the per-image sections compared (stereo:
+    the brightest telescope of each event).
+    """
 
     inputs: EvaluationInputs
+    real: np.ndarray
     fake: np.ndarray
     sim_features: dict
     gen_features: dict
@@ -89,8 +97,13 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
     else:
         fake = nearest_simulated(inputs)
     lap("load_and_generate")
-    sim_pixels = inputs.camera_charges(inputs.images)
-    gen_pixels = inputs.camera_charges(fake)
+    stereo = fake.ndim == 5
+    real, fake_view = inputs.images, fake
+    if stereo:
+        real = brightest_telescope(real, inputs.charge_channel)
+        fake_view = brightest_telescope(fake, inputs.charge_channel)
+    sim_pixels = inputs.camera_charges(real)
+    gen_pixels = inputs.camera_charges(fake_view)
     sim_features = log_intensity_table(image_features(sim_pixels, inputs.geometry))
     gen_features = log_intensity_table(image_features(gen_pixels, inputs.geometry))
     lap("image_parameters")
@@ -113,9 +126,9 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
     lap("distribution_metrics")
     from ctgans.evaluate.critic import wasserstein_entry
 
-    recovery = _label_recovery(inputs, fake, splits, log_energy)
+    recovery = _label_recovery(inputs, real, fake_view, splits, log_energy)
     lap("label_recovery")
-    critic = wasserstein_entry(inputs, fake, splits)
+    critic = wasserstein_entry(inputs, fake, splits)  # stereo: whole events
     lap("critic")
     report = {
         "run_folder": str(request.run_folder),
@@ -134,13 +147,17 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
         "populations": populations,
         "critic_wasserstein": critic,
     }
+    if stereo:
+        report["stereo"] = stereo_section(inputs, fake, splits)
+        report["sample_sizes"]["telescope_view"] = "brightest telescope per event"
+        lap("stereo")
     if request.speed and generator is not None:
         report["speed"] = generator_speed(generator, inputs)
         lap("speed")
     report["summary"] = statuses(report)
     report["seconds"] = time.perf_counter() - start
     report["timings_s"] = timings
-    return report, ReportData(inputs, fake, sim_features, gen_features)
+    return report, ReportData(inputs, real, fake_view, sim_features, gen_features)
 
 
 def _populations(physical: dict) -> dict[str, np.ndarray]:
@@ -150,7 +167,7 @@ def _populations(physical: dict) -> dict[str, np.ndarray]:
     return {"gamma": gamma, "proton": ~gamma}
 
 
-def _label_recovery(inputs: EvaluationInputs, fake, splits, log_energy) -> dict:
+def _label_recovery(inputs: EvaluationInputs, real, fake, splits, log_energy) -> dict:
     from ctgans.evaluate.predictors import get_evaluation_predictor
     from ctgans.train.label_recovery import predict_labels
 
@@ -158,7 +175,7 @@ def _label_recovery(inputs: EvaluationInputs, fake, splits, log_energy) -> dict:
         inputs.dataset, inputs.settings.predictor, inputs.settings.seed
     )
     scaler = inputs.dataset.label_scaler
-    sim = event_errors(predict_labels(predictor, inputs.images), inputs.labels, scaler)
+    sim = event_errors(predict_labels(predictor, real), inputs.labels, scaler)
     gen = event_errors(predict_labels(predictor, fake), inputs.labels, scaler)
     edges = energy_edges(log_energy)
     everything = np.arange(len(log_energy))

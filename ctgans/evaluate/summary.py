@@ -87,6 +87,13 @@ def _rows(report: dict) -> list[str]:
             _row(f"{where}diversity", f"spread ratio, worst ({div['feature']})", div)
         )
     rows.append(_row("critic", "W = D(sim) − D(gen)", report["critic_wasserstein"]))
+    for name, e in report.get("stereo", {}).get("metrics", {}).items():
+        text = (
+            f"{name}: \\|{'rel. ' if 'relative' in e['comparison'] else ''}diff.\\| "
+            f"(all events: sim {_number(e['simulated'])}, "
+            f"gen {_number(e['generated'])})"
+        )
+        rows.append(_row("stereo", text, e))
     return rows
 
 
