@@ -194,6 +194,42 @@ def test_generator_holds_fixed_pixels_at_their_values(tmp_path):
         Generator((13, 13, 2), 3, fixed_mask=[[1]], fixed_values=[[0.0]])
 
 
+def test_stereo_generator_gates_each_telescope_to_an_empty_slot(tmp_path):
+    empty = [0.0, -0.8]  # charge 0 and a standardised peak time of 0 ns
+    generator = Generator(
+        (2, 13, 13, 2),
+        3,
+        latent_dim=LATENT,
+        base_filters=16,
+        channel_activations=("tanh", "linear"),
+        empty_values=empty,
+    )
+    z, labels = _inputs(3, batch=4)
+    generator((z, labels))  # builds the gate
+    kernel, bias = generator.gate.get_weights()
+    generator.gate.set_weights([np.zeros_like(kernel), np.array([50.0, 50.0])])
+    ungated = np.asarray(generator((z, labels), training=False))
+    generator.gate.set_weights([np.zeros_like(kernel), np.array([-50.0, 50.0])])
+    gated = np.asarray(generator((z, labels), training=False))
+    # Telescope 1 closed: the empty values; telescope 2 open: its image.
+    np.testing.assert_allclose(
+        gated[:, 0], np.broadcast_to(empty, (4, 13, 13, 2)), rtol=1e-6, atol=1e-12
+    )
+    np.testing.assert_array_equal(gated[:, 1], ungated[:, 1])
+    assert np.abs(gated[:, 1, ..., 0]).mean() > 0.01
+    # Gates start near 1 (sigmoid(2)), so a new generator lights every telescope.
+    assert float(bias[0]) == pytest.approx(2.0)
+    generator.save(tmp_path / "g.keras")
+    loaded = keras.saving.load_model(tmp_path / "g.keras")
+    np.testing.assert_array_equal(
+        np.asarray(loaded((z, labels), training=False)), gated
+    )
+    with pytest.raises(ValueError, match="empty_values` needs stereo"):
+        Generator((13, 13, 2), 3, empty_values=empty)
+    with pytest.raises(ValueError, match="empty_values` needs stereo"):
+        Generator((2, 13, 13, 2), 3, empty_values=[0.0])
+
+
 @pytest.mark.parametrize(
     "tasks, sizes",
     [

@@ -119,6 +119,7 @@ def build_gan(cfg: Config, dataset: CachedDataset, predictor, strategy):
             channel_activations=activations,
             fixed_mask=fixed_mask,
             fixed_values=fixed_values,
+            empty_values=empty_slot_values(dataset),
         )
         critic = Critic(
             image_shape=dataset.image_shape,
@@ -160,6 +161,15 @@ def fixed_pixels(images: np.ndarray) -> tuple[list, list]:
     """
     fixed = np.ptp(images, axis=0) == 0
     return fixed.astype(int).tolist(), np.where(fixed, images[0], 0.0).tolist()
+
+
+def empty_slot_values(dataset: CachedDataset) -> list[float] | None:
+    """Stereo: each channel's value, in network units, of an empty telescope slot
+    (zero charge and time before normalisation); mono: None (no telescope gate)."""
+    if dataset.images.ndim != 5:
+        return None
+    channels = dataset.image_shape[-1]
+    return dataset.normalization.forward(np.zeros((1, channels)))[0].tolist()
 
 
 def save_keras_atomic(model: keras.Model, path: Path) -> None:
