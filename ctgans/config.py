@@ -80,6 +80,7 @@ class DataConfig:
     labels: tuple[str, ...] = ("energy", "cameradirection")
     validation_fraction: float = 0.1
     image_scale_pe: float = 1.0
+    time_std: float = 1.0
     focal_length_choice: str = "EFFECTIVE"
     cache_dir: Path = Path("cache")
 
@@ -93,6 +94,8 @@ class DataConfig:
         state = asdict(self)
         state.pop("cache_dir")
         state.pop("toy_dataset")
+        if state["time_std"] == 1.0:  # the default keeps earlier cache keys valid
+            state.pop("time_std")
         text = json.dumps(state, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -265,6 +268,7 @@ def _data(sec: Section, check_files: bool) -> DataConfig:
         "labels",
         "validation_fraction",
         "image_scale_pe",
+        "time_std",
         "focal_length_choice",
         "cache_dir",
     )
@@ -329,6 +333,7 @@ def _data(sec: Section, check_files: bool) -> DataConfig:
         labels=labels,
         validation_fraction=sec.number("validation_fraction", 0.1, 0.0, 0.9),
         image_scale_pe=sec.number("image_scale_pe", 1.0, 1e-6, None),
+        time_std=sec.number("time_std", 1.0, 1e-3, 10.0),
         focal_length_choice=sec.choice(
             "focal_length_choice", ("EFFECTIVE", "EQUIVALENT"), "EFFECTIVE"
         ),

@@ -27,6 +27,22 @@ def test_signed_log_and_standard_transforms_invert_exactly():
     np.testing.assert_allclose(again.inverse(net), images, rtol=2e-6, atol=1e-5)
     # negative charges (pedestal-subtracted noise) keep their sign
     assert np.all(np.sign(net[..., 0]) == np.sign(images[..., 0]))
+    # time channels scaled down to the charge channel's noise level, still exact
+    small = ImageNormalization.fit(images, ("image", "peak_time"), 1.0, time_std=0.1)
+    assert small.forward(images)[..., 1].std() == pytest.approx(0.1, abs=1e-5)
+    np.testing.assert_allclose(
+        small.inverse(small.forward(images)), images, rtol=2e-6, atol=1e-5
+    )
+
+
+def test_time_std_changes_the_cache_key_only_when_set():
+    from dataclasses import replace
+
+    from ctgans.config import DataConfig
+
+    default = DataConfig(signal=())
+    assert replace(default, time_std=1.0).fingerprint() == default.fingerprint()
+    assert replace(default, time_std=0.1).fingerprint() != default.fingerprint()
 
 
 def test_label_scaler_standardises_and_keeps_particle_class():

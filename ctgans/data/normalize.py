@@ -3,7 +3,8 @@
 Charges span four decades (a few p.e. of night-sky noise to 10^4 p.e. showers) and
 are negative after pedestal subtraction, so charge channels use a signed logarithm
 ``y = sign(x) log(1 + |x|/s) / k`` with ``k`` chosen so that training images lie in
-[-1, 1] (a ``tanh`` generator output can reach them). Time channels are standardised.
+[-1, 1] (a ``tanh`` generator output can reach them). Time channels are standardised
+to a standard deviation ``time_std`` (1 by default).
 Both have an exact inverse, used to write generated images back to DL1 files.
 """
 
@@ -44,8 +45,13 @@ class ImageNormalization:
     transforms: tuple[ChannelTransform, ...]
 
     @classmethod
-    def fit(cls, images: np.ndarray, channels, scale_pe: float) -> ImageNormalization:
-        """Fit on (training) images whose last axis is the channel axis."""
+    def fit(
+        cls, images: np.ndarray, channels, scale_pe: float, time_std: float = 1.0
+    ) -> ImageNormalization:
+        """Fit on (training) images whose last axis is the channel axis.
+
+        Time channels get mean 0 and standard deviation ``time_std``.
+        """
         transforms = []
         for i, channel in enumerate(channels):
             values = images[..., i].astype(np.float64)
@@ -53,7 +59,7 @@ class ImageNormalization:
                 peak = float(np.log1p(np.abs(values).max() / scale_pe))
                 transforms.append(ChannelTransform("signed_log", scale_pe, peak or 1.0))
             else:
-                std = float(values.std())
+                std = float(values.std()) / time_std
                 transforms.append(
                     ChannelTransform("standard", float(values.mean()), std or 1.0)
                 )

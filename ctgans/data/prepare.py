@@ -35,7 +35,7 @@ def build_dataset(cfg: DataConfig, seed: int) -> CachedDataset:
     is_val = split_by_event(examples.events, cfg.validation_fraction, seed)
     train = ~is_val
     normalization = ImageNormalization.fit(
-        examples.images[train], cfg.channels, cfg.image_scale_pe
+        examples.images[train], cfg.channels, cfg.image_scale_pe, cfg.time_std
     )
     scaler = LabelScaler.fit(
         {k: v[train] for k, v in examples.labels.items()}, cfg.label_columns

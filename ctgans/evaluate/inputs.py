@@ -205,6 +205,7 @@ def _dataset(run: TrainedRun, raw: dict, folder: Path) -> CachedDataset:
             run.data,
             validation_fraction=float(data["validation_fraction"]),
             image_scale_pe=float(data["image_scale_pe"]),
+            time_std=float(data.get("time_std", 1.0)),
             cache_dir=resolve_path(data["cache_dir"], folder),
             toy_dataset=(
                 ToyDatasetConfig(
