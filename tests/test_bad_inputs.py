@@ -351,7 +351,8 @@ def _simulate_existing(w: World, tmp: Path):
 
 DATA_KEYS = (
     "signal, background, toy_dataset, telescopes, mode, channels, mapper, cuts, "
-    "labels, validation_fraction, image_scale_pe, time_std, focal_length_choice, cache_dir"
+    "labels, validation_fraction, image_scale_pe, time_std, focal_length_choice, "
+    "cache_dir"
 )
 VERSIONS = "v6.0.0, v7.0.0, v7.1.0, v7.2.0, v7.3.0, v7.4.0, v7.5.0, v7.6.0"
 TEL = "LST_MAGIC_MAGICCam"
