@@ -81,68 +81,9 @@ def get_evaluation_predictor(
 
 
 def _train(dataset: CachedDataset, settings: PredictorConfig, seed, tasks, key):
-    import keras
+    from ctgans.train.predictors import fit_predictor
 
-    from ctgans.data.pipeline import make_tf_dataset
-    from ctgans.data.presence import stereo_presence
-    from ctgans.models.predictor import (
-        build_predictor,
-        compile_predictor,
-        label_slices,
-        split_targets,
+    model, meta = fit_predictor(
+        dataset, settings, tasks, seed, name="evaluation_predictor"
     )
-    from ctgans.train.label_recovery import (
-        label_errors,
-        predict_labels,
-        present_telescopes,
-    )
-
-    keras.utils.set_random_seed(seed)
-    slices = label_slices(dataset.label_columns)
-    train = ~dataset.is_validation
-    val = dataset.is_validation
-    # Stereo: one example per present telescope image (see ctgans.data.presence).
-    presence = stereo_presence(dataset.images[train], dataset.normalization.channels)
-    train_images, train_labels = present_telescopes(
-        dataset.images[train], dataset.labels[train], *presence
-    )
-    val_images, val_labels = present_telescopes(
-        dataset.images[val], dataset.labels[val], *presence
-    )
-
-    def as_targets(images, labels):
-        return images, split_targets(labels, slices)
-
-    stream = make_tf_dataset(train_images, train_labels, settings.batch_size, seed).map(
-        as_targets
-    )
-    model = build_predictor(
-        dataset.image_shape[-3:],
-        tasks,
-        settings.architecture,
-        settings.residual_block_type,
-        settings.attention_mechanism,
-        name="evaluation_predictor",
-    )
-    compile_predictor(model, tasks, settings.learning_rate)
-    history = model.fit(stream, epochs=settings.epochs, verbose=2)
-    metrics = label_errors(
-        predict_labels(model, val_images), val_labels, dataset.label_scaler
-    )
-    log.info("evaluation predictor validation metrics: %s", metrics)
-    meta = {
-        "key": key,
-        "role": "evaluation",
-        "seed": seed,
-        "tasks": tasks,
-        "label_columns": list(dataset.label_columns),
-        "image_shape": list(dataset.image_shape[-3:]),
-        "settings": dataclasses.asdict(settings)
-        | {"directory": str(settings.directory)},
-        "dataset": str(dataset.path),
-        "n_train": len(train_images),
-        "n_validation": len(val_images),
-        "validation_metrics": metrics,
-        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
-    }
-    return model, meta
+    return model, {"key": key, "role": "evaluation", "seed": seed} | meta

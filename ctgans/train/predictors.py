@@ -20,8 +20,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from ctgans.config import Config
+from ctgans.config import Config, PredictorConfig
 from ctgans.data.cache import CachedDataset, cache_key
 from ctgans.data.pipeline import make_tf_dataset
 from ctgans.data.presence import stereo_presence
@@ -125,67 +126,89 @@ def _load(folder: Path, key: str, dataset, strategy) -> keras.Model:
     return model
 
 
-def _telescope_images(dataset: CachedDataset, mask: np.ndarray, channels):
+def _telescope_images(dataset: CachedDataset, mask: np.ndarray):
     """One example per telescope image: stereo events give their present telescopes."""
-    presence = stereo_presence(dataset.images[~dataset.is_validation], channels)
+    presence = stereo_presence(
+        dataset.images[~dataset.is_validation], dataset.normalization.channels
+    )
     return present_telescopes(dataset.images[mask], dataset.labels[mask], *presence)
 
 
-def _train(cfg: Config, dataset, folder: Path, key: str, tasks, strategy):
-    pcfg = cfg.model.predictor
+def fit_predictor(
+    dataset: CachedDataset,
+    settings: PredictorConfig,
+    tasks,
+    seed: int,
+    strategy=None,
+    name: str = "predictor",
+) -> tuple[keras.Model, dict]:
+    """Train a CTLearn ResNet on the training split; score it on the validation split.
+
+    Shared by the training predictor and the evaluation predictor
+    (:mod:`ctgans.evaluate.predictors`), which differ in seed, name and cache key.
+
+    Returns
+    -------
+    (keras.Model, dict)
+        The model and its ``predictor.json`` metadata without the key.
+    """
     slices = label_slices(dataset.label_columns)
-    keras.utils.set_random_seed(cfg.seed)
-    train_images, train_labels = _telescope_images(
-        dataset, ~dataset.is_validation, cfg.data.channels
-    )
-    val_images, val_labels = _telescope_images(
-        dataset, dataset.is_validation, cfg.data.channels
-    )
+    keras.utils.set_random_seed(seed)
+    train_images, train_labels = _telescope_images(dataset, ~dataset.is_validation)
+    val_images, val_labels = _telescope_images(dataset, dataset.is_validation)
 
     def as_targets(images, labels):
         return images, split_targets(labels, slices)
 
-    train = make_tf_dataset(train_images, train_labels, pcfg.batch_size, cfg.seed)
+    train = make_tf_dataset(train_images, train_labels, settings.batch_size, seed)
     val = make_tf_dataset(
         val_images,
         val_labels,
-        pcfg.batch_size,
-        cfg.seed,
+        settings.batch_size,
+        seed,
         shuffle=False,
         drop_remainder=False,
     )
-    with strategy.scope():
+    with (strategy or tf.distribute.get_strategy()).scope():
         model = build_predictor(
             dataset.image_shape[-3:],
             tasks,
-            pcfg.architecture,
-            pcfg.residual_block_type,
-            pcfg.attention_mechanism,
+            settings.architecture,
+            settings.residual_block_type,
+            settings.attention_mechanism,
+            name=name,
         )
-        compile_predictor(model, tasks, pcfg.learning_rate)
+        compile_predictor(model, tasks, settings.learning_rate)
     history = model.fit(
         train.map(as_targets),
         validation_data=val.map(as_targets),
-        epochs=pcfg.epochs,
+        epochs=settings.epochs,
         verbose=2,
     )
     metrics = label_errors(
         predict_labels(model, val_images), val_labels, dataset.label_scaler
     )
-    log.info("predictor validation metrics: %s", metrics)
+    log.info("%s validation metrics: %s", name, metrics)
     meta = {
-        "key": key,
-        "tasks": tasks,
+        "tasks": list(tasks),
         "label_columns": list(dataset.label_columns),
         "image_shape": list(dataset.image_shape[-3:]),
-        "settings": dataclasses.asdict(pcfg) | {"directory": str(pcfg.directory)},
+        "settings": dataclasses.asdict(settings)
+        | {"directory": str(settings.directory)},
         "dataset": str(dataset.path),
         "n_train": len(train_images),
         "n_validation": len(val_images),
         "validation_metrics": metrics,
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
     }
-    save_predictor_atomic(model, meta, folder)
+    return model, meta
+
+
+def _train(cfg: Config, dataset, folder: Path, key: str, tasks, strategy):
+    model, meta = fit_predictor(
+        dataset, cfg.model.predictor, tasks, cfg.seed, strategy=strategy
+    )
+    save_predictor_atomic(model, {"key": key} | meta, folder)
     model.trainable = False
     return model
 
