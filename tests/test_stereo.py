@@ -211,7 +211,9 @@ def test_stereo_labels_from_copy_one_event_per_shower(stereo_run, toy_pair, tmp_
     written = stereo_reader(output, ("image",))
     try:
         assert written._get_n_events() == n_showers
-        assert len(written.example_identifiers) == 2 * n_showers
+        # One to two images per event: its present telescopes (which ones is
+        # checked in test_stereo_event_holds_its_present_telescopes_only).
+        assert n_showers <= len(written.example_identifiers) <= 2 * n_showers
     finally:
         close(written)
 
