@@ -10,11 +10,11 @@ import tensorflow as tf
 from ctgans.data.presence import (
     presence_threshold,
     present_slots,
+    present_telescopes,
     stereo_presence,
     telescope_presence,
 )
 from ctgans.models import ConditionalWGAN, Critic, Generator, build_predictor
-from ctgans.train.label_recovery import present_telescopes
 
 COLUMNS = ("log_true_energy", "cam_coord_offset_x", "cam_coord_offset_y")
 SHAPE = (2, 9, 9, 2)  # two telescopes, charge + peak time

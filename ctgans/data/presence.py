@@ -23,6 +23,7 @@ from ctgans.data.normalize import CHARGE_CHANNELS
 __all__ = [
     "mean_abs_charge",
     "present_slots",
+    "present_telescopes",
     "presence_threshold",
     "stereo_presence",
     "telescope_presence",
@@ -105,3 +106,22 @@ def present_slots(images: np.ndarray, channel: int | None, threshold: float):
     none = np.flatnonzero(~present.any(axis=1))
     present[none, measure[none].argmax(axis=1)] = True
     return present
+
+
+def present_telescopes(
+    images: np.ndarray, labels: np.ndarray, channel: int | None, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stereo ``(n, T, H, W, C)`` -> the present telescope images and their labels.
+
+    Every telescope image carries its event's labels. ``channel`` None keeps every
+    slot (see :mod:`ctgans.data.presence`); mono images are returned unchanged.
+    """
+    if images.ndim != 5:
+        return images, labels
+    n, n_tel = images.shape[:2]
+    flat = images.reshape(n * n_tel, *images.shape[2:])
+    labels = np.repeat(labels, n_tel, axis=0)
+    if channel is None:
+        return flat, labels
+    keep = (mean_abs_charge(images, channel) > threshold).ravel()
+    return flat[keep], labels[keep]

@@ -374,6 +374,7 @@ class ConditionalWGAN(keras.Model):
                     ),
                     (-1,),
                 )
+                n_present = ops.maximum(ops.sum(weights), 1.0)
             images = ops.reshape(images, (-1, *self.image_shape[1:]))
             labels = ops.repeat(labels, self.image_shape[0], axis=0)
         predictions = self.predictor(images, training=False)
@@ -389,9 +390,8 @@ class ConditionalWGAN(keras.Model):
             if weights is None:
                 losses[task] = ops.mean(loss)
             else:
-                weights = ops.cast(weights, loss.dtype)
-                losses[task] = ops.sum(weights * loss) / ops.maximum(
-                    ops.sum(weights), 1.0
+                losses[task] = ops.sum(ops.cast(weights, loss.dtype) * loss) / ops.cast(
+                    n_present, loss.dtype
                 )
         return losses
 

@@ -11,7 +11,6 @@ from pyirf.benchmarks.energy_bias_resolution import inter_quantile_distance
 from sklearn.metrics import roc_auc_score
 
 from ctgans.data.normalize import LabelScaler
-from ctgans.data.presence import mean_abs_charge
 from ctgans.models.predictor import label_slices
 
 CONTAINMENT = 0.68
@@ -23,25 +22,6 @@ def predict_labels(predictor, images: np.ndarray, batch_size: int = 256) -> dict
         images = images.reshape(-1, *images.shape[2:])
     outputs = predictor.predict(images, batch_size=batch_size, verbose=0)
     return {task: np.asarray(value) for task, value in outputs.items()}
-
-
-def present_telescopes(
-    images: np.ndarray, labels: np.ndarray, channel: int | None, threshold: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Stereo ``(n, T, H, W, C)`` -> the present telescope images and their labels.
-
-    Every telescope image carries its event's labels. ``channel`` None keeps every
-    slot (see :mod:`ctgans.data.presence`); mono images are returned unchanged.
-    """
-    if images.ndim != 5:
-        return images, labels
-    n, n_tel = images.shape[:2]
-    flat = images.reshape(n * n_tel, *images.shape[2:])
-    labels = np.repeat(labels, n_tel, axis=0)
-    if channel is None:
-        return flat, labels
-    keep = (mean_abs_charge(images, channel) > threshold).ravel()
-    return flat[keep], labels[keep]
 
 
 def label_errors(

@@ -19,13 +19,12 @@ import tempfile
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from ctgans.config import Config, PredictorConfig
 from ctgans.data.cache import CachedDataset, cache_key
 from ctgans.data.pipeline import make_tf_dataset
-from ctgans.data.presence import stereo_presence
+from ctgans.data.presence import present_telescopes, stereo_presence
 from ctgans.exceptions import DataError
 from ctgans.models.predictor import (
     build_predictor,
@@ -33,11 +32,7 @@ from ctgans.models.predictor import (
     label_slices,
     split_targets,
 )
-from ctgans.train.label_recovery import (
-    label_errors,
-    predict_labels,
-    present_telescopes,
-)
+from ctgans.train.label_recovery import label_errors, predict_labels
 
 log = logging.getLogger(__name__)
 
@@ -126,14 +121,6 @@ def _load(folder: Path, key: str, dataset, strategy) -> keras.Model:
     return model
 
 
-def _telescope_images(dataset: CachedDataset, mask: np.ndarray):
-    """One example per telescope image: stereo events give their present telescopes."""
-    presence = stereo_presence(
-        dataset.images[~dataset.is_validation], dataset.normalization.channels
-    )
-    return present_telescopes(dataset.images[mask], dataset.labels[mask], *presence)
-
-
 def fit_predictor(
     dataset: CachedDataset,
     settings: PredictorConfig,
@@ -154,14 +141,23 @@ def fit_predictor(
     """
     slices = label_slices(dataset.label_columns)
     keras.utils.set_random_seed(seed)
-    train_images, train_labels = _telescope_images(dataset, ~dataset.is_validation)
-    val_images, val_labels = _telescope_images(dataset, dataset.is_validation)
+    # One example per telescope image: stereo events give their present telescopes.
+    train, val = ~dataset.is_validation, dataset.is_validation
+    presence = stereo_presence(dataset.images[train], dataset.normalization.channels)
+    train_images, train_labels = present_telescopes(
+        dataset.images[train], dataset.labels[train], *presence
+    )
+    val_images, val_labels = present_telescopes(
+        dataset.images[val], dataset.labels[val], *presence
+    )
 
     def as_targets(images, labels):
         return images, split_targets(labels, slices)
 
-    train = make_tf_dataset(train_images, train_labels, settings.batch_size, seed)
-    val = make_tf_dataset(
+    train_stream = make_tf_dataset(
+        train_images, train_labels, settings.batch_size, seed
+    )
+    val_stream = make_tf_dataset(
         val_images,
         val_labels,
         settings.batch_size,
@@ -180,8 +176,8 @@ def fit_predictor(
         )
         compile_predictor(model, tasks, settings.learning_rate)
     history = model.fit(
-        train.map(as_targets),
-        validation_data=val.map(as_targets),
+        train_stream.map(as_targets),
+        validation_data=val_stream.map(as_targets),
         epochs=settings.epochs,
         verbose=2,
     )

@@ -17,7 +17,7 @@ from ctgans.config import Config
 from ctgans.data import CachedDataset, prepare_dataset
 from ctgans.data.normalize import CHARGE_CHANNELS
 from ctgans.data.pipeline import make_tf_dataset
-from ctgans.data.presence import stereo_presence
+from ctgans.data.presence import present_telescopes, stereo_presence
 from ctgans.exceptions import CtgansInputError
 from ctgans.models import ConditionalWGAN, Critic, Generator
 from ctgans.train.callbacks import (
@@ -33,7 +33,7 @@ from ctgans.train.checkpoint import (
     restore_checkpoint,
 )
 from ctgans.train.history import HistoryCSV
-from ctgans.train.label_recovery import label_errors, present_telescopes
+from ctgans.train.label_recovery import label_errors
 from ctgans.train.predictors import check_predictor, get_predictor
 from ctgans.train.run_folder import check_run_folder, open_run_folder, write_atomic
 
