@@ -8,6 +8,7 @@ is renamed when complete, so the output path never holds a partial file.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -80,6 +81,7 @@ def write_dl1(
     overwrite: bool = False,
     progress: Callable[[], None] | None = None,
     finish: Callable[[DataWriter], None] | None = None,
+    attributes: dict | None = None,
 ) -> None:
     """Process and write every event of ``source`` to ``output_path`` atomically.
 
@@ -102,6 +104,9 @@ def write_dl1(
         Called after each written event.
     finish : callable, optional
         Called with the open DataWriter after the last event.
+    attributes : dict, optional
+        Root attributes set after the writer closed (they replace ctapipe's own
+        of the same name, e.g. ``CTA PRODUCT DATA CATEGORY``).
     """
     check_output(output_path, overwrite)
     tmp_path = output_path.with_name(f".{output_path.name}.{os.getpid()}.tmp")
@@ -128,6 +133,8 @@ def write_dl1(
                     progress()
             if finish is not None:
                 finish(writer)
+        if attributes:
+            _set_root_attributes(tmp_path, attributes)
         # A full disk can end in a short file and no error on close: reopen it.
         if not _readable(tmp_path):
             raise _write_failed(output_path, "the file written is incomplete")
@@ -142,6 +149,14 @@ def write_dl1(
         Provenance().finish_activity()
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _set_root_attributes(path: Path, attributes: dict) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tables.NaturalNameWarning)  # "CTA ..." names
+        with tables.open_file(str(path), "a") as h5:
+            for name, value in attributes.items():
+                h5.root._v_attrs[name] = value
 
 
 def _readable(path: Path) -> bool:

@@ -164,6 +164,135 @@ def test_labels_from_copies_the_truth_of_selected_events(
         _close(written)
 
 
+def _root_attributes(path: Path) -> dict:
+    import tables
+
+    with tables.open_file(str(path), "r") as h5:
+        attrs = h5.root._v_attrs
+        return {name: attrs[name] for name in attrs._v_attrnames}
+
+
+def _simulation_run(path: Path):
+    from astropy.table import QTable
+    from ctapipe.io import read_table
+
+    return QTable(read_table(path, "/configuration/simulation/run"))
+
+
+def test_a_generated_file_says_it_is_generated_and_what_it_samples(
+    run_folder, tmp_path
+):
+    import json
+
+    from ctapipe.io import TableLoader
+    from ctapipe.io.metadata import read_reference_metadata
+
+    import ctgans
+    from ctgans.generate import GenerateRequest, generate
+    from ctgans.generate.trained_run import open_run
+
+    output = tmp_path / "gen.dl1.h5"
+    generate(
+        GenerateRequest(
+            run_folder,
+            output,
+            n_events=9,
+            energy_min=0.2,
+            energy_max=5.0,
+            spectral_index=-2.4,
+            direction="diffuse",
+            radius_deg=0.8,
+            seed=3,
+        )
+    )
+    attrs = _root_attributes(output)
+    run = open_run(run_folder)
+    assert bool(attrs["CTGANS_GENERATED"]) is True
+    assert attrs["CTGANS_VERSION"] == ctgans.__version__
+    made_with = json.loads((run_folder / "run.json").read_text())["config_hash"]
+    assert attrs["CTGANS_CONFIG_HASH"] == made_with
+    assert attrs["CTGANS_RUN_FOLDER"] == str(run_folder.resolve())
+    assert int(attrs["CTGANS_GENERATOR_EPOCH"]) == 1  # the 1-epoch smoke run
+    assert attrs["CTGANS_REFERENCE_FILE"] == str(run.data.signal[0])
+    assert attrs["CTGANS_TRAINING_FILES"] == str(run.data.signal[0])
+    assert attrs["CTGANS_LABELS"] == "sampled"
+    assert int(attrs["CTGANS_SEED"]) == 3
+    # Not a Monte Carlo product; the process type stays what dl1-data-handler
+    # needs to read the truth (it accepts only Simulation or Observation).
+    meta = read_reference_metadata(output)
+    assert meta.product.data_category == "Other"
+    assert meta.process.type_ == "Simulation"
+    assert "ctgans" in meta.process.subtype and "not" in meta.product.description
+
+    sim = _simulation_run(output)
+    assert len(sim) == 1
+    row = sim[0]
+    assert row["n_showers"] == 9 and row["shower_reuse"] == 1
+    assert u_value(row["energy_range_min"], "TeV") == pytest.approx(0.2)
+    assert u_value(row["energy_range_max"], "TeV") == pytest.approx(5.0)
+    assert row["spectral_index"] == pytest.approx(-2.4)
+    assert bool(row["diffuse"])
+    assert u_value(row["min_viewcone_radius"], "deg") == 0.0
+    assert u_value(row["max_viewcone_radius"], "deg") == pytest.approx(0.8)
+    # Mono cores are all written at (0, 0): that is the scatter range.
+    assert u_value(row["max_scatter_range"], "m") == 0.0
+    # Nothing claims CORSIKA or sim_telarray made these events.
+    assert not np.isfinite(row["corsika_version"])
+    assert not np.isfinite(row["simtel_version"])
+
+    with TableLoader(output, dl1_images=True, simulated=True) as loader:
+        events = loader.read_telescope_events()
+    assert len(events) == 9
+    reader = _reader(output)
+    try:
+        assert len(reader.example_identifiers) == 9
+    finally:
+        _close(reader)
+
+
+def u_value(value, unit) -> float:
+    import astropy.units as u
+
+    return float(u.Quantity(value).to_value(unit))
+
+
+def test_labels_from_file_keeps_its_settings_instrument_and_pointing(
+    run_folder, toy_pair, tmp_path
+):
+    from astropy.table import QTable
+    from ctapipe.io import read_table
+
+    from ctgans.generate import GenerateRequest, generate
+
+    source = toy_pair["gamma"]
+    output = tmp_path / "copy.dl1.h5"
+    generate(GenerateRequest(run_folder, output, n_events=5, labels_from=source))
+    attrs = _root_attributes(output)
+    assert attrs["CTGANS_LABELS"] == f"copied from {source}"
+    assert attrs["CTGANS_REFERENCE_FILE"] == str(source)
+    original, written = _simulation_run(source)[0], _simulation_run(output)[0]
+    assert written["n_showers"] == 5 and original["n_showers"] != 5
+    for column in (
+        "energy_range_min",
+        "energy_range_max",
+        "spectral_index",
+        "max_viewcone_radius",
+        "max_scatter_range",
+        "min_alt",
+        "min_az",
+    ):
+        assert written[column] == original[column], column
+    for tel in (1, 2):
+        table = f"/configuration/telescope/pointing/tel_{tel:03d}"
+        pointing = QTable(read_table(output, table))
+        expected = QTable(read_table(source, table))
+        for column in ("telescope_pointing_altitude", "telescope_pointing_azimuth"):
+            np.testing.assert_allclose(
+                u_value(pointing[column][0], "rad"),
+                u_value(expected[column][0], "rad"),
+            )
+
+
 def _toy_images(path: Path, n: int):
     from ctapipe.io import read_table
 

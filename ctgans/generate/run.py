@@ -20,11 +20,13 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
 import tables
+from ctapipe.io import read_table
 
 from ctgans.data.normalize import CHARGE_CHANNELS
 from ctgans.data.presence import present_slots
@@ -39,6 +41,7 @@ from ctgans.generate.labels import (
     sample_truth,
     truth_from_file,
 )
+from ctgans.generate.provenance import Drawn, root_attributes, simulation_configs
 from ctgans.generate.reference import SHOWER_TABLE, Reference, read_reference
 from ctgans.generate.stereo_truth import one_row_per_event, sample_cores
 from ctgans.generate.trained_run import TrainedRun, load_generator, open_run
@@ -190,7 +193,7 @@ def generate(request: GenerateRequest, progress: bool = False) -> GenerateStats:
             f"telescopes {list(run.tel_ids)} needs all of them in the reference file"
         )
     signal_id = _first_primary_id(run.data.signal[0])
-    truth = _truth(request, run, reference, signal_id)
+    truth, drawn = _truth(request, run, reference, signal_id)
     labels = generator_labels(truth, run.label_columns, reference, signal_id)
     outside = check_ranges(labels, run.label_ranges)
     scaled = run.label_scaler.forward(labels)
@@ -211,7 +214,13 @@ def generate(request: GenerateRequest, progress: bool = False) -> GenerateStats:
     z = noise_rng.standard_normal((len(truth), generator.latent_dim)).astype(np.float32)
     batches = _batches(generator, run, inverse, truth, z, scaled, request.batch_size)
 
-    source = GeneratedEventSource(reference, batches)
+    source = GeneratedEventSource(
+        reference,
+        batches,
+        simulation_config=simulation_configs(
+            reference.simulation_config, truth.obs_id, drawn
+        ),
+    )
     bar = _progress_bar(len(truth)) if progress else None
     try:
         n = write_generated(
@@ -220,6 +229,7 @@ def generate(request: GenerateRequest, progress: bool = False) -> GenerateStats:
             request.seed,
             request.overwrite,
             progress=bar.update if bar is not None else None,
+            attributes=root_attributes(run, reference_path, drawn, request.seed),
         )
     finally:
         if bar is not None:
@@ -240,13 +250,16 @@ def _first_primary_id(path: Path) -> int:
 
 def _truth(
     request: GenerateRequest, run: TrainedRun, reference: Reference, signal_id: int
-) -> Truth:
+) -> tuple[Truth, Drawn]:
+    """The truth to generate, and how it was chosen."""
     if request.labels_from is not None:
+        drawn = Drawn(labels=f"copied from {request.labels_from}")
         if not _is_stereo(run):
-            return truth_from_file(run.data, request.labels_from, request.n_events)
+            truth = truth_from_file(run.data, request.labels_from, request.n_events)
+            return truth, drawn
         events = one_row_per_event(truth_from_file(run.data, request.labels_from, None))
         count = len(events) if request.n_events is None else request.n_events
-        return events.take(np.resize(np.arange(len(events)), count))
+        return events.take(np.resize(np.arange(len(events)), count)), drawn
     config = reference.simulation_config[reference.obs_ids[0]]
     ranges = run.label_ranges
     if "log_true_energy" in ranges:
@@ -294,13 +307,24 @@ def _truth(
         radius,
         primary,
     )
+    drawn = Drawn("sampled", energy, index, direction, radius, (0.0, 0.0))
     if not _is_stereo(run):
-        return truth
+        return truth, drawn
     pool_file = _particle_file(run, primary, signal_id)
     log.info("stereo: cores drawn from selected events of %s", pool_file)
     pool = one_row_per_event(truth_from_file(run.data, pool_file, None))
     core_rng = np.random.default_rng(np.random.SeedSequence([request.seed, 2]))
-    return sample_cores(truth, pool, core_rng)
+    drawn = replace(drawn, scatter_m=_scatter_range(pool_file))
+    return sample_cores(truth, pool, core_rng), drawn
+
+
+def _scatter_range(path: Path) -> tuple[float, float]:
+    """The simulated core scatter range of ``path`` (its first run), metres."""
+    row = read_table(path, "/configuration/simulation/run")[0]
+    return (
+        float(u.Quantity(row["min_scatter_range"], u.m).value),
+        float(u.Quantity(row["max_scatter_range"], u.m).value),
+    )
 
 
 def _particle_file(run: TrainedRun, primary: int, signal_id: int) -> Path:

@@ -21,6 +21,8 @@ import yaml
 from ctgans.config import CutConfig, DataConfig
 from ctgans.data.normalize import ImageNormalization, LabelScaler
 from ctgans.exceptions import DataError
+from ctgans.train.checkpoint import latest_checkpoint
+from ctgans.train.run_folder import recorded_config_hash
 
 __all__ = ["TrainedRun", "load_generator", "open_run"]
 
@@ -55,6 +57,11 @@ class TrainedRun:
         Stereo: the charge channel and threshold that tell a present telescope from
         an empty slot (:mod:`ctgans.data.presence`); ``(None, 0.0)``: every
         telescope is present (mono runs, and runs trained before it was recorded).
+    config_hash : str or None
+        The hash of the run's settings (``run.json``); None if it has none.
+    generator_epoch : int or None
+        Epoch of the newest complete checkpoint, the one ``generator.keras`` was
+        saved from; None without checkpoints.
     """
 
     folder: Path
@@ -65,6 +72,8 @@ class TrainedRun:
     tel_ids: tuple[int, ...]
     label_ranges: dict[str, tuple[float, float]]
     presence: tuple[int | None, float] = (None, 0.0)
+    config_hash: str | None = None
+    generator_epoch: int | None = None
 
     @property
     def label_columns(self) -> tuple[str, ...]:
@@ -142,7 +151,14 @@ def open_run(folder: str | Path) -> TrainedRun:
         tel_ids,
         _label_ranges(cache, scaler),
         presence,
+        recorded_config_hash(folder),
+        _generator_epoch(folder),
     )
+
+
+def _generator_epoch(folder: Path) -> int | None:
+    checkpoint = latest_checkpoint(folder)
+    return None if checkpoint is None else int(checkpoint.name.split("-")[1])
 
 
 def _data_config(data: dict, folder: Path) -> DataConfig:

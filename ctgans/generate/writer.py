@@ -82,14 +82,24 @@ class GeneratedEventSource(InMemoryDL1Source):
         Subarray, pointing, observation and simulation settings to copy.
     batches : iterable of EventBatch
         The generated events, consumed once.
+    simulation_config : dict, optional
+        Simulation settings per obs_id to write instead of the reference's
+        (:func:`ctgans.generate.provenance.simulation_configs`).
     **kwargs
         Passed to `ctapipe.io.EventSource`.
     """
 
-    def __init__(self, reference: Reference, batches: Iterable[EventBatch], **kwargs):
+    def __init__(
+        self,
+        reference: Reference,
+        batches: Iterable[EventBatch],
+        simulation_config: dict | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.reference = reference
         self._batches = batches
+        self._simulation_config = simulation_config
         self.n_written = 0
 
     @property
@@ -99,7 +109,9 @@ class GeneratedEventSource(InMemoryDL1Source):
 
     @property
     def simulation_config(self):
-        """The reference file's simulation settings, per obs_id."""
+        """The simulation settings given, else the reference file's, per obs_id."""
+        if self._simulation_config is not None:
+            return self._simulation_config
         return self.reference.simulation_config
 
     @property
@@ -155,10 +167,13 @@ def write_generated(
     seed: int,
     overwrite: bool = False,
     progress=None,
+    attributes: dict | None = None,
 ) -> int:
     """Process and write every event of ``source`` atomically; return the count.
 
-    ``seed`` seeds ctapipe's timing fit (reproducible timing parameters).
+    ``seed`` seeds ctapipe's timing fit (reproducible timing parameters);
+    ``attributes`` are set on the file's root after ctapipe's own
+    (:func:`ctgans.generate.provenance.root_attributes`).
     """
     write_dl1(
         source,
@@ -168,5 +183,6 @@ def write_generated(
         processor_config=_processor_config(source.subarray),
         overwrite=overwrite,
         progress=progress,
+        attributes=attributes,
     )
     return source.n_written

@@ -83,6 +83,14 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def recorded_config_hash(folder: Path) -> str | None:
+    """The config hash in a run folder's ``run.json``; None if it has none."""
+    try:
+        return json.loads((folder / "run.json").read_text()).get("config_hash")
+    except (ValueError, AttributeError, OSError):
+        return None
+
+
 def _runs_of(cfg: Config) -> list[Path]:
     stem = cfg.source.stem
     root = cfg.train.run_dir
