@@ -293,6 +293,102 @@ def test_labels_from_file_keeps_its_settings_instrument_and_pointing(
             )
 
 
+def _store_as_float32(path: Path, table: str, columns: dict) -> None:
+    """Rewrite ``table`` with ``columns`` (name -> value) stored as float32, as
+    sim_telarray productions store their pointing."""
+    import tables
+
+    with tables.open_file(str(path), "a") as h5:
+        old = h5.get_node(table)
+        rows = old.read()
+        dtype = np.dtype(
+            [(n, np.float32 if n in columns else rows.dtype[n]) for n in rows.dtype.names]
+        )
+        new_rows = rows.astype(dtype)
+        for name, value in columns.items():
+            new_rows[name] = value
+        parent, name = old._v_parent, old._v_name
+        new = h5.create_table(parent, f"{name}_f32", obj=new_rows)
+        old.attrs._f_copy(new)
+        old.remove()
+        new.move(parent, name)
+
+
+@pytest.fixture(scope="session")
+def zenith_file(tmp_path_factory) -> Path:
+    """Toy gammas pointed at zenith, the pointing stored as float32 pi/2, which
+    reads back as 90.0000025 deg."""
+    from ctgans.simulate import SimulationSettings, simulate
+
+    path = tmp_path_factory.mktemp("zenith") / "gamma_zenith.dl1.h5"
+    simulate(
+        SimulationSettings(
+            particle="gamma", n_events=300, seed=31, pointing_alt_deg=90.0
+        ),
+        path,
+    )
+    alt = np.float32(np.pi / 2)
+    assert np.rad2deg(float(alt)) > 90.0
+    for tel in (1, 2):
+        _store_as_float32(
+            path,
+            f"/configuration/telescope/pointing/tel_{tel:03d}",
+            {"telescope_pointing_altitude": alt},
+        )
+    _store_as_float32(
+        path, "/configuration/simulation/run", {"min_alt": alt, "max_alt": alt}
+    )
+    return path
+
+
+def _run_on(run_folder: Path, signal: Path, folder: Path) -> Path:
+    """A copy of ``run_folder`` whose config names ``signal`` as training file."""
+    import shutil
+
+    import yaml
+
+    copy = folder / run_folder.name
+    shutil.copytree(run_folder, copy)
+    config = yaml.safe_load((copy / "config.yml").read_text())
+    config["data"]["signal"] = [str(signal)]
+    (copy / "config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return copy
+
+
+def test_zenith_pointing_generates_sampled_and_copied_labels(
+    run_folder, zenith_file, tmp_path
+):
+    from ctgans.generate import GenerateRequest, generate
+
+    zenith_run = _run_on(run_folder, zenith_file, tmp_path)
+    sampled = generate(
+        GenerateRequest(
+            zenith_run, tmp_path / "sampled.dl1.h5", n_events=6, radius_deg=0.5
+        )
+    )
+    copied = generate(
+        GenerateRequest(
+            run_folder, tmp_path / "copied.dl1.h5", n_events=6, labels_from=zenith_file
+        )
+    )
+    for stats in (sampled, copied):
+        assert stats.n_events == 6
+        reader = _reader(stats.path)
+        try:
+            rows = reader.example_identifiers
+            order = np.argsort(np.asarray(rows["event_id"]))
+            for column in ("cam_coord_offset_x", "cam_coord_offset_y"):
+                np.testing.assert_allclose(
+                    np.asarray(rows[column])[order], stats.labels[column], atol=1e-4
+                )
+        finally:
+            _close(reader)
+    offsets = np.hypot(
+        sampled.labels["cam_coord_offset_x"], sampled.labels["cam_coord_offset_y"]
+    )
+    assert offsets.max() <= np.tan(np.deg2rad(0.5)) * 17.24 + 1e-6
+
+
 def _toy_images(path: Path, n: int):
     from ctapipe.io import read_table
 

@@ -12,6 +12,10 @@
 The functions here use the same frames, so a direction written to a file is read
 back as the label it was made from (to float precision), and their inverses turn
 requested labels into the (alt, az) to write.
+
+Altitudes are clipped to [-90, 90] deg where they lie beyond it by float rounding
+only (:func:`clip_altitude`): a zenith pointing stored as float32, as sim_telarray
+productions store it, reads back as 90.0000025 deg, which astropy refuses.
 """
 
 from __future__ import annotations
@@ -24,11 +28,28 @@ from ctapipe.instrument import SubarrayDescription
 from dl1_data_handler.reader import LST_EPOCH
 
 __all__ = [
+    "clip_altitude",
     "altaz_to_camera",
     "altaz_to_nominal",
     "camera_to_altaz",
     "nominal_to_altaz",
 ]
+
+
+#: Beyond +-90 deg by less than this (rad): float rounding, clipped. float32 pi/2
+#: exceeds pi/2 by 4.4e-8 rad.
+ROUNDING_RAD = 1e-6
+
+
+def clip_altitude(alt_rad):
+    """``alt_rad`` with values beyond +-pi/2 by float rounding set to +-pi/2.
+
+    Values further out are left as they are (astropy refuses them: a real error).
+    """
+    alt = np.asarray(alt_rad, dtype=np.float64)
+    rounding = (np.abs(alt) > np.pi / 2) & (np.abs(alt) <= np.pi / 2 + ROUNDING_RAD)
+    clipped = np.where(rounding, np.sign(alt) * (np.pi / 2), alt)
+    return float(clipped) if clipped.ndim == 0 else clipped
 
 
 def _tel_altaz(subarray: SubarrayDescription, tel_id: int) -> AltAz:
@@ -42,7 +63,9 @@ def _camera_frame(subarray, tel_id, altaz, pointing) -> CameraFrame:
     return CameraFrame(
         focal_length=geometry.frame.focal_length,
         rotation=geometry.pix_rotation,
-        telescope_pointing=SkyCoord(az=az * u.rad, alt=alt * u.rad, frame=altaz),
+        telescope_pointing=SkyCoord(
+            az=az * u.rad, alt=clip_altitude(alt) * u.rad, frame=altaz
+        ),
     )
 
 
@@ -80,7 +103,7 @@ def altaz_to_camera(
     altaz = _tel_altaz(subarray, tel_id)
     frame = _camera_frame(subarray, tel_id, altaz, pointing)
     sky = SkyCoord(
-        az=np.asarray(az_rad) * u.rad, alt=np.asarray(alt_rad) * u.rad, frame=altaz
+        az=np.asarray(az_rad) * u.rad, alt=clip_altitude(alt_rad) * u.rad, frame=altaz
     )
     cam = sky.transform_to(frame)
     return cam.x.to_value(u.m), cam.y.to_value(u.m)
@@ -89,7 +112,7 @@ def altaz_to_camera(
 def _nominal(subarray: SubarrayDescription, array_pointing) -> tuple:
     altaz = AltAz(location=subarray.reference_location, obstime=LST_EPOCH)
     alt, az = array_pointing
-    origin = SkyCoord(az=az * u.rad, alt=alt * u.rad, frame=altaz)
+    origin = SkyCoord(az=az * u.rad, alt=clip_altitude(alt) * u.rad, frame=altaz)
     frame = NominalFrame(
         origin=origin, location=subarray.reference_location, obstime=LST_EPOCH
     )
@@ -102,7 +125,7 @@ def altaz_to_nominal(
     """``fov_lon/lat`` in degrees of true directions, as dl1-data-handler."""
     altaz, frame = _nominal(subarray, array_pointing)
     sky = SkyCoord(
-        az=np.asarray(az_rad) * u.rad, alt=np.asarray(alt_rad) * u.rad, frame=altaz
+        az=np.asarray(az_rad) * u.rad, alt=clip_altitude(alt_rad) * u.rad, frame=altaz
     )
     nominal = sky.transform_to(frame)
     return nominal.fov_lon.to_value(u.deg), nominal.fov_lat.to_value(u.deg)

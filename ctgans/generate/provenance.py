@@ -32,6 +32,7 @@ import numpy as np
 from ctapipe.containers import SimulationConfigContainer
 
 import ctgans
+from ctgans.generate.coordinates import clip_altitude
 
 __all__ = ["Drawn", "root_attributes", "simulation_configs"]
 
@@ -77,6 +78,8 @@ def simulation_configs(
         changes = {f: defaults[f] for f in PRODUCTION_FIELDS}
         changes["n_showers"] = int(counts.get(obs_id, 0))
         changes["shower_reuse"] = 1
+        for name in ("min_alt", "max_alt"):  # a float32 zenith: 90 deg, not more
+            changes[name] = clip_altitude(original[name].to_value(u.rad)) * u.rad
         if drawn.energy_tev is not None:
             changes["energy_range_min"] = drawn.energy_tev[0] * u.TeV
             changes["energy_range_max"] = drawn.energy_tev[1] * u.TeV

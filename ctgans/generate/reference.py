@@ -23,6 +23,7 @@ from ctapipe.io import HDF5EventSource, read_table
 from ctgans.config import DataConfig
 from ctgans.data.files import check_file
 from ctgans.exceptions import DataError
+from ctgans.generate.coordinates import clip_altitude
 
 __all__ = ["Reference", "read_reference"]
 
@@ -45,7 +46,8 @@ class Reference:
         ctapipe containers keyed by obs_id (sb_id), as the file holds them.
     tel_pointing : dict of (int, int) to (float, float)
         ``(obs_id, tel_id) -> (alt, az)`` in radians: the first pointing of each
-        telescope in each observation.
+        telescope in each observation (a zenith altitude stored as float32 is
+        clipped to 90 deg, so it is written back as 90 deg).
     primary_id : int
         ``shower_primary_id`` of the file's first shower (0 gamma, 101 proton).
     """
@@ -66,7 +68,10 @@ class Reference:
     def array_pointing(self, obs_id: int) -> tuple[float, float]:
         """(alt, az) in radians of the array, as dl1-data-handler takes it."""
         config = self.simulation_config[obs_id]
-        return (config.min_alt.to_value(u.rad), config.min_az.to_value(u.rad))
+        return (
+            clip_altitude(config.min_alt.to_value(u.rad)),
+            float(config.min_az.to_value(u.rad)),
+        )
 
     def pointing(self, obs_id: int, tel_id: int) -> tuple[float, float]:
         """(alt, az) in radians of one telescope in one observation."""
@@ -128,7 +133,9 @@ def read_reference(path: Path, data: DataConfig, tel_ids) -> Reference:
             pointing.setdefault(
                 key,
                 (
-                    float(u.Quantity(row["telescope_pointing_altitude"], u.rad).value),
+                    clip_altitude(
+                        u.Quantity(row["telescope_pointing_altitude"], u.rad).value
+                    ),
                     float(u.Quantity(row["telescope_pointing_azimuth"], u.rad).value),
                 ),
             )
