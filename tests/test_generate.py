@@ -302,7 +302,10 @@ def _store_as_float32(path: Path, table: str, columns: dict) -> None:
         old = h5.get_node(table)
         rows = old.read()
         dtype = np.dtype(
-            [(n, np.float32 if n in columns else rows.dtype[n]) for n in rows.dtype.names]
+            [
+                (n, np.float32 if n in columns else rows.dtype[n])
+                for n in rows.dtype.names
+            ]
         )
         new_rows = rows.astype(dtype)
         for name, value in columns.items():
