@@ -14,11 +14,17 @@ from ctgans.evaluate import (
     feature_matrix,
     image_features,
     kpd,
-    median_log_ratio,
+    median_difference,
     separation_power,
     separation_powers,
     spread_ratio,
     two_sample_auc,
+)
+from ctgans.evaluate.orientation import (
+    containment_68,
+    miss_distance,
+    random_axis_miss,
+    source_in_geometry_frame,
 )
 from ctgans.simulate.instrument import camera_geometry
 
@@ -104,8 +110,8 @@ def test_kpd_clearly_positive_for_shifted_distribution(gaussian_halves):
 def test_kpd_equals_hand_computed_unbiased_mmd2():
     x = np.array([[0.0, 1.0], [1.0, 3.0], [2.0, 2.0], [4.0, 0.0]])
     y = np.array([[1.0, 1.0], [3.0, 5.0], [0.0, 2.0]])
-    pooled = np.concatenate([x, y])
-    xs, ys = ((v - pooled.mean(0)) / pooled.std(0) for v in (x, y))
+    # Scaled by the reference sample x alone (as JetNet), not by the pooled one.
+    xs, ys = ((v - x.mean(0)) / x.std(0) for v in (x, y))
 
     def k(a, b):
         return (a @ b / 2 + 1) ** 3
@@ -122,6 +128,19 @@ def test_kpd_equals_hand_computed_unbiased_mmd2():
     )
     assert result.median == pytest.approx(expected, rel=1e-12)
     assert result.spread == 0.0
+
+
+def test_kpd_grows_with_generated_outliers(gaussian_halves):
+    """1 % of the generated rows 10 sigma out: neither clipped nor allowed to
+    widen the scale, they make KPD clearly positive."""
+    x, y = gaussian_halves
+    kwargs = dict(n_batches=20, batch_size=400)
+    clean = kpd(x, y, rng=np.random.default_rng(0), **kwargs)
+    wild = y.copy()
+    wild[:15] = 10.0
+    outliers = kpd(x, wild, rng=np.random.default_rng(0), **kwargs)
+    assert outliers.low > 0.0
+    assert outliers.median > 10 * (abs(clean.median) + clean.spread)
 
 
 def test_kpd_is_deterministic_for_a_seed(gaussian_halves):
@@ -155,12 +174,92 @@ def test_two_sample_auc_logistic_option(gaussian_halves):
 # --- spreads and medians ---------------------------------------------------------
 
 
-def test_spread_ratio_and_median_log_ratio():
+def test_spread_ratio_and_median_difference():
     sim = np.random.default_rng(2).lognormal(5.0, 1.0, size=2000)
     assert spread_ratio(2.0 * sim, sim) == pytest.approx(2.0)
     assert spread_ratio(np.append(sim, np.nan), sim) == pytest.approx(1.0)
-    # median(log10 sim^1.05) = 1.05 median(log10 sim): the ratio is 1.05 exactly.
-    assert median_log_ratio(sim**1.05, sim) == pytest.approx(1.05)
+    # On log10 intensity: a factor 1.3 is log10(1.3) = 0.114 dex, either way.
+    log_sim = np.log10(sim)
+    assert median_difference(log_sim + np.log10(1.3), log_sim) == pytest.approx(
+        np.log10(1.3)
+    )
+    assert median_difference(log_sim - 0.05, log_sim) == pytest.approx(0.05)
+    assert median_difference(np.append(log_sim, np.nan), log_sim) == 0.0
+
+
+# --- image orientation -----------------------------------------------------------
+
+
+def test_miss_distance_of_axes_with_known_answers():
+    rng = np.random.default_rng(5)
+    n = 500
+    psi = rng.uniform(-90, 90, n)
+    along = rng.uniform(-0.4, 0.4, n)  # source anywhere on the axis
+    x, y = rng.uniform(-0.3, 0.3, (2, n))
+    direction = np.stack([np.cos(np.deg2rad(psi)), np.sin(np.deg2rad(psi))])
+    normal = np.stack([-direction[1], direction[0]])
+    on_axis = np.array([x, y]) + along * direction
+    np.testing.assert_allclose(miss_distance(x, y, psi, *on_axis), 0.0, atol=1e-12)
+    # psi and psi + 180 degrees are the same axis.
+    np.testing.assert_allclose(
+        miss_distance(x, y, psi + 180, *on_axis), 0.0, atol=1e-12
+    )
+    d = 0.02
+    offset = on_axis + d * normal * rng.choice([-1, 1], n)
+    np.testing.assert_allclose(miss_distance(x, y, psi, *offset), d, rtol=1e-9)
+    random = random_axis_miss(x, y, *offset, np.random.default_rng(0))
+    assert containment_68(random) > 3 * d
+    assert np.isnan(miss_distance(np.nan, 0.0, 10.0, 0.1, 0.1))
+
+
+def test_miss_distance_of_hillas_ellipses(geometry):
+    """Ellipses whose axes point to a source: the Hillas axis misses it by
+    well under a pixel (0.1 m); shifted sideways by d, by about d."""
+    source = np.array([0.15, -0.1])
+    psis = np.array([10.0, 50.0, 100.0, 150.0])
+    shifts = np.array([0.0, 0.0, 0.0, 0.0, 0.06, 0.06, 0.06, 0.06])
+    images, sources = [], []
+    for i, (psi, shift) in enumerate(zip(np.tile(psis, 2), shifts, strict=True)):
+        angle = np.deg2rad(psi)
+        centre = source + 0.25 * np.array([np.cos(angle), np.sin(angle)])
+        centre += shift * np.array([-np.sin(angle), np.cos(angle)])
+        images.append(_ellipse(geometry, *centre, 0.12, 0.03, psi, seed=10 + i))
+        sources.append(source)
+    f = image_features(np.stack(images), geometry)
+    sx, sy = np.transpose(sources)
+    miss = miss_distance(f["hillas_x"], f["hillas_y"], f["hillas_psi"], sx, sy)
+    assert np.all(miss[:4] < 0.02), miss
+    np.testing.assert_allclose(miss[4:], 0.06, atol=0.02)
+
+
+def test_source_labels_rotate_into_the_geometry_frame(geometry):
+    """dl1-data-handler's label frame is CameraFrame(rotation=pix_rotation);
+    the geometry's pixel positions are in CameraFrame(rotation=0)."""
+    from astropy.coordinates import AltAz, EarthLocation, SkyCoord
+    from astropy.time import Time
+    from ctapipe.coordinates import CameraFrame
+
+    altaz = AltAz(
+        location=EarthLocation(
+            lon=-17.89 * u.deg, lat=28.76 * u.deg, height=2200 * u.m
+        ),
+        obstime=Time("2020-01-01T00:00:00"),
+    )
+    pointing = SkyCoord(alt=70 * u.deg, az=0 * u.deg, frame=altaz)
+    focal = geometry.frame.focal_length
+
+    def frame(rotation):
+        return CameraFrame(
+            focal_length=focal, rotation=rotation, telescope_pointing=pointing
+        )
+
+    x, y = np.array([0.3, -0.1, 0.0]), np.array([0.05, 0.2, -0.25])
+    sky = SkyCoord(x=x * u.m, y=y * u.m, frame=frame(0 * u.deg)).transform_to(altaz)
+    label = sky.transform_to(frame(geometry.pix_rotation))
+    back = source_in_geometry_frame(
+        label.x.to_value(u.m), label.y.to_value(u.m), geometry
+    )
+    np.testing.assert_allclose(back, [x, y], atol=1e-6)
 
 
 # --- image features --------------------------------------------------------------

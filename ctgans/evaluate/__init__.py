@@ -13,7 +13,7 @@ from ctgans.evaluate.features import FEATURE_NAMES, feature_matrix, image_featur
 from ctgans.evaluate.metrics import (
     KPDResult,
     kpd,
-    median_log_ratio,
+    median_difference,
     separation_power,
     separation_powers,
     spread_ratio,
@@ -26,7 +26,7 @@ __all__ = [
     "feature_matrix",
     "image_features",
     "kpd",
-    "median_log_ratio",
+    "median_difference",
     "separation_power",
     "separation_powers",
     "spread_ratio",

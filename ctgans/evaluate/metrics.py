@@ -24,7 +24,7 @@ from sklearn.preprocessing import StandardScaler
 __all__ = [
     "KPDResult",
     "kpd",
-    "median_log_ratio",
+    "median_difference",
     "separation_power",
     "separation_powers",
     "spread_ratio",
@@ -148,15 +148,17 @@ def kpd(
 ) -> KPDResult:
     """Kernel physics distance: unbiased MMD² with a polynomial kernel.
 
-    ``k(a, b) = (a.b / d + 1)^degree`` on features standardised with the pooled
-    mean and standard deviation; each batch draws ``batch_size`` rows of each
-    sample without replacement (all rows if fewer).
+    ``k(a, b) = (a.b / d + 1)^degree`` on features standardised with the mean and
+    standard deviation of the reference sample ``x`` alone, as JetNet scales by
+    the real sample only: outliers of ``y`` are neither clipped nor allowed to
+    shrink the scale. Each batch draws ``batch_size`` rows of each sample without
+    replacement (all rows if fewer).
 
     Parameters
     ----------
     x, y : array_like
-        ``(n, d)`` feature tables (e.g. simulated and generated); rows with a
-        non-finite value are dropped.
+        ``(n, d)`` feature tables: ``x`` the reference (simulated), ``y`` the
+        sample judged (generated); rows with a non-finite value are dropped.
     degree : int
         Polynomial degree (4 as in jetnet; 3 is the other common choice).
     n_batches, batch_size : int
@@ -183,8 +185,7 @@ def kpd(
             f"and {batch_size}"
         )
     rng = np.random.default_rng(0) if rng is None else rng
-    pooled = np.concatenate([x, y])
-    mean, std = pooled.mean(axis=0), pooled.std(axis=0)
+    mean, std = x.mean(axis=0), x.std(axis=0)
     std[std == 0] = 1.0
     x, y = (x - mean) / std, (y - mean) / std
     values = np.array(
@@ -297,14 +298,8 @@ def spread_ratio(gen, sim) -> float:
     return gen_width / sim_width
 
 
-def median_log_ratio(gen, sim) -> float:
-    """``median(log10 gen) / median(log10 sim)`` (intensity calibration, FIDELITY §2).
-
-    Only finite positive values enter (e.g. ``hillas_intensity`` of images that
-    survived cleaning).
-    """
+def median_difference(gen, sim) -> float:
+    """``|median(gen) - median(sim)|`` of the finite values (on log10 intensity:
+    the intensity calibration in dex, FIDELITY §2)."""
     gen, sim = _finite_1d(gen, "gen"), _finite_1d(sim, "sim")
-    gen, sim = gen[gen > 0], sim[sim > 0]
-    if gen.size == 0 or sim.size == 0:
-        raise ValueError("median_log_ratio needs positive values in both samples")
-    return float(np.median(np.log10(gen)) / np.median(np.log10(sim)))
+    return float(abs(np.median(gen) - np.median(sim)))

@@ -29,6 +29,7 @@ from ctgans.evaluate.generation import (
 )
 from ctgans.evaluate.inputs import EvaluationInputs, load_inputs
 from ctgans.evaluate.label_recovery import energy_edges, event_errors, figures
+from ctgans.evaluate.orientation import source_in_geometry_frame
 from ctgans.evaluate.request import ReportRequest
 from ctgans.evaluate.stereo_report import brightest_telescope, stereo_section
 from ctgans.evaluate.targets import Target, entry
@@ -110,9 +111,17 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
     log_energy = physical["log_true_energy"]
     splits = halvings(inputs.groups, request.n_resamples, request.seed)
 
+    source, focal_length_m = _source(inputs)
     populations = {}
     for name, mask in _populations(physical).items():
         rows = np.flatnonzero(mask)
+        orientation = {}
+        if source is not None:
+            orientation = {
+                "source": (source[0][rows], source[1][rows]),
+                "focal_length_m": focal_length_m,
+                "orientation_target": name != "proton",
+            }
         populations[name] = compare_population(
             {k: v[rows] for k, v in sim_features.items()},
             {k: v[rows] for k, v in gen_features.items()},
@@ -122,6 +131,7 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
             log_energy[rows],
             halvings(inputs.groups[rows], request.n_resamples, request.seed),
             request.seed,
+            **orientation,
         )
     lap("distribution_metrics")
     from ctgans.evaluate.critic import wasserstein_entry
@@ -158,6 +168,28 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
     report["seconds"] = time.perf_counter() - start
     report["timings_s"] = timings
     return report, ReportData(inputs, real, fake_view, sim_features, gen_features)
+
+
+def _source(inputs: EvaluationInputs):
+    """True source positions in the frame of the image parameters (m), and the
+    effective focal length (m); ``(None, None)`` without a camera-direction label.
+
+    The labels are in dl1-data-handler's camera frame, rotated by the camera's
+    ``pix_rotation`` against the geometry's pixel positions (70.9° for MAGIC):
+    unrotated, the Hillas axes of simulated gammas miss the source as a random
+    axis does.
+    """
+    physical = inputs.physical_labels
+    if "cam_coord_offset_x" not in physical:
+        return None, None
+    source = source_in_geometry_frame(
+        physical["cam_coord_offset_x"], physical["cam_coord_offset_y"], inputs.geometry
+    )
+    telescope = inputs.reference.subarray.tel[inputs.run.tel_ids[0]]
+    focal = telescope.optics.effective_focal_length.to_value("m")
+    if not np.isfinite(focal) or focal <= 0:
+        focal = inputs.geometry.frame.focal_length.to_value("m")
+    return source, float(focal)
 
 
 def _populations(physical: dict) -> dict[str, np.ndarray]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from ctgans.evaluate.targets import METRICS
+
 __all__ = ["markdown_summary"]
 
 STATUS_TEXT = {
@@ -30,6 +32,31 @@ def _row(section: str, name: str, e: dict) -> str:
     return f"| {section} | {name} | {value} | {floor} | {target} | {status} |"
 
 
+def _at(node: dict, path: tuple[str, ...]) -> dict | None:
+    """The entry at ``path``, None where the report has no such section."""
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+class _Dash:
+    """Formats as ``–`` whatever the format spec (a missing or NaN label field)."""
+
+    def __format__(self, spec: str) -> str:
+        return "–"
+
+
+def _fields(e: dict) -> dict:
+    """An entry's values for a label's ``{key}`` fields; ``–`` for NaN or None."""
+    return {
+        k: _Dash() if v is None or (isinstance(v, float) and not math.isfinite(v))
+        else v
+        for k, v in e.items()
+    }
+
+
 def _rows(report: dict) -> list[str]:
     rows = []
     for name, e in report["label_recovery"]["metrics"].items():
@@ -41,51 +68,11 @@ def _rows(report: dict) -> list[str]:
         rows.append(_row("label recovery", text, e))
     for pop, sections in report["populations"].items():
         where = f"{pop}: " if len(report["populations"]) > 1 else ""
-        rows.append(
-            _row(
-                f"{where}parameters",
-                "cleaning survival ratio",
-                sections["cleaning_survival"],
-            )
-        )
-        sep = sections["separation_power"]
-        rows.append(
-            _row(f"{where}parameters", "separation power, median", sep["median"])
-        )
-        rows.append(
-            _row(
-                f"{where}parameters",
-                f"separation power, worst ({sep['worst']['feature']})",
-                sep["worst"],
-            )
-        )
-        cal = sections["intensity_calibration"]
-        rows.append(
-            _row(
-                f"{where}intensity",
-                "median log10 ratio, worst bin",
-                cal["median_log10_ratio"],
-            )
-        )
-        rows.append(
-            _row(
-                f"{where}intensity",
-                "16-84 % width ratio, worst bin",
-                cal["width_ratio"],
-            )
-        )
-        rows.append(_row(f"{where}parameters", "KPD (MMD², quartic)", sections["kpd"]))
-        two = sections["two_sample_classifier"]
-        rows.append(
-            _row(f"{where}classifier", "AUC low-level (pixels)", two["low_level"])
-        )
-        rows.append(
-            _row(f"{where}classifier", "AUC high-level (parameters)", two["high_level"])
-        )
-        div = sections["diversity"]["worst"]
-        rows.append(
-            _row(f"{where}diversity", f"spread ratio, worst ({div['feature']})", div)
-        )
+        for metric in METRICS.values():
+            e = _at(sections, metric.path)
+            if e is not None:
+                label = metric.label.format(**_fields(e))
+                rows.append(_row(f"{where}{metric.section}", label, e))
     rows.append(_row("critic", "W = D(sim) − D(gen)", report["critic_wasserstein"]))
     for name, e in report.get("stereo", {}).get("metrics", {}).items():
         text = (

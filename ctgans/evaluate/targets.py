@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CONSISTENT_WITH_ZERO", "Target", "entry"]
+__all__ = ["CONSISTENT_WITH_ZERO", "METRICS", "Metric", "Target", "entry"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,72 @@ class Target:
 
 
 CONSISTENT_WITH_ZERO = Target(zero_sigmas=2.0)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One row of a population's section: where its entry sits, its target, and
+    its summary label (``{key}`` fields are filled from the entry)."""
+
+    path: tuple[str, ...]
+    section: str
+    label: str
+    target: Target | None
+
+
+#: Every per-population metric, in the summary's order. The comparison takes the
+#: targets from here, the summary its rows, and the status counts walk the entries.
+METRICS = {
+    # Not in FIDELITY.md: images without a cleaned shower are invisible to the
+    # parameter metrics, so their share must match before those mean anything.
+    "cleaning_survival": Metric(
+        ("cleaning_survival",), "parameters", "cleaning survival ratio",
+        Target(0.9, 1.1),
+    ),
+    "separation_median": Metric(
+        ("separation_power", "median"), "parameters", "separation power, median",
+        Target(high=2e-3),
+    ),
+    "separation_worst": Metric(
+        ("separation_power", "worst"), "parameters",
+        "separation power, worst ({feature})", Target(high=1e-2),
+    ),
+    "intensity_median_dex": Metric(
+        ("intensity_calibration", "median_log10_difference"), "intensity",
+        "\\|median log10 I difference\\| (dex), worst bin", Target(high=0.02),
+    ),
+    "intensity_width_ratio": Metric(
+        ("intensity_calibration", "width_ratio"), "intensity",
+        "16-84 % width ratio of log10 I, worst bin", Target(0.9, 1.1),
+    ),
+    "kpd": Metric(
+        ("kpd",), "parameters", "KPD (MMD², quartic)", CONSISTENT_WITH_ZERO
+    ),
+    "auc_low_level": Metric(
+        ("two_sample_classifier", "low_level"), "classifier",
+        "AUC low-level (pixels)", Target(high=0.70),
+    ),
+    "auc_high_level": Metric(
+        ("two_sample_classifier", "high_level"), "classifier",
+        "AUC high-level (parameters)", Target(high=0.65),
+    ),
+    "diversity": Metric(
+        ("diversity", "worst"), "diversity", "spread ratio, worst ({feature})",
+        Target(0.9, 1.1),
+    ),
+    # Gammas only: a proton's axis need not point to the source (info there).
+    "orientation_pooled": Metric(
+        ("image_orientation", "pooled"), "orientation",
+        "miss distance 68 %, \\|rel. diff.\\| (sim {simulated_deg:.3f}°, gen "
+        "{generated_deg:.3f}°; random axis {random_axis_simulated_deg:.3f}°)",
+        Target(high=0.10),
+    ),
+    "orientation_worst_bin": Metric(
+        ("image_orientation", "worst_bin"), "orientation",
+        "miss distance 68 %, \\|rel. diff.\\|, worst bin ({worst_bin_range})",
+        Target(high=0.10),
+    ),
+}
 #: A value fails when it misses the target by this many standard deviations
 #: (value and floor combined, over resamples) more than the floor does.
 NOISE_SIGMAS = 3.0
