@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 
 from ctgans.exceptions import CtgansInputError
+from ctgans.preemption import EXIT_STATUS, Terminated, handle_sigterm
 
 log = logging.getLogger("ctgans")
 
@@ -30,13 +31,18 @@ def run_main(body: Callable[[], int | None], level: int = logging.INFO) -> int:
     """Run ``body``; bad input -> one line on stderr and 2, a bug -> traceback and 1.
 
     A full disk or read-only file system (``OSError`` ENOSPC, EDQUOT, EFBIG, EROFS)
-    counts as bad input: one line naming the file.
+    counts as bad input: one line naming the file. SIGTERM -> one line and 143
+    (:mod:`ctgans.preemption`).
     """
     logging.basicConfig(
         level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s"
     )
     try:
-        return body() or 0
+        with handle_sigterm():
+            return body() or 0
+    except Terminated as err:
+        print(err, file=sys.stderr)
+        return EXIT_STATUS
     except CtgansInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -15,19 +15,65 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ctgans import preemption  # noqa: E402
 from ctgans.data.normalize import ImageNormalization, LabelScaler  # noqa: E402
-from ctgans.train.checkpoint import save_checkpoint  # noqa: E402
+from ctgans.train.checkpoint import latest_checkpoint, save_checkpoint  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 
 class CheckpointEvery(keras.callbacks.Callback):
-    """Save a checkpoint every ``every`` epochs and after the last one."""
+    """Save a checkpoint every ``every`` epochs and after the last one; stop at
+    the next step boundary after a SIGTERM.
+
+    A SIGTERM during training (:mod:`ctgans.preemption`) stops after the current
+    step, with :class:`ctgans.preemption.Terminated` naming the step and the
+    checkpoint that the same command resumes from. Between epochs the state is
+    exactly that of an epoch's end, so a checkpoint of it is saved if the last one
+    is older; within an epoch the last complete checkpoint is kept (resuming
+    mid-epoch would not be exact) and the epoch is redone on resume.
+    """
 
     def __init__(self, run: Path, gan, every: int, last_epoch: int, guard=None):
         super().__init__()
         self.run, self.gan, self.every, self.last_epoch = run, gan, every, last_epoch
         self.guard = guard  # a StopOnNonFinite: no checkpoint of a diverged state
+        self._epoch = 0
+
+    def on_train_begin(self, logs=None):
+        preemption.defer(True)
+
+    def on_train_end(self, logs=None):
+        preemption.defer(False)
+        if preemption.requested():
+            self._stop(f"after epoch {self._epoch + 1}, the last")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        if preemption.requested():
+            latest = latest_checkpoint(self.run)
+            done = int(latest.name.split("-")[1]) if latest is not None else 0
+            if epoch > done and (self.guard is None or self.guard.bad_step is None):
+                log.info("checkpoint %s", save_checkpoint(self.run, self.gan, epoch))
+            self._stop(f"after epoch {epoch}" if epoch else "before the first epoch")
+
+    def on_train_batch_end(self, batch, logs=None):
+        if preemption.requested():
+            steps = self.params.get("steps") if self.params else None
+            of = f" of {steps}" if steps else ""
+            self._stop(f"in epoch {self._epoch + 1} after step {batch + 1}{of}")
+
+    def _stop(self, where: str):
+        preemption.defer(False)
+        latest = latest_checkpoint(self.run)
+        kept = (
+            f"last complete checkpoint {latest}"
+            if latest is not None
+            else "no checkpoint yet (the run starts again from epoch 1)"
+        )
+        raise preemption.Terminated(
+            f"stopped by SIGTERM {where}; {kept}; run the same command to resume"
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
