@@ -208,7 +208,7 @@ def load_config(path: str | Path, check_files: bool = True) -> Config:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(_utf8_text(path))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -289,6 +289,14 @@ def _data(sec: Section, check_files: bool) -> DataConfig:
     tsec = sec.section("telescopes")
     tsec.allow("types", "ids")
     tel_types = tuple(tsec.string_list("types", ["LST_MAGIC_MAGICCam"]))
+    if not tel_types:
+        raise ConfigError(
+            tsec.message(
+                "at least one ctapipe telescope type, e.g. LST_MAGIC_MAGICCam",
+                "an empty list",
+                "types",
+            )
+        )
     ids = tsec.integer_list("ids", None, minimum=1)
 
     msec = sec.section("mapper")
@@ -341,6 +349,19 @@ def _data(sec: Section, check_files: bool) -> DataConfig:
     )
 
 
+def _utf8_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - data.rfind(b"\n", 0, err.start)
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{data[err.start]:02x} at line {line}, "
+            f"column {column}); expected a YAML config file in UTF-8"
+        ) from None
+
+
 def _files(sec, key, toy, check_files, required) -> tuple[Path, ...]:
     patterns = sec.string_list(key, None if required else [], required=required)
     if required and not patterns:
@@ -363,6 +384,15 @@ def _files(sec, key, toy, check_files, required) -> tuple[Path, ...]:
                 sec.message(
                     f"a toy dataset file, one of {sorted(TOY_FILES.values())}",
                     repr(pattern),
+                    key,
+                )
+            )
+        if check_files and not toy_file and Path(pattern).is_dir():
+            raise ConfigError(
+                sec.message(
+                    "a DL1 file, not a folder (the files in it: a glob such as "
+                    f"'{Path(pattern) / '*.dl1.h5'}')",
+                    f"{pattern!r} is a folder",
                     key,
                 )
             )

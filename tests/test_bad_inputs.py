@@ -343,6 +343,18 @@ def _mapper_shape(meta: dict, config: dict) -> None:
     config["data"]["image_shape"] = 20
 
 
+def _not_utf8(w: World, tmp: Path):
+    path = tmp / "cfg.yml"
+    path.write_bytes(b"data:\n  signal: [caf\xe9.dl1.h5]\n")  # Latin-1 'é'
+    return [path], {"cfg": path}
+
+
+def _folder(w: World, tmp: Path) -> Path:
+    path = tmp / "dl1"
+    path.mkdir()
+    return path
+
+
 def _simulate_existing(w: World, tmp: Path):
     output = tmp / "gamma.dl1.h5"
     output.write_text("a file the user wants to keep\n")
@@ -381,6 +393,13 @@ BAD = [
         "missing key `data` ({cfg})",
     ),
     Case(
+        "config_not_utf8",
+        "train",
+        _not_utf8,
+        "{cfg}: not UTF-8 text (byte 0xe9 at line 2, column 15); expected a YAML "
+        "config file in UTF-8",
+    ),
+    Case(
         "unknown_key",
         "train",
         _cfg(("  mode: mono", "  colour: red\n  mode: mono")),
@@ -417,6 +436,20 @@ BAD = [
         _cfg(signal=lambda w, tmp: tmp / "missing.dl1.h5"),
         "`data.signal` must be an existing file; received '{file}' does not exist "
         "({cfg})",
+    ),
+    Case(
+        "signal_is_a_folder",
+        "train",
+        _cfg(signal=_folder),
+        "`data.signal` must be a DL1 file, not a folder (the files in it: a glob "
+        "such as '{file}/*.dl1.h5'); received '{file}' is a folder ({cfg})",
+    ),
+    Case(
+        "no_telescope_types",
+        "train",
+        _cfg(("types: [LST_MAGIC_MAGICCam]", "types: []")),
+        "`data.telescopes.types` must be at least one ctapipe telescope type, e.g. "
+        "LST_MAGIC_MAGICCam; received an empty list ({cfg})",
     ),
     Case(
         "empty_glob",
