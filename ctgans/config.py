@@ -115,6 +115,8 @@ class GeneratorConfig:
     base_filters: int = 128
     upsampling: str = "transpose"
     normalization: str = "batch"
+    camera_noise: bool = False
+    source_frame: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class CriticConfig:
     filters: tuple[int, ...] = (64, 128, 256)
     conditioning: str = "projection"
     spectral_norm: bool = False
+    image_moments: bool = False
 
 
 @dataclass(frozen=True)
@@ -225,9 +228,44 @@ def load_config(path: str | Path, check_files: bool = True) -> Config:
         train=_train(root.section("train")),
         seed=root.integer("seed", 0, minimum=0),
     )
+    _check_camera_model(cfg)
     if check_files:
         _check_output_folders(cfg)
     return cfg
+
+
+def _check_camera_model(cfg: Config) -> None:
+    """The camera-aware generator's needs: mono, one charge channel, directions."""
+    g = cfg.model.generator
+    where = f"({cfg.source})"
+    if g.camera_noise and (cfg.data.mode != "mono" or cfg.data.channels != ("image",)):
+        raise ConfigError(
+            "model.generator.camera_noise: needs data.mode mono and data.channels "
+            f"[image]; received mode {cfg.data.mode}, channels "
+            f"{list(cfg.data.channels)} {where}"
+        )
+    if g.source_frame and not g.camera_noise:
+        raise ConfigError(
+            "model.generator.source_frame: needs model.generator.camera_noise: true; "
+            f"received camera_noise false {where}"
+        )
+    for key, on in (
+        ("model.generator.source_frame", g.source_frame),
+        ("model.critic.image_moments", cfg.model.critic.image_moments),
+    ):
+        if on and "cameradirection" not in cfg.data.labels:
+            raise ConfigError(
+                f"{key}: needs the cameradirection label in data.labels; received "
+                f"{list(cfg.data.labels)} {where}"
+            )
+    if cfg.model.critic.image_moments and (
+        cfg.data.mode != "mono" or cfg.data.channels[0] not in ("image",)
+    ):
+        raise ConfigError(
+            "model.critic.image_moments: needs data.mode mono with the image "
+            f"channel first; received mode {cfg.data.mode}, channels "
+            f"{list(cfg.data.channels)} {where}"
+        )
 
 
 def _check_output_folders(cfg: Config) -> None:
@@ -407,9 +445,11 @@ def _files(sec, key, toy, check_files, required) -> tuple[Path, ...]:
 def _model(sec: Section) -> ModelConfig:
     sec.allow("latent_dim", "generator", "critic", "predictor")
     gsec = sec.section("generator")
-    gsec.allow("base_filters", "upsampling", "normalization")
+    gsec.allow(
+        "base_filters", "upsampling", "normalization", "camera_noise", "source_frame"
+    )
     csec = sec.section("critic")
-    csec.allow("filters", "conditioning", "spectral_norm")
+    csec.allow("filters", "conditioning", "spectral_norm", "image_moments")
     psec = sec.section("predictor")
     psec.allow(
         "architecture",
@@ -441,6 +481,8 @@ def _model(sec: Section) -> ModelConfig:
             normalization=gsec.choice(
                 "normalization", ("batch", "layer", "none"), "batch"
             ),
+            camera_noise=gsec.boolean("camera_noise", False),
+            source_frame=gsec.boolean("source_frame", False),
         ),
         critic=CriticConfig(
             filters=tuple(csec.integer_list("filters", [64, 128, 256], minimum=1)),
@@ -448,6 +490,7 @@ def _model(sec: Section) -> ModelConfig:
                 "conditioning", ("projection", "channels", "none"), "projection"
             ),
             spectral_norm=csec.boolean("spectral_norm", False),
+            image_moments=csec.boolean("image_moments", False),
         ),
         predictor=PredictorConfig(
             architecture=tuple(stages) or default_p.architecture,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ctgans.models.camera import image_moments, source_position
 from ctgans.models.generator import check_image_shape
 
 CONDITIONING = ("projection", "channels", "none")
+MOMENT_UNITS = 64
 
 
 @keras.saving.register_keras_serializable(package="ctgans")
@@ -34,6 +36,13 @@ class Critic(keras.Model):
         ``"none"``: unconditional (the 2022 prototype); labels are ignored.
     spectral_norm : bool
         Wrap every convolution and dense layer in ``SpectralNormalization``.
+    moments : dict, optional
+        Mono, charge in channel 0: ``{"charge_scale", "charge_divisor",
+        "threshold_pe", "label_index", "affine"}``. The critic also scores the
+        image's differentiable moments relative to the requested source
+        (:func:`~ctgans.models.camera.image_moments`: size, centroid offset,
+        length, width, the source's miss distance from the axis, alignment) with
+        the labels, through a small dense branch added to the score.
     """
 
     def __init__(
@@ -43,6 +52,7 @@ class Critic(keras.Model):
         filters=(64, 128, 256),
         conditioning: str = "projection",
         spectral_norm: bool = False,
+        moments=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -72,6 +82,19 @@ class Critic(keras.Model):
             )
             for i, f in enumerate(self.filters, start=1)
         ]
+        self.moments = None if moments is None else dict(moments)
+        self.moment_layers = []
+        if self.moments is not None:
+            if len(self.image_shape) != 3:
+                raise ValueError(
+                    "Critic: `moments` needs mono images (H, W, C); received "
+                    f"image_shape {self.image_shape}"
+                )
+            self.moment_layers = [
+                self._wrap(keras.layers.Dense(MOMENT_UNITS, name="critic_moments1")),
+                self._wrap(keras.layers.Dense(MOMENT_UNITS, name="critic_moments2")),
+                self._wrap(keras.layers.Dense(1, name="critic_moments_score")),
+            ]
         self.flatten = keras.layers.Flatten(name="critic_flatten")
         self.score = self._wrap(keras.layers.Dense(1, name="critic_score"))
         self.embedding = None
@@ -123,7 +146,25 @@ class Critic(keras.Model):
         if self.embedding is not None:
             projection = self.embedding(labels, training=training)
             score = score + ops.sum(features * projection, axis=-1, keepdims=True)
+        if self.moment_layers:
+            score = score + self._moment_score(images, labels, training)
         return score
+
+    def _moment_score(self, images, labels, training):
+        m = self.moments
+        y = images[..., 0]
+        charges = (
+            ops.sign(y)
+            * m["charge_scale"]
+            * ops.expm1(ops.minimum(ops.abs(y), 1.5) * m["charge_divisor"])
+        )
+        source = source_position(labels, m["label_index"], m["affine"])
+        h = ops.concatenate(
+            [image_moments(charges, source, m["threshold_pe"]), labels], axis=-1
+        )
+        for layer in self.moment_layers[:-1]:
+            h = ops.leaky_relu(layer(h, training=training), 0.2)
+        return self.moment_layers[-1](h, training=training)
 
     def get_config(self):
         config = super().get_config()
@@ -133,5 +174,6 @@ class Critic(keras.Model):
             filters=self.filters,
             conditioning=self.conditioning,
             spectral_norm=self.spectral_norm,
+            moments=self.moments,
         )
         return config

@@ -8,11 +8,16 @@ import keras
 import numpy as np
 from keras import ops
 
+from ctgans.models.camera import CameraResponse, source_frame_warp, source_position
+
 UPSAMPLING = ("transpose", "upsample")
 NORMALIZATION = ("batch", "layer", "none")
 MIN_SEED_SIZE = 4
 MIN_FILTERS = 16
 GATE_BIAS = 2.0  # sigmoid(2) = 0.88: telescopes start lit
+# Camera model: an untrained network (outputs ~0) starts with ~0.5 p.e. per grid
+# pixel of expected signal, not with a camera full of light.
+SIGNAL_OFFSET = -3.0
 
 
 def check_image_shape(image_shape, owner: str) -> tuple[int, ...]:
@@ -89,6 +94,19 @@ class Generator(keras.Model):
         it can then leave a telescope empty (to float precision), as 61 % of
         simulated MAGIC stereo events have one, which a convolution output alone
         does not reach. Gates start near 1 (bias 2).
+    camera : dict, optional
+        Mono, one charge channel: the convolutions draw the *expected* signal
+        (``a * expm1(b * softplus(x))`` p.e., ``a``, ``b`` of the charge
+        normalisation) and a :class:`~ctgans.models.camera.CameraResponse` built
+        from these settings adds the camera noise per camera pixel and normalises.
+        ``camera_arrays`` gives its matrices and pedestal table when training starts.
+    source_frame : dict, optional
+        Needs ``camera``. ``{"label_index": [ix, iy], "affine": [[...3], [...3]],
+        "origin": [row, col]}``: the signal is drawn in a frame with the source at
+        ``origin`` and the image axis along +column, then rotated by
+        ``atan2(z0 + m0(labels), z1 + m1(labels))`` and moved to the source pixel
+        ``affine @ (label_x, label_y, 1)`` (standardised labels ``ix``, ``iy``)
+        (:func:`~ctgans.models.camera.source_frame_warp`).
     """
 
     def __init__(
@@ -103,6 +121,9 @@ class Generator(keras.Model):
         fixed_mask=None,
         fixed_values=None,
         empty_values=None,
+        camera=None,
+        source_frame=None,
+        camera_arrays=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -166,6 +187,26 @@ class Generator(keras.Model):
                 self.image_shape[0],
                 bias_initializer=keras.initializers.Constant(GATE_BIAS),
                 name="generator_telescope_gate",
+            )
+
+        self.camera = None if camera is None else dict(camera)
+        self.source_frame = None if source_frame is None else dict(source_frame)
+        self.camera_response = self.angle_shift = None
+        if self.camera is not None:
+            if len(self.image_shape) != 3 or channels != 1:
+                raise ValueError(
+                    "Generator: `camera` needs mono images with one charge channel "
+                    f"(H, W, 1); received image_shape {self.image_shape}"
+                )
+            arrays = camera_arrays or {}
+            self.camera_response = CameraResponse(
+                **self.camera, **arrays, name="generator_camera"
+            )
+        if self.source_frame is not None:
+            if self.camera is None:
+                raise ValueError("Generator: `source_frame` needs `camera`")
+            self.angle_shift = keras.layers.Dense(
+                2, kernel_initializer="zeros", name="generator_angle_shift"
             )
 
         height, width = self.image_shape[-3:-1]
@@ -249,6 +290,8 @@ class Generator(keras.Model):
         for layer in self.body:
             x = layer(x, training=training)
         x = self.crop(self.to_image(x))
+        if self.camera_response is not None:
+            return self._through_camera(x, z, labels)
         if len(self.image_shape) == 4:
             telescopes, height, width, channels = self.image_shape
             x = ops.reshape(x, (-1, height, width, telescopes, channels))
@@ -261,6 +304,34 @@ class Generator(keras.Model):
             gate = ops.sigmoid(self.gate(conditions))[:, :, None, None, None]
             empty = ops.convert_to_tensor(self.empty_values, dtype=x.dtype)
             x = gate * x + (1.0 - gate) * empty
+        if self._free is not None:
+            x = x * self._free + self._fixed
+        return x
+
+    def expected_signal(self, raw):
+        """Network output -> expected p.e. per grid pixel (the charge transform's
+        inverse applied to ``softplus``: the same scale as the training images)."""
+        cam = self.camera
+        y = ops.minimum(ops.softplus(raw + SIGNAL_OFFSET), 1.5)
+        return cam["charge_scale"] * ops.expm1(cam["charge_divisor"] * y)
+
+    def source_position(self, labels):
+        """``(B, 2)`` (row, column) of the requested source on the square grid."""
+        frame = self.source_frame
+        return source_position(labels, frame["label_index"], frame["affine"])
+
+    def _through_camera(self, raw, z, labels):
+        signal = self.expected_signal(raw)
+        if self.source_frame is not None:
+            shift = self.angle_shift(labels)
+            angle = ops.arctan2(z[:, 0] + shift[:, 0], z[:, 1] + shift[:, 1])
+            signal = source_frame_warp(
+                signal,
+                self.source_position(labels),
+                angle,
+                tuple(self.source_frame["origin"]),
+            )
+        x = self.camera_response(signal)
         if self._free is not None:
             x = x * self._free + self._fixed
         return x
@@ -278,5 +349,7 @@ class Generator(keras.Model):
             fixed_mask=self.fixed_mask,
             fixed_values=self.fixed_values,
             empty_values=self.empty_values,
+            camera=self.camera,
+            source_frame=self.source_frame,
         )
         return config

@@ -20,6 +20,7 @@ from ctgans.data.pipeline import make_tf_dataset
 from ctgans.data.presence import present_telescopes, stereo_presence
 from ctgans.exceptions import CtgansInputError
 from ctgans.models import ConditionalWGAN, Critic, Generator
+from ctgans.train.camera_model import fit_camera_model
 from ctgans.train.callbacks import (
     CheckpointEvery,
     LabelWarmup,
@@ -40,6 +41,9 @@ from ctgans.train.run_folder import check_run_folder, open_run_folder, write_ato
 log = logging.getLogger(__name__)
 
 N_SAMPLES = 8
+EXCESS_NOISE_INIT = 1.2  # F^2 of the photon statistics at the start (learned)
+CAMERA_SEED_OFFSET = 104729  # the camera noise's seed: run seed + this
+MOMENT_SIGMAS = 3.0  # critic moments: pixels above this many pedestal sigmas
 
 
 class TrainingDiverged(CtgansInputError):
@@ -97,9 +101,66 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     )
 
 
-def build_gan(cfg: Config, dataset: CachedDataset, predictor, strategy):
-    """Generator, critic and the compiled GAN, created in the strategy scope."""
+def camera_settings(cfg: Config, dataset: CachedDataset, camera_model) -> dict:
+    """The Generator's ``camera``, ``source_frame`` and ``camera_arrays`` arguments
+    (all None without ``model.generator.camera_noise``)."""
+    if camera_model is None:
+        return {"camera": None, "source_frame": None, "camera_arrays": None}
+    charge = dataset.normalization.transforms[0]
+    height = dataset.image_shape[0]
+    camera = {
+        "image_size": int(height),
+        "n_pixels": int(camera_model.to_square.shape[0]),
+        "n_quantiles": int(len(camera_model.pedestal_quantiles)),
+        "charge_scale": float(charge.a),
+        "charge_divisor": float(charge.b),
+        "excess_noise_init": EXCESS_NOISE_INIT,
+        "seed": int(cfg.seed) + CAMERA_SEED_OFFSET,
+    }
+    frame = None
+    if cfg.model.generator.source_frame:
+        frame = {
+            "label_index": list(camera_model.label_index),
+            "affine": camera_model.affine.tolist(),
+            # The source one sixth in from the left edge, the image axis along +x.
+            "origin": [(height - 1) / 2.0, (height - 1) / 6.0],
+        }
+    arrays = {
+        "to_camera": camera_model.to_camera,
+        "to_square": camera_model.to_square,
+        "pedestal_quantiles": camera_model.pedestal_quantiles,
+    }
+    return {"camera": camera, "source_frame": frame, "camera_arrays": arrays}
+
+
+def critic_moments(cfg: Config, dataset: CachedDataset, camera_model) -> dict | None:
+    """The Critic's ``moments`` argument (None without ``model.critic.image_moments``).
+
+    Pixels count in the moments above 3 standard deviations of the pedestal."""
+    if not cfg.model.critic.image_moments:
+        return None
+    charge = dataset.normalization.transforms[0]
+    quantiles = camera_model.pedestal_quantiles
+    sigma = float(np.interp([0.16, 0.84], np.linspace(0, 1, len(quantiles)), quantiles) @ [-0.5, 0.5])
+    return {
+        "charge_scale": float(charge.a),
+        "charge_divisor": float(charge.b),
+        "threshold_pe": MOMENT_SIGMAS * sigma,
+        "label_index": list(camera_model.label_index),
+        "affine": camera_model.affine.tolist(),
+    }
+
+
+def build_gan(
+    cfg: Config, dataset: CachedDataset, predictor, strategy, camera_model=None
+):
+    """Generator, critic and the compiled GAN, created in the strategy scope.
+
+    ``camera_model`` (:func:`ctgans.train.camera_model.fit_camera_model`) is needed
+    with ``model.generator.camera_noise``; it is fitted here when not given."""
     m, t = cfg.model, cfg.train
+    if (m.generator.camera_noise or m.critic.image_moments) and camera_model is None:
+        camera_model = fit_camera_model(cfg, dataset, cfg.seed)
     n_labels = len(dataset.label_columns)
     activations = tuple(
         "tanh" if c in CHARGE_CHANNELS else "linear" for c in cfg.data.channels
@@ -120,6 +181,7 @@ def build_gan(cfg: Config, dataset: CachedDataset, predictor, strategy):
             fixed_mask=fixed_mask,
             fixed_values=fixed_values,
             empty_values=empty_slot_values(dataset),
+            **camera_settings(cfg, dataset, camera_model),
         )
         critic = Critic(
             image_shape=dataset.image_shape,
@@ -127,6 +189,7 @@ def build_gan(cfg: Config, dataset: CachedDataset, predictor, strategy):
             filters=m.critic.filters,
             conditioning=m.critic.conditioning,
             spectral_norm=m.critic.spectral_norm,
+            moments=critic_moments(cfg, dataset, camera_model),
         )
         gan = ConditionalWGAN(
             generator,
@@ -237,8 +300,14 @@ def _train_in(cfg, dataset, strategy, folder: Path, resumed: bool, chief: bool):
             indent=2,
         ),
     )
+    camera_model = None
+    if cfg.model.generator.camera_noise or cfg.model.critic.image_moments:
+        camera_model = fit_camera_model(cfg, dataset, cfg.seed)
+        write_atomic(
+            folder / "camera_model.json", json.dumps(camera_model.summary(), indent=2)
+        )
     predictor = _get_predictor(cfg, dataset, strategy)
-    gan = build_gan(cfg, dataset, predictor, strategy)
+    gan = build_gan(cfg, dataset, predictor, strategy, camera_model)
 
     initial_epoch = 0
     checkpoint = latest_checkpoint(folder) if resumed else None

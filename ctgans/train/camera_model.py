@@ -1,0 +1,160 @@
+"""The camera model of a run, fitted from its training data and camera geometry.
+
+What :class:`ctgans.models.camera.CameraResponse` and the source-frame warp need:
+
+* the mapper's matrix (camera pixels -> square grid), built by mapping the identity
+  with dl1-data-handler's own mapper, and its regularised inverse
+  (:class:`ctgans.generate.inverse_mapping.InverseMapper`);
+* the pedestal distribution: charges of *signal-free* camera pixels of training
+  images (the NSB matching of IACT analyses). Per image, pixels above 4 robust
+  standard deviations of its own charges and two rings of neighbours around them
+  are dropped; the rest are pooled and stored as a quantile table. No simulator
+  setting is read: the same code runs on a user's files;
+* the affine map from standardised ``cam_coord_offset_x/y`` labels to (row,
+  column) of the square grid, fitted from the camera positions of the grid pixels
+  (the mapper's weights times the pixel positions). dl1-data-handler computes
+  these labels in a ``CameraFrame`` rotated by the camera's ``pix_rotation``, the
+  frame of the mapper's (rotated) geometry, so the positions are taken there: in
+  the unrotated geometry's frame the source would be off the image axis (MAGIC:
+  by 70.9 degrees of rotation).
+
+All of it is written to the run folder as ``camera_model.json`` (the matrices are
+recomputed from the geometry and saved with the generator's weights).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from ctapipe.instrument import SubarrayDescription
+
+from ctgans.exceptions import CtgansInputError
+from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
+
+__all__ = ["CameraModel", "fit_camera_model"]
+
+log = logging.getLogger(__name__)
+
+N_QUANTILES = 1024
+N_PEDESTAL_IMAGES = 2000
+SIGNAL_SIGMAS = 4.0
+DILATE_RINGS = 2
+DIRECTION_COLUMNS = ("cam_coord_offset_x", "cam_coord_offset_y")
+
+
+@dataclass
+class CameraModel:
+    """Everything the camera-aware generator is built from."""
+
+    to_camera: np.ndarray  # (H*W, n_pixels)
+    to_square: np.ndarray  # (n_pixels, H*W)
+    pedestal_quantiles: np.ndarray  # (N_QUANTILES,) p.e.
+    affine: np.ndarray | None  # (2, 3): standardised (x, y, 1) -> (row, col)
+    label_index: tuple[int, int] | None
+    n_pedestal_values: int
+
+    def summary(self) -> dict:
+        q = self.pedestal_quantiles
+        return {
+            "pedestal": {
+                "n_values": self.n_pedestal_values,
+                "quantiles_pe": q.tolist(),
+                "median_pe": float(np.median(q)),
+                "std_pe": float(np.std(q)),
+            },
+            "source_affine": None if self.affine is None else self.affine.tolist(),
+            "label_index": None if self.label_index is None else list(self.label_index),
+        }
+
+
+def square_matrix(mapper, n_pixels: int) -> np.ndarray:
+    """``(n_pixels, H*W)``: camera image ``x`` maps to ``x @ matrix`` (row-major)."""
+    eye = np.eye(n_pixels, dtype=np.float32)
+    mapped = np.asarray(mapper.map_image(eye), np.float32)  # (H, W, n_pixels)
+    return mapped.reshape(-1, n_pixels).T.copy()
+
+
+def signal_free(pixels: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+    """Mask of pixels far from any signal, per image (``pixels``: (n, n_pixels))."""
+    median = np.median(pixels, axis=1, keepdims=True)
+    mad = np.median(np.abs(pixels - median), axis=1, keepdims=True)
+    signal = pixels > median + SIGNAL_SIGMAS * 1.4826 * np.maximum(mad, 1e-6)
+    grown = signal.astype(np.float32)
+    for _ in range(DILATE_RINGS):
+        grown = ((grown + grown @ neighbours) > 0).astype(np.float32)
+    return grown == 0
+
+
+def _affine(to_square, geometry, size, scaler, columns):
+    if not all(c in columns for c in DIRECTION_COLUMNS):
+        return None, None
+    weights = to_square.sum(axis=0)
+    inside = weights > 0.5
+    x = (to_square.T @ geometry.pix_x.to_value("m")) / np.maximum(weights, 1e-9)
+    y = (to_square.T @ geometry.pix_y.to_value("m")) / np.maximum(weights, 1e-9)
+    rows, cols = np.divmod(np.arange(size * size), size)
+    design = np.stack([x, y, np.ones_like(x)], 1)[inside]
+    target = np.stack([rows, cols], 1)[inside].astype(np.float64)
+    fit, *_ = np.linalg.lstsq(design, target, rcond=None)  # (3, 2)
+    residual = np.sqrt(np.mean((design @ fit - target) ** 2))
+    if residual > 0.5:
+        raise CtgansInputError(
+            f"model.generator.source_frame: the square grid is not an affine image "
+            f"of the camera (residual {residual:.2f} pixels; expected <= 0.5)"
+        )
+    ix, iy = (columns.index(c) for c in DIRECTION_COLUMNS)
+    # Standardised labels -> metres -> grid.
+    scale = np.diag([scaler.std[ix], scaler.std[iy]])
+    offset = np.array([scaler.mean[ix], scaler.mean[iy]])
+    linear = fit[:2].T @ scale
+    shift = fit[:2].T @ offset + fit[2]
+    return np.concatenate([linear, shift[:, None]], 1), (ix, iy)
+
+
+def fit_camera_model(cfg, dataset, seed: int) -> CameraModel:
+    """Fit the camera model of ``cfg`` (a :class:`ctgans.config.Config`) from the
+    training split of ``dataset`` (a :class:`ctgans.data.CachedDataset`)."""
+    subarray = SubarrayDescription.from_hdf(
+        cfg.data.signal[0], focal_length_choice=cfg.data.focal_length_choice
+    )
+    geometry = subarray.tel[dataset.tel_ids[0]].camera.geometry
+    mapper = build_mapper(geometry, cfg.data.mapper, cfg.data.image_shape)
+    inverse = InverseMapper(mapper, geometry)
+    to_square = square_matrix(mapper, geometry.n_pixels)
+    size = int(mapper.image_shape)
+
+    train = np.flatnonzero(~dataset.is_validation)
+    rng = np.random.default_rng(seed)
+    take = rng.choice(train, min(N_PEDESTAL_IMAGES, len(train)), replace=False)
+    charges = dataset.normalization.inverse(dataset.images[np.sort(take)])
+    pixels = inverse(charges)[..., 0]
+    free = signal_free(pixels, geometry.neighbor_matrix.astype(np.float32))
+    values = pixels[free]
+    quantiles = np.quantile(values, np.linspace(0.0, 1.0, N_QUANTILES))
+    # The mapper rotates its copy of the geometry by the camera's pix_rotation;
+    # dl1-data-handler computes cam_coord_offset_x/y in that rotated frame too.
+    affine, label_index = _affine(
+        to_square,
+        mapper.geometry,
+        size,
+        dataset.label_scaler,
+        list(dataset.label_columns),
+    )
+    log.info(
+        "camera model: %d signal-free pixel charges from %d training images "
+        "(median %.3f p.e., 16-84%% %.3f..%.3f p.e.)",
+        len(values),
+        len(take),
+        np.median(values),
+        *np.quantile(values, [0.16, 0.84]),
+    )
+    return CameraModel(
+        inverse.matrix.astype(np.float32),
+        to_square,
+        quantiles.astype(np.float32),
+        affine,
+        label_index,
+        int(len(values)),
+    )

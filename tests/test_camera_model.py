@@ -1,0 +1,192 @@
+"""The camera-aware generator and critic: camera response, source frame, moments."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from smoke_configs import smoke_config
+
+from ctgans.config import load_config
+from ctgans.exceptions import ConfigError
+
+
+def _response(quantiles, size=4, excess=1.5, seed=0):
+    from ctgans.models.camera import CameraResponse
+
+    n = size * size
+    layer = CameraResponse(
+        image_size=size,
+        n_pixels=n,
+        n_quantiles=len(quantiles),
+        charge_scale=1.0,
+        charge_divisor=1.0,
+        excess_noise_init=excess,
+        seed=seed,
+        to_camera=np.eye(n, dtype=np.float32),
+        to_square=np.eye(n, dtype=np.float32),
+        pedestal_quantiles=np.asarray(quantiles, np.float32),
+    )
+    layer.build((None, size, size, 1))
+    return layer
+
+
+def _charges(y):
+    # Inverse of the layer's normalisation with a = b = 1.
+    y = np.asarray(y, np.float64)
+    return np.sign(y) * np.expm1(np.abs(y))
+
+
+def test_camera_response_adds_pedestal_and_photon_noise_per_pixel():
+    from scipy.stats import norm
+
+    quantiles = norm.ppf(np.linspace(0.001, 0.999, 513))  # pedestal ~ N(0, 1)
+    layer = _response(quantiles, excess=1.5)
+    n = 4000
+    dark = _charges(layer(np.zeros((n, 4, 4, 1), np.float32))).reshape(n, -1)
+    assert abs(dark.mean()) < 0.05
+    assert dark.std() == pytest.approx(1.0, rel=0.05)
+    # Pixel-independent, as a camera's noise (not the streaks of a convolution).
+    corr = np.corrcoef(dark[:, 0], dark[:, 1])[0, 1]
+    assert abs(corr) < 0.06
+    mu = 100.0
+    lit = _charges(layer(np.full((n, 4, 4, 1), mu, np.float32))).reshape(n, -1)
+    assert lit.mean() == pytest.approx(mu, rel=0.02)
+    # var = F^2 mu + pedestal: 1.5 * 100 + 1 (Poisson alone would give 101).
+    assert lit.var() == pytest.approx(1.5 * mu + 1.0, rel=0.08)
+
+
+def test_camera_response_passes_gradients_to_the_expected_signal():
+    import tensorflow as tf
+
+    layer = _response(np.linspace(-1, 1, 17))
+    mu = tf.Variable(np.full((8, 4, 4, 1), 20.0, np.float32))
+    with tf.GradientTape() as tape:
+        out = tf.reduce_mean(layer(mu))
+    grad = tape.gradient(out, mu).numpy()
+    assert np.all(np.isfinite(grad)) and grad.mean() > 0
+
+
+def test_source_frame_warp_puts_the_canvas_axis_at_the_source():
+    import tensorflow as tf
+
+    from ctgans.models.camera import source_frame_warp
+
+    canvas = np.zeros((1, 43, 43, 1), np.float32)
+    canvas[0, 21, 7:20, 0] = 1.0  # from the canvas source (21, 7) along +column
+    out = source_frame_warp(
+        tf.constant(canvas), tf.constant([[10.0, 30.0]]), tf.constant([np.pi / 2]),
+        (21.0, 7.0),
+    ).numpy()[0, ..., 0]
+    rows, cols = np.nonzero(out > 0.5)
+    np.testing.assert_array_equal(cols, 30)  # rotated by 90 degrees: along +row
+    assert rows.min() == 10 and rows.max() == 22
+    assert out.sum() == pytest.approx(canvas.sum(), rel=1e-5)
+
+
+def _ellipse(r0, c0, angle, length=4.0, width=1.5, amp=50.0, size=43):
+    r, c = np.mgrid[:size, :size].astype(np.float32)
+    u = (c - c0) * np.cos(angle) + (r - r0) * np.sin(angle)
+    v = -(c - c0) * np.sin(angle) + (r - r0) * np.cos(angle)
+    return (amp * np.exp(-0.5 * (u / length) ** 2 - 0.5 * (v / width) ** 2)).astype(
+        np.float32
+    )
+
+
+def test_image_moments_measure_the_miss_distance_and_alignment():
+    import tensorflow as tf
+
+    from ctgans.models.camera import image_moments
+
+    images = np.stack([_ellipse(21, 25, 0.0), _ellipse(21, 25, np.pi / 2)])
+    source = tf.constant([[21.0, 10.0], [21.0, 10.0]])
+    m = image_moments(tf.constant(images), source, 3.0).numpy()
+    miss, alignment = m[:, 6] * 43, m[:, 7]
+    assert miss[0] < 0.1 and alignment[0] == pytest.approx(1.0, abs=1e-3)
+    assert miss[1] == pytest.approx(15.0, abs=0.1) and alignment[1] < -0.99
+    assert m[0, 3] * 43 == pytest.approx(15.0, abs=0.1)  # centroid distance
+
+
+def _camera_config(tmp_path, toy_pair, **keys):
+    changes = {
+        "image_shape: 16": "image_shape: 43",
+        "generator: {base_filters: 16, upsampling: transpose, normalization: batch}": (
+            "generator: {base_filters: 16, upsampling: upsample, normalization: "
+            f"batch, camera_noise: {keys.get('camera_noise', 'true')}, "
+            f"source_frame: {keys.get('source_frame', 'true')}}}"
+        ),
+        "conditioning: projection, spectral_norm: false": (
+            "conditioning: projection, spectral_norm: false, image_moments: "
+            f"{keys.get('image_moments', 'true')}"
+        ),
+    }
+    return smoke_config(tmp_path, toy_pair, **changes)
+
+
+def test_fitted_camera_model_matches_the_toy_camera(tmp_path, toy_pair):
+    import tensorflow as tf
+
+    from ctgans.data import prepare_dataset
+    from ctgans.models.camera import image_moments, source_position
+    from ctgans.train.camera_model import fit_camera_model
+
+    cfg = load_config(_camera_config(tmp_path, toy_pair))
+    dataset = prepare_dataset(cfg.data, cfg.seed)
+    model = fit_camera_model(cfg, dataset, 0)
+    # Mapping round trip camera -> grid -> camera is the identity at 43 x 43.
+    eye = model.to_square @ model.to_camera
+    assert np.abs(eye - np.eye(len(eye))).max() < 1e-2
+    # The toy's pedestal: 1 p.e. NSB (Poisson, mean subtracted) + electronics.
+    q = model.pedestal_quantiles
+    sigma = np.interp([0.16, 0.84], np.linspace(0, 1, len(q)), q) @ [-0.5, 0.5]
+    assert 0.8 < sigma < 1.4 and abs(np.median(q)) < 0.4
+    # The affine map puts the source on the major axis of simulated gamma images.
+    charges = dataset.normalization.inverse(dataset.images)[..., 0]
+    bright = charges.sum(axis=(1, 2)) > 200
+    source = source_position(dataset.labels[bright], model.label_index, model.affine)
+    miss = image_moments(tf.constant(charges[bright]), source, 6.0).numpy()[:, 6] * 43
+    flipped = source_position(
+        dataset.labels[bright] * [1, -1, 1], model.label_index, model.affine
+    )
+    miss_flipped = (
+        image_moments(tf.constant(charges[bright]), flipped, 6.0).numpy()[:, 6] * 43
+    )
+    assert np.median(miss) < 1.0  # grid pixels (0.09 deg)
+    assert np.median(miss_flipped) > 2 * np.median(miss)
+
+
+def test_camera_generator_trains_saves_and_loads(tmp_path, toy_pair):
+    import keras
+
+    from ctgans.train.run import run
+
+    cfg = load_config(_camera_config(tmp_path, toy_pair))
+    folder = run(cfg)
+    assert (folder / "camera_model.json").exists()
+    generator = keras.saving.load_model(folder / "generator.keras")
+    assert generator.camera is not None and generator.source_frame is not None
+    z = np.random.default_rng(0).standard_normal((64, 16)).astype(np.float32)
+    labels = np.zeros((64, 3), np.float32)
+    images = np.asarray(generator((z, labels), training=False))
+    assert images.shape == (64, 43, 43, 1) and np.isfinite(images).all()
+    # The camera noise is there: pixels inside the camera are never all equal.
+    assert images.std(axis=0).max() > 0.01
+
+
+@pytest.mark.parametrize(
+    "keys, message",
+    [
+        ({"source_frame": "true", "camera_noise": "false"}, "needs model.generator"),
+    ],
+)
+def test_camera_settings_refused_without_what_they_need(
+    tmp_path, toy_pair, keys, message
+):
+    with pytest.raises(ConfigError, match=message):
+        load_config(_camera_config(tmp_path, toy_pair, **keys))
+
+
+def test_camera_noise_refused_for_two_channels(tmp_path, toy_pair):
+    path = _camera_config(tmp_path, toy_pair)
+    path.write_text(path.read_text().replace("channels: [image]", "channels: [image, peak_time]"))
+    with pytest.raises(ConfigError, match="camera_noise: needs data.mode mono"):
+        load_config(path)
