@@ -418,3 +418,83 @@ def test_generated_outliers_raise_kpd_unclipped(toy_images):
     assert clean["status"] == "pass", clean
     # Clipped to the simulated 0.5-99.5 % range they would add ~0.3 to ~2.
     assert outliers["value"] > 20 * (abs(clean["value"]) + clean["value_std"])
+
+
+def _square(t, pixels):
+    """Camera charges -> signed-log square images (32x32), as the report maps."""
+    from ctgans.evaluate.cnn_classifier import signed_log
+    from ctgans.generate.inverse_mapping import build_mapper
+
+    mapper = build_mapper(t["geometry"], "BilinearMapper", 32)
+    return signed_log(mapper.map_image(pixels[..., np.newaxis]))
+
+
+def _shifted_by_a_pixel(pixels, geometry):
+    """Each image moved by one pixel spacing along x (nothing where it came from
+    outside the camera)."""
+    from scipy.spatial import cKDTree
+
+    xy = np.column_stack([geometry.pix_x.to_value("m"), geometry.pix_y.to_value("m")])
+    tree = cKDTree(xy)
+    spacing = np.median(tree.query(xy, k=2)[0][:, 1])
+    distance, source = tree.query(xy - [spacing, 0.0])
+    return np.where(distance < 0.5 * spacing, pixels[:, source], 0.0)
+
+
+def _cnn_auc(t, a, b, pixels_b, seed=0):
+    from ctgans.evaluate.cnn_classifier import cnn_two_sample_auc
+
+    labels = ((t["log_energy"] - t["log_energy"].mean()) / t["log_energy"].std())[
+        :, None
+    ]
+    return cnn_two_sample_auc(
+        _square(t, t["pixels"][a]),
+        _square(t, pixels_b),
+        labels[a],
+        labels[b],
+        np.random.default_rng(seed),
+    )
+
+
+def test_cnn_two_sample_auc_finds_a_shift_and_a_noise_level(toy_images):
+    """Half A simulated against half B shifted by a pixel, or with 1 p.e. more
+    pixel noise (the toy's NSB is 1 p.e.): the CNN tells them apart."""
+    t = toy_images
+    a = np.flatnonzero(t["groups"] % 2 == 0)
+    b = np.flatnonzero(t["groups"] % 2 == 1)
+    assert min(len(a), len(b)) > 400
+    shifted = _shifted_by_a_pixel(t["pixels"][b], t["geometry"])
+    assert _cnn_auc(t, a, b, shifted) > 0.9
+    rng = np.random.default_rng(5)
+    noisy = t["pixels"][b] + rng.normal(0.0, 1.0, t["pixels"][b].shape)
+    assert _cnn_auc(t, a, b, noisy) > 0.9
+
+
+def test_cnn_two_sample_auc_on_two_halves_of_one_sample_is_chance(toy_images):
+    """Seeded and deterministic; two halves of the simulation: about 0.5."""
+    t = toy_images
+    a = np.flatnonzero(t["groups"] % 2 == 0)
+    b = np.flatnonzero(t["groups"] % 2 == 1)
+    auc = _cnn_auc(t, a, b, t["pixels"][b], seed=1)
+    assert abs(auc - 0.5) < 0.1, auc
+    assert _cnn_auc(t, a, b, t["pixels"][b], seed=1) == auc
+
+
+def test_the_stronger_low_level_classifier_decides():
+    """The low-level row takes the entry (value, floor, status) of the classifier
+    with the higher AUC and reports both."""
+    from ctgans.evaluate.compare import _stronger
+    from ctgans.evaluate.targets import METRICS, entry
+
+    target = METRICS["auc_low_level"].target
+    trees = entry([0.62, 0.64, 0.63], [0.5, 0.52, 0.51], target, classifier="trees")
+    cnn = entry([0.91, 0.93, 0.92], [0.53, 0.5, 0.52], target)
+    low = _stronger(trees | {"inputs": "pixels"}, cnn)
+    assert low["stronger"] == "CNN" and low["status"] == "fail"
+    assert low["value"] == pytest.approx(0.92)
+    assert low["trees_auc"] == pytest.approx(0.63)
+    assert low["classifiers"]["pca_trees"]["value"] == pytest.approx(0.63)
+    weak_cnn = entry([0.55, 0.56, 0.54], [0.5, 0.52, 0.51], target)
+    low = _stronger(trees | {"inputs": "pixels"}, weak_cnn)
+    assert low["stronger"] == "PCA + trees" and low["status"] == "pass"
+    assert low["cnn_auc"] == pytest.approx(0.55)

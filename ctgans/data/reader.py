@@ -85,6 +85,11 @@ def _check_selection_not_empty(cfg: DataConfig, traits: TraitletsConfig) -> None
             )
 
 
+def check_selection(cfg: DataConfig) -> None:
+    """Raise DataError naming the first file with no event passing the selection."""
+    _check_selection_not_empty(cfg, reader_config(cfg))
+
+
 def open_reader(cfg: DataConfig) -> DLImageReader:
     """A DLImageReader over the configured files (checked first)."""
     check_files(cfg)

@@ -17,6 +17,7 @@ from sklearn.pipeline import make_pipeline
 from threadpoolctl import threadpool_limits
 
 from ctgans.evaluate.binned import MIN_PER_BIN, nan_reduce, per_bin, worst_bin
+from ctgans.evaluate.cnn_classifier import CNN_DESCRIPTION
 from ctgans.evaluate.features import FEATURE_NAMES, feature_matrix
 from ctgans.evaluate.label_recovery import energy_edges
 from ctgans.evaluate.metrics import (
@@ -61,8 +62,6 @@ def log_intensity_table(features: dict[str, np.ndarray]) -> dict[str, np.ndarray
     return table
 
 
-
-
 def _bins(n: int) -> int:
     """Histogram bins for separation power: about 50 events per bin, 10-50 bins."""
     return int(np.clip(n // 50, 10, 50))
@@ -82,6 +81,7 @@ def compare_population(
     focal_length_m: float | None = None,
     orientation_target: bool = True,
     gen_source: tuple[np.ndarray, np.ndarray] | None = None,
+    square: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict:
     """Every distribution metric of one population.
 
@@ -111,12 +111,22 @@ def compare_population(
     gen_source : (numpy.ndarray, numpy.ndarray), optional
         Source positions of the "generated" rows, where simulated images of
         other showers stand in for the generator.
+    square : (numpy.ndarray, numpy.ndarray), optional
+        The camera charges of ``sim_pixels`` and ``gen_pixels`` mapped to square
+        images, ``(n, H, W, C)`` in p.e.: adds the CNN to the low-level
+        two-sample classifier (:mod:`~ctgans.evaluate.cnn_classifier`); the
+        status is that of the stronger classifier (higher AUC).
     """
     # One thread: OpenMP sync on a shared CPU made gradient boosting 10x slower,
     # and the AUC then does not depend on the machine's thread count.
     with threadpool_limits(1):
         result = _compare(
             sim, gen, sim_pixels, gen_pixels, labels, log_energy, splits, seed
+        )
+    if square is not None:
+        classifiers = result["two_sample_classifier"]
+        classifiers["low_level"] = _stronger(
+            classifiers["low_level"], _cnn(*square, labels, splits, seed)
         )
     if source is not None:
         result["image_orientation"] = orientation_section(
@@ -339,7 +349,54 @@ def _classifiers(sim, gen, sim_pixels, gen_pixels, labels, splits, seed) -> dict
             classifier=("PCA (<= 50 components) + " if name == "low_level" else "")
             + "HistGradientBoosting, sigmoid-calibrated, 60/20/20 split",
         )
+    mean_auc = result["low_level"]["value"]
+    result["low_level"] |= {
+        "stronger": "PCA + trees",
+        "cnn_auc": None,
+        "trees_auc": mean_auc,
+    }
     return result
+
+
+def _cnn(sim_square, gen_square, labels, splits, seed) -> dict:
+    """The CNN two-sample AUC on square images, value and floor per halving."""
+    from ctgans.evaluate.cnn_classifier import cnn_two_sample_auc, signed_log
+
+    x_sim, x_gen = signed_log(sim_square), signed_log(gen_square)
+    values, floors = [], []
+    for r, (a, b) in enumerate(splits):
+        for out, x in ((values, x_gen), (floors, x_sim)):
+            rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC22, r]))
+            out.append(
+                _safe(cnn_two_sample_auc, x_sim[b], x[a], labels[b], labels[a], rng)
+            )
+    return entry(values, floors, TARGETS["auc_low_level"])
+
+
+def _stronger(trees: dict, cnn: dict) -> dict:
+    """The low-level entry of the classifier with the higher AUC, both beside it.
+
+    A weak classifier only ever lowers the AUC, so the stronger one decides."""
+    summary = ("value", "value_std", "floor", "floor_std", "n_resamples")
+    cnn = cnn | {
+        "inputs": "square images (the camera charges mapped as for training, "
+        "sign(q) log(1 + |q|/p.e.)) + standardised labels",
+        "classifier": CNN_DESCRIPTION,
+    }
+    both = {"cnn": cnn, "pca_trees": trees}
+    cnn_wins = np.nan_to_num(cnn["value"], nan=-1) > np.nan_to_num(
+        trees["value"], nan=-1
+    )
+    name = "cnn" if cnn_wins else "pca_trees"
+    return both[name] | {
+        "stronger": "CNN" if cnn_wins else "PCA + trees",
+        "cnn_auc": cnn["value"],
+        "trees_auc": trees["value"],
+        "classifiers": {
+            k: {key: e[key] for key in (*summary, "inputs", "classifier")}
+            for k, e in both.items()
+        },
+    }
 
 
 def _classifier(name: str, n_fit: int, seed: int):

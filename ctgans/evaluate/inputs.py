@@ -1,7 +1,9 @@
-"""What a fidelity report needs from a run folder: settings, validation data, camera.
+"""What a fidelity report needs from a run folder: settings, held-out data, camera.
 
 The simulated side of every comparison is the run's held-out validation split
-(read from the run's cached dataset, rebuilt when the cache file is gone). Both
+(read from the run's cached dataset, rebuilt when the cache file is gone), or
+reference files never used in training, read with the run's selection and
+normalisation (:mod:`ctgans.data.reference`). Both
 simulated and generated square images go back to camera pixels through the same
 :class:`~ctgans.generate.inverse_mapping.InverseMapper`, so mapping artefacts are
 common to both and cancel in the comparison.
@@ -22,6 +24,7 @@ from ctgans.config import CriticConfig, PredictorConfig, ToyDatasetConfig
 from ctgans.data.cache import CachedDataset, read_cache
 from ctgans.data.normalize import CHARGE_CHANNELS
 from ctgans.data.prepare import prepare_dataset
+from ctgans.data.reference import prepare_reference, reference_config
 from ctgans.exceptions import DataError
 from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
 from ctgans.generate.reference import Reference, read_reference
@@ -55,7 +58,8 @@ class EvaluationInputs:
     dataset : ctgans.data.cache.CachedDataset
         The run's cached dataset (training and validation split).
     rows : numpy.ndarray
-        Indices of the validation examples evaluated (whole showers).
+        Indices into ``sample`` of the held-out examples evaluated (whole
+        showers).
     geometry : ctapipe.instrument.CameraGeometry
         The camera of the run's telescopes.
     inverse : ctgans.generate.inverse_mapping.InverseMapper
@@ -64,6 +68,11 @@ class EvaluationInputs:
         Index of the charge channel in the images.
     reference : ctgans.generate.reference.Reference
         Subarray and pointing of the run's first signal file.
+    sample : ctgans.data.cache.CachedDataset
+        Where the held-out examples come from: ``dataset`` (its validation
+        split) or the ``--reference`` files (all held out).
+    sample_name : str
+        ``"validation split"`` or ``"reference files"``.
     """
 
     run: TrainedRun
@@ -74,26 +83,28 @@ class EvaluationInputs:
     inverse: InverseMapper
     charge_channel: int
     reference: Reference
+    sample: CachedDataset
+    sample_name: str = "validation split"
 
     @property
     def images(self) -> np.ndarray:
-        """Simulated validation images (network units), ``(n, [T,] H, W, C)``."""
-        return self.dataset.images[self.rows]
+        """Simulated held-out images (network units), ``(n, [T,] H, W, C)``."""
+        return self.sample.images[self.rows]
 
     @property
     def labels(self) -> np.ndarray:
         """Standardised labels of the evaluated examples."""
-        return self.dataset.labels[self.rows]
+        return self.sample.labels[self.rows]
 
     @property
     def physical_labels(self) -> dict[str, np.ndarray]:
         """Labels of the evaluated examples in physical units."""
-        return {k: v[self.rows] for k, v in self.dataset.physical_labels.items()}
+        return {k: v[self.rows] for k, v in self.sample.physical_labels.items()}
 
     @property
     def groups(self) -> np.ndarray:
         """Shower index of every evaluated example (shared by its telescopes)."""
-        return shower_groups(self.dataset.events[self.rows])
+        return shower_groups(self.sample.events[self.rows])
 
     def camera_charges(self, square: np.ndarray) -> np.ndarray:
         """Square images in network units -> camera charges in p.e.
@@ -106,6 +117,11 @@ class EvaluationInputs:
         charges = self.inverse(flat)[..., self.charge_channel]
         return charges.reshape(*physical.shape[:-3], charges.shape[-1])
 
+    def square_charges(self, charges: np.ndarray) -> np.ndarray:
+        """Camera charges ``(n, n_pix)`` in p.e. -> square images ``(n, H, W, 1)``,
+        mapped as the training images were."""
+        return self.inverse.mapper.map_image(charges[..., np.newaxis])
+
 
 def shower_groups(events: np.ndarray) -> np.ndarray:
     """One integer per row, equal for rows of the same shower (file, obs, event)."""
@@ -113,38 +129,56 @@ def shower_groups(events: np.ndarray) -> np.ndarray:
     return np.unique(keys, axis=0, return_inverse=True)[1].ravel()
 
 
-def load_inputs(folder: Path, n_events: int | None, seed: int) -> EvaluationInputs:
-    """Open ``folder`` and choose the validation examples to evaluate.
+def load_inputs(
+    folder: Path,
+    n_events: int | None,
+    seed: int,
+    reference_files: tuple[Path, ...] = (),
+) -> EvaluationInputs:
+    """Open ``folder`` and choose the held-out examples to evaluate.
 
     Parameters
     ----------
     folder : pathlib.Path
         A finished run folder.
     n_events : int or None
-        Evaluate at most this many validation images (whole showers, chosen with
+        Evaluate at most this many held-out images (whole showers, chosen with
         ``seed``); None: all of them.
     seed : int
         Seed of the choice.
+    reference_files : tuple of pathlib.Path
+        Simulated DL1 files never used in training, evaluated instead of the
+        validation split (checked by
+        :func:`~ctgans.data.reference.check_reference_files` beforehand).
 
     Raises
     ------
     DataError
-        On a missing or unfinished run folder, or a dataset that no longer
-        matches the run's normalisation.
+        On a missing or unfinished run folder, a dataset that no longer
+        matches the run's normalisation, or reference files without events.
     """
     run = open_run(folder)
     raw = yaml.safe_load((folder / "config.yml").read_text())
     settings = _settings(raw, folder)
     dataset = _dataset(run, raw, folder)
-    validation = np.flatnonzero(dataset.is_validation)
-    if len(validation) < 20:
-        raise DataError(
-            f"run folder {folder}: {len(validation)} validation images; "
-            "expected at least 20 (raise data.validation_fraction)"
+    if reference_files:
+        cfg = dataclasses.replace(
+            reference_config(run.data, reference_files),
+            cache_dir=resolve_path(raw["data"]["cache_dir"], folder),
         )
-    rows = _choose(
-        validation, shower_groups(dataset.events[validation]), n_events, seed
-    )
+        sample = prepare_reference(
+            cfg, run.normalization, run.label_scaler, dataset.tel_ids
+        )
+        where = f"--reference {', '.join(map(str, reference_files))}"
+    else:
+        sample, where = dataset, f"run folder {folder}"
+    held_out = np.flatnonzero(sample.is_validation)
+    if len(held_out) < 20:
+        raise DataError(
+            f"{where}: {len(held_out)} held-out images; expected at least 20"
+            + ("" if reference_files else " (raise data.validation_fraction)")
+        )
+    rows = _choose(held_out, shower_groups(sample.events[held_out]), n_events, seed)
     reference = read_reference(run.data.signal[0], run.data, run.tel_ids)
     geometry = reference.subarray.tel[run.tel_ids[0]].camera.geometry
     mapper = build_mapper(geometry, run.data.mapper, run.data.image_shape)
@@ -165,6 +199,8 @@ def load_inputs(folder: Path, n_events: int | None, seed: int) -> EvaluationInpu
         InverseMapper(mapper, geometry),
         charge,
         reference,
+        sample,
+        "reference files" if reference_files else "validation split",
     )
 
 

@@ -16,10 +16,12 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from ctgans.evaluate.compare import compare_population, log_intensity_table
+from ctgans.evaluate.feature_cache import cached_features, feature_cache_path
 from ctgans.evaluate.features import image_features
 from ctgans.evaluate.generation import (
     generate_square,
@@ -84,10 +86,17 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
     def lap(name):
         timings[name] = round(time.perf_counter() - start - sum(timings.values()), 2)
 
-    inputs = load_inputs(request.run_folder, request.n_events, request.seed)
+    inputs = load_inputs(
+        request.run_folder, request.n_events, request.seed, request.reference
+    )
     physical = inputs.physical_labels
     n = len(inputs.rows)
-    log.info("evaluating %d validation images of %s", n, request.run_folder)
+    log.info(
+        "evaluating %d held-out images (%s) of %s",
+        n,
+        inputs.sample_name,
+        request.run_folder,
+    )
     generator = None
     if request.generator == "run":
         from ctgans.generate.trained_run import load_generator
@@ -105,9 +114,16 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
         fake_view = brightest_telescope(fake, inputs.charge_channel)
     sim_pixels = inputs.camera_charges(real)
     gen_pixels = inputs.camera_charges(fake_view)
-    sim_features = log_intensity_table(image_features(sim_pixels, inputs.geometry))
+    sim_features = log_intensity_table(
+        cached_features(
+            _feature_cache(inputs, stereo),
+            lambda: image_features(sim_pixels, inputs.geometry),
+        )
+    )
     gen_features = log_intensity_table(image_features(gen_pixels, inputs.geometry))
     lap("image_parameters")
+    sim_square = inputs.square_charges(sim_pixels)
+    gen_square = inputs.square_charges(gen_pixels)
     log_energy = physical["log_true_energy"]
     splits = halvings(inputs.groups, request.n_resamples, request.seed)
 
@@ -131,6 +147,7 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
             log_energy[rows],
             halvings(inputs.groups[rows], request.n_resamples, request.seed),
             request.seed,
+            square=(sim_square[rows], gen_square[rows]),
             **orientation,
         )
     lap("distribution_metrics")
@@ -145,6 +162,10 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
         "generator": request.generator,
         "seed": request.seed,
         "n_resamples": request.n_resamples,
+        "reference": {
+            "sample": inputs.sample_name,
+            "files": [str(p) for p in request.reference],
+        },
         "sample_sizes": {
             "validation_images": n,
             "showers": int(len(np.unique(inputs.groups))),
@@ -168,6 +189,21 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
     report["seconds"] = time.perf_counter() - start
     report["timings_s"] = timings
     return report, ReportData(inputs, real, fake_view, sim_features, gen_features)
+
+
+def _feature_cache(inputs: EvaluationInputs, stereo: bool):
+    """Where the simulated sample's image parameters are cached (None: nowhere,
+    when the sample has no cache file)."""
+    path = inputs.sample.path
+    if path is None or not Path(path).is_file():
+        return None
+    settings = {
+        "mapper": inputs.run.data.mapper,
+        "image_shape": inputs.inverse.image_shape,
+        "view": "brightest telescope" if stereo else "telescope image",
+        "charge_channel": inputs.charge_channel,
+    }
+    return feature_cache_path(Path(path), inputs.rows, settings)
 
 
 def _source(inputs: EvaluationInputs):

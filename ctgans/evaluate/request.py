@@ -35,6 +35,10 @@ class ReportRequest:
         What makes the images compared with simulation.
     speed : bool
         Time the generator (section 5).
+    reference : tuple of pathlib.Path
+        Simulated DL1 files never used in training, compared instead of the
+        run's validation split (read with the run's selection); empty: the
+        validation split.
     """
 
     run_folder: Path
@@ -43,6 +47,7 @@ class ReportRequest:
     n_resamples: int = MIN_RESAMPLES
     generator: str = "run"
     speed: bool = True
+    reference: tuple[Path, ...] = ()
 
     def __post_init__(self):
         if self.n_events is not None and self.n_events < MIN_EVENTS:

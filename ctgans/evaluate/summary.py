@@ -91,8 +91,9 @@ def markdown_summary(report: dict) -> str:
     lines = [
         f"# Fidelity report: `{report['run_folder']}`",
         "",
-        f"Generator: `{report['generator']}`; {sizes['validation_images']} validation "
-        f"images ({sizes['showers']} showers), {report['n_resamples']} random "
+        f"Generator: `{report['generator']}`; {sizes['validation_images']} held-out "
+        f"images of the {report.get('reference', {}).get('sample', 'validation split')}"
+        f" ({sizes['showers']} showers), {report['n_resamples']} random "
         f"halvings A/B (≈ {sizes['half_A_images_mean']:.0f} / "
         f"{sizes['half_B_images_mean']:.0f} images); seed {report['seed']}.",
         "",

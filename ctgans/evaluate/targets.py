@@ -105,7 +105,8 @@ METRICS = {
     ),
     "auc_low_level": Metric(
         ("two_sample_classifier", "low_level"), "classifier",
-        "AUC low-level (pixels)", Target(high=0.70),
+        "AUC low-level, pixels (status: {stronger}; CNN {cnn_auc:.3f}, PCA + "
+        "trees {trees_auc:.3f})", Target(high=0.70),
     ),
     "auc_high_level": Metric(
         ("two_sample_classifier", "high_level"), "classifier",

@@ -95,6 +95,8 @@ class InverseMapper:
         ``R``, shape ``(H * W, n_pixels)``, float32: ``pixels = square @ R``.
     image_shape : int
         ``H`` (= ``W``) of the square images.
+    mapper : dl1_data_handler.image_mapper.ImageMapper
+        The mapper inverted (camera pixels -> square images).
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class InverseMapper:
                 "inverse here; expected a mapper with a mapping table, e.g. "
                 "BilinearMapper"
             )
+        self.mapper = mapper  # the forward direction, camera -> square
         table = mapper.mapping_table
         table = table.toarray() if hasattr(table, "toarray") else np.asarray(table)
         table = table.astype(np.float64)
