@@ -34,6 +34,10 @@ MAPPERS = (
 #: The embedded toy dataset: file per particle, showers thrown per particle.
 TOY_FILES = {"gamma": "gamma_diffuse.dl1.h5", "proton": "proton_diffuse.dl1.h5"}
 EMBEDDED_EVENTS = 40000
+#: CTLearn's squeeze-and-excitation attentions that divide the filters by its
+#: ``attention_reduction_ratio`` (default 16): every stage needs that many.
+SE_ATTENTION = ("Dual-SE", "Channel-SE")
+SE_REDUCTION = 16
 
 
 @dataclass(frozen=True)
@@ -229,6 +233,7 @@ def load_config(path: str | Path, check_files: bool = True) -> Config:
         seed=root.integer("seed", 0, minimum=0),
     )
     _check_camera_model(cfg)
+    _check_model(cfg)
     if check_files:
         _check_output_folders(cfg)
     return cfg
@@ -461,7 +466,16 @@ def _model(sec: Section) -> ModelConfig:
         "directory",
     )
     stages = []
-    for i, stage in enumerate(psec.list("architecture", [])):
+    architecture = psec.list("architecture", [])
+    if "architecture" in psec and not architecture:
+        raise ConfigError(
+            psec.message(
+                "at least one ResNet stage {filters, blocks}",
+                "an empty list",
+                "architecture",
+            )
+        )
+    for i, stage in enumerate(architecture):
         ssec = Section(stage, f"{psec.path}.architecture[{i}]", sec.source)
         ssec.allow("filters", "blocks")
         stages.append(
@@ -485,7 +499,7 @@ def _model(sec: Section) -> ModelConfig:
             source_frame=gsec.boolean("source_frame", False),
         ),
         critic=CriticConfig(
-            filters=tuple(csec.integer_list("filters", [64, 128, 256], minimum=1)),
+            filters=tuple(_critic_filters(csec)),
             conditioning=csec.choice(
                 "conditioning", ("projection", "channels", "none"), "projection"
             ),
@@ -506,6 +520,40 @@ def _model(sec: Section) -> ModelConfig:
             directory=Path(psec.string("directory", "predictors")),
         ),
     )
+
+
+def _critic_filters(csec: Section) -> list[int]:
+    filters = csec.integer_list("filters", [64, 128, 256], minimum=1)
+    if not filters:
+        raise ConfigError(
+            csec.message(
+                "a non-empty list of integers >= 1 (one per stride-2 convolution)",
+                "an empty list",
+                "filters",
+            )
+        )
+    return filters
+
+
+def _check_model(cfg: Config) -> None:
+    """Combinations of model settings that the networks refuse."""
+    m = cfg.model
+    p = m.predictor
+    smallest = min(filters for filters, _ in p.architecture)
+    if p.attention_mechanism in SE_ATTENTION and smallest < SE_REDUCTION:
+        raise ConfigError(
+            f"`model.predictor.architecture` must have at least {SE_REDUCTION} "
+            f"filters in every stage with attention_mechanism "
+            f"{p.attention_mechanism} (CTLearn divides the filters by "
+            f"{SE_REDUCTION}; or attention_mechanism Spatial-SE or none); received "
+            f"filters {[f for f, _ in p.architecture]} ({cfg.source})"
+        )
+    if m.generator.source_frame and m.latent_dim < 2:
+        raise ConfigError(
+            "`model.latent_dim` must be at least 2 with "
+            "model.generator.source_frame (the rotation angle is drawn from two "
+            f"noise components); received {m.latent_dim} ({cfg.source})"
+        )
 
 
 def _attention(psec: Section) -> str | None:

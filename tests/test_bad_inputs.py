@@ -52,6 +52,7 @@ class World:
     config_text: str
     run: Path
     n_examples: int
+    n_train: int
 
     def config(self, folder: Path, *edits: tuple[str, str], name="cfg.yml") -> Path:
         """The world's config with ``(old, new)`` text edits, written to folder."""
@@ -98,10 +99,11 @@ def world(tmp_path_factory, toy_pair) -> World:
     path.write_text(text)
     cfg = load_config(path)
     folder = run(cfg, fresh=True)
-    n_examples = len(prepare_dataset(cfg.data, cfg.seed).images)
+    dataset = prepare_dataset(cfg.data, cfg.seed)
+    n_examples, n_train = len(dataset.images), int((~dataset.is_validation).sum())
     # Cases train with this config in their own folder: run folders land there.
     case_text = text.replace(f"run_dir: {root / 'runs'}", "run_dir: runs")
-    return World(root, toy_pair["gamma"], case_text, folder, n_examples)
+    return World(root, toy_pair["gamma"], case_text, folder, n_examples, n_train)
 
 
 # --- ways to make bad files ---
@@ -329,6 +331,52 @@ def _other_config_run(w: World, tmp: Path):
     return [cfg], {"cfg": cfg, "hash": config_hash(load_config(cfg))}
 
 
+def _with_n_train(build):
+    def with_n(w: World, tmp: Path):
+        argv, fields = build(w, tmp)
+        return argv, {**fields, "n": w.n_train}
+
+    return with_n
+
+
+def _run_in_use(w: World, tmp: Path):
+    """A run folder of this config whose ``train.lock`` a live process holds
+    (:func:`_lock_held`)."""
+    from ctgans.config import load_config
+    from ctgans.train.run_folder import config_hash
+
+    cfg = w.config(tmp)
+    folder = tmp / "runs" / "cfg-001"
+    folder.mkdir(parents=True)
+    digest = config_hash(load_config(cfg))
+    (folder / "run.json").write_text(json.dumps({"config_hash": digest, "seed": 0}))
+    holder = {"pid": os.getpid(), "host": "node7", "started": "2026-11-25T10:00:00"}
+    (folder / "train.lock").write_text(json.dumps(holder))
+    return [cfg], {"cfg": cfg, **holder}
+
+
+@contextlib.contextmanager
+def _lock_held(tmp: Path):
+    """Another process holds the flock of the run folder's train.lock."""
+    script = (
+        "import fcntl, sys, time\n"
+        "f = open(sys.argv[1])\n"
+        "fcntl.flock(f, fcntl.LOCK_EX)\n"
+        "print('held', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    lock = tmp / "runs" / "cfg-001" / "train.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def _other_predictor(w: World, tmp: Path):
     folder, key = _foreign_predictor(w, tmp)
     cfg = w.config(tmp, (f"directory: {w.root / 'pred'}", f"directory: {tmp / 'pred'}"))
@@ -464,6 +512,70 @@ BAD = [
         _cfg(extra=["--bogus"]),
         "unrecognized arguments: --bogus",
     ),
+    # --- model settings the networks refuse (checked when the config is loaded) ---
+    Case(
+        "critic_filters_empty",
+        "train",
+        _cfg(("filters: [16, 32]", "filters: []")),
+        "`model.critic.filters` must be a non-empty list of integers >= 1 (one per "
+        "stride-2 convolution); received an empty list ({cfg})",
+    ),
+    Case(
+        "predictor_architecture_empty",
+        "train",
+        _cfg(("architecture: [{filters: 16, blocks: 1}]", "architecture: []")),
+        "`model.predictor.architecture` must be at least one ResNet stage "
+        "{{filters, blocks}}; received an empty list ({cfg})",
+    ),
+    Case(
+        "predictor_attention_needs_16_filters",
+        "train",
+        _cfg(
+            (
+                "architecture: [{filters: 16, blocks: 1}]",
+                "architecture: [{filters: 8, blocks: 1}]",
+            ),
+            ("attention_mechanism: none", "attention_mechanism: Channel-SE"),
+        ),
+        "`model.predictor.architecture` must have at least 16 filters in every "
+        "stage with attention_mechanism Channel-SE (CTLearn divides the filters by "
+        "16; or attention_mechanism Spatial-SE or none); received filters [8] "
+        "({cfg})",
+    ),
+    Case(
+        "source_frame_latent_dim_1",
+        "train",
+        _cfg(
+            ("latent_dim: 16", "latent_dim: 1"),
+            (
+                "normalization: batch}",
+                "normalization: batch, camera_noise: true, source_frame: true}",
+            ),
+        ),
+        "`model.latent_dim` must be at least 2 with model.generator.source_frame "
+        "(the rotation angle is drawn from two noise components); received 1 ({cfg})",
+    ),
+    # --- settings checked against the data (before its cache is written) ---
+    Case(
+        "batch_larger_than_training_split",
+        "train",
+        _with_n_train(
+            _cfg(
+                ("  batch_size: 16", "  batch_size: 4096"),
+                ("cache_dir: <root>/cache", "cache_dir: <tmp>/cache"),
+            )
+        ),
+        "`train.batch_size` x `loss.critic_steps` (the examples of one generator "
+        "step) must be at most the {n} training examples; received 4096 x 2 = 8192 "
+        "({cfg})",
+    ),
+    Case(
+        "predictor_batch_larger_than_training_split",
+        "train",
+        _with_n_train(_cfg(("    batch_size: 32", "    batch_size: 100000"))),
+        "`model.predictor.batch_size` must be at most the {n} training telescope "
+        "images; received 100000 ({cfg})",
+    ),
     # --- folders that cannot be written (checked when the config is loaded) ---
     Case(
         "run_dir_not_a_folder",
@@ -593,6 +705,15 @@ BAD = [
         "'cameradirection'], image shape [16, 16, 1]; expected key {key}, tasks "
         "['energy', 'cameradirection'], image shape [16, 16, 1] (delete the folder "
         "to retrain)",
+    ),
+    Case(
+        "run_folder_in_use",
+        "train",
+        _run_in_use,
+        "run folder runs/cfg-001 is being trained by process {pid} on host {host}, "
+        "started {started} (lock runs/cfg-001/train.lock); wait for it to end, or "
+        "pass --fresh to start a new run folder",
+        during=_lock_held,
     ),
     # --- generation ---
     Case(

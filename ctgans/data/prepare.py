@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -81,16 +82,28 @@ def ensure_toy_dataset(cfg: DataConfig) -> None:
         )
 
 
-def prepare_dataset(cfg: DataConfig, seed: int) -> CachedDataset:
-    """The cached dataset for ``cfg``: built and written once, then reused."""
+def prepare_dataset(
+    cfg: DataConfig, seed: int, check: Callable[[CachedDataset], None] | None = None
+) -> CachedDataset:
+    """The cached dataset for ``cfg``: built and written once, then reused.
+
+    ``check(dataset)``, if given, runs before the cache is written: a check that
+    needs the data (e.g. batch sizes against the training examples) refuses
+    without leaving a cache behind.
+    """
     ensure_toy_dataset(cfg)
     check_files(cfg)
     path = cache_path(cfg, seed)
     if path.is_file():
         log.info("using cached dataset %s", path)
-        return read_cache(path)
+        dataset = read_cache(path)
+        if check is not None:
+            check(dataset)
+        return dataset
     log.info("building cached dataset %s", path)
     dataset = build_dataset(cfg, seed)
+    if check is not None:
+        check(dataset)
     write_cache(path, dataset)
     dataset.path = path
     return dataset

@@ -33,10 +33,11 @@ from ctgans.train.checkpoint import (
     remove_stale_temporaries,
     restore_checkpoint,
 )
+from ctgans.train.dataset_checks import check_dataset
 from ctgans.train.history import HistoryCSV
 from ctgans.train.label_recovery import label_errors
 from ctgans.train.predictors import check_predictor, get_predictor
-from ctgans.train.run_folder import check_run_folder, open_run_folder, write_atomic
+from ctgans.train.run_folder import check_run_folder, claim_run_folder, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -258,24 +259,30 @@ def run(cfg: Config, fresh: bool = False) -> Path:
     strategy = make_strategy(cfg.train.strategy)  # before TensorFlow runs anything
     keras.utils.set_random_seed(cfg.seed)
     check_run_folder(cfg, fresh)  # refusals first: nothing read or written yet
-    dataset = prepare_dataset(cfg.data, cfg.seed)
+    # Checks that need the data run before its cache is written.
+    dataset = prepare_dataset(
+        cfg.data, cfg.seed, check=lambda data: check_dataset(cfg, data)
+    )
     check_predictor(cfg, dataset)
     chief = is_chief(strategy)
+    lock = None
     if chief:
-        folder, resumed = open_run_folder(cfg, fresh)
-        if resumed:
-            remove_stale_temporaries(folder)
+        folder, resumed, lock = claim_run_folder(cfg, fresh)  # one process per folder
     else:
         folder, resumed = Path(tempfile.mkdtemp(prefix="ctgans-worker-")), False
-    log.info(
-        "run folder %s (%s), %d replica(s)",
-        folder,
-        "resumed" if resumed else "new" if chief else "temporary, non-chief worker",
-        strategy.num_replicas_in_sync,
-    )
     try:
+        if resumed:
+            remove_stale_temporaries(folder)
+        log.info(
+            "run folder %s (%s), %d replica(s)",
+            folder,
+            "resumed" if resumed else "new" if chief else "temporary, non-chief worker",
+            strategy.num_replicas_in_sync,
+        )
         return _train_in(cfg, dataset, strategy, folder, resumed, chief)
     finally:
+        if lock is not None:
+            lock.release()
         if not chief:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -356,12 +363,7 @@ def _fit(
 ):
     t = cfg.train
     val = dataset.is_validation
-    global_batch = t.batch_size * cfg.loss.critic_steps
-    if (~val).sum() < global_batch:
-        raise CtgansInputError(
-            f"`train.batch_size` x `loss.critic_steps` = {global_batch} exceeds the "
-            f"{int((~val).sum())} training examples ({cfg.source})"
-        )
+    global_batch = t.batch_size * cfg.loss.critic_steps  # checked: check_dataset
     # Another shuffle seed per resumed segment, so a resume does not replay epoch 1.
     train = make_tf_dataset(
         dataset.images[~val],

@@ -9,11 +9,13 @@ a new one. A run folder made with other settings is never resumed silently.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
 import platform
 import secrets
+import shutil
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -22,6 +24,7 @@ import yaml
 
 from ctgans.config import Config
 from ctgans.exceptions import ConfigError
+from ctgans.train.run_lock import RunLock, acquire, check_free
 
 PACKAGES = (
     "ctgans",
@@ -104,7 +107,8 @@ def check_run_folder(cfg: Config, fresh: bool) -> Path | None:
 
     Raises ConfigError when the newest run folder of this config name was made
     with other settings (resuming it would mix two experiments) or its
-    ``run.json`` is unreadable. Called before any data is read.
+    ``run.json`` is unreadable, or another process trains it
+    (:func:`~ctgans.train.run_lock.check_free`). Called before any data is read.
     """
     runs = _runs_of(cfg)
     if not runs or fresh:
@@ -127,17 +131,44 @@ def check_run_folder(cfg: Config, fresh: bool) -> Path | None:
             f"(hash {made_with}, this config {digest}); "
             "pass --fresh to start a new run"
         )
+    check_free(latest)  # another process training it
     return latest
 
 
 def open_run_folder(cfg: Config, fresh: bool) -> tuple[Path, bool]:
-    """The run folder to use and whether it is resumed.
+    """The run folder to use and whether it is resumed (without locking it).
 
     Raises ConfigError as :func:`check_run_folder` does.
     """
-    resumed = check_run_folder(cfg, fresh)
-    if resumed is not None:
-        return resumed, True
+    folder, resumed, _ = _open(cfg, fresh, locked=False)
+    return folder, resumed
+
+
+def claim_run_folder(cfg: Config, fresh: bool) -> tuple[Path, bool, RunLock]:
+    """:func:`open_run_folder`, locked for this process (:mod:`.run_lock`).
+
+    A new folder is locked before it gets its final name, so a second process
+    never finds it unlocked; when two processes make the same new folder at
+    once, the loser finds the winner's and is refused (or, with ``fresh``, makes
+    the next one). Raises ConfigError when another process trains the folder.
+    """
+    return _open(cfg, fresh, locked=True)
+
+
+def _open(cfg: Config, fresh: bool, locked: bool):
+    while True:
+        resumed = check_run_folder(cfg, fresh)
+        if resumed is not None:
+            return resumed, True, acquire(resumed) if locked else None
+        made = _make_run_folder(cfg, locked)
+        if made is not None:
+            folder, lock = made
+            return folder, False, lock
+
+
+def _make_run_folder(cfg: Config, locked: bool):
+    """A new, complete run folder and its lock; None if another process made
+    one of that name first."""
     runs = _runs_of(cfg)
     digest = config_hash(cfg)
     index = int(runs[-1].name.rsplit("-", 1)[1]) + 1 if runs else 1
@@ -152,16 +183,36 @@ def open_run_folder(cfg: Config, fresh: bool) -> tuple[Path, bool]:
         raise ConfigError(
             f"cannot create run folder {folder}: {err.strerror} (train.run_dir)"
         ) from None
-    write_atomic(
-        tmp / "config.yml", yaml.safe_dump(resolved_config(cfg), sort_keys=False)
-    )
-    write_atomic(tmp / "versions.json", json.dumps(package_versions(), indent=2))
-    write_atomic(
-        tmp / "run.json",
-        json.dumps(
-            {"config_hash": digest, "config_file": str(cfg.source), "seed": cfg.seed},
-            indent=2,
-        ),
-    )
-    os.rename(tmp, folder)
-    return folder, False
+    lock = acquire(tmp) if locked else None
+    try:
+        write_atomic(
+            tmp / "config.yml", yaml.safe_dump(resolved_config(cfg), sort_keys=False)
+        )
+        write_atomic(tmp / "versions.json", json.dumps(package_versions(), indent=2))
+        write_atomic(
+            tmp / "run.json",
+            json.dumps(
+                {
+                    "config_hash": digest,
+                    "config_file": str(cfg.source),
+                    "seed": cfg.seed,
+                },
+                indent=2,
+            ),
+        )
+        os.rename(tmp, folder)
+    except OSError as err:
+        if lock is not None:
+            lock.release()
+        shutil.rmtree(tmp, ignore_errors=True)
+        if err.errno in (errno.EEXIST, errno.ENOTEMPTY) and folder.is_dir():
+            return None  # made by another process meanwhile
+        raise
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if lock is not None:
+        lock.moved_to(folder)
+    return folder, lock
