@@ -19,6 +19,7 @@ import yaml
 
 from ctgans.config_schema import Section
 from ctgans.exceptions import ConfigError
+from ctgans.choices import LABEL_LOSSES
 
 LABELS = ("type", "energy", "cameradirection", "skydirection")
 CHANNELS = ("image", "peak_time", "cleaned_image", "relative_peak_time")
@@ -164,6 +165,7 @@ class LossConfig:
     label_warmup_epochs: float = 0.0
     gradient_penalty: float = 10.0
     critic_steps: int = 5
+    label_loss: str = "absolute"
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,15 @@ def _check_camera_model(cfg: Config) -> None:
                 f"{key}: needs the cameradirection label in data.labels; received "
                 f"{list(cfg.data.labels)} {where}"
             )
+    if cfg.loss.label_loss == "excess" and (
+        cfg.data.mode != "mono" or cfg.train.label_source != "real"
+    ):
+        raise ConfigError(
+            "loss.label_loss: excess compares each generated image with the real "
+            "image of the same labels, so it needs data.mode mono and "
+            f"train.label_source real; received mode {cfg.data.mode}, label_source "
+            f"{cfg.train.label_source} {where}"
+        )
     if cfg.model.critic.image_moments and (
         cfg.data.mode != "mono" or cfg.data.channels[0] not in ("image",)
     ):
@@ -568,7 +579,11 @@ def _attention(psec: Section) -> str | None:
 
 def _loss(sec: Section, labels: tuple[str, ...]) -> LossConfig:
     sec.allow(
-        "label_weights", "label_warmup_epochs", "gradient_penalty", "critic_steps"
+        "label_weights",
+        "label_warmup_epochs",
+        "gradient_penalty",
+        "critic_steps",
+        "label_loss",
     )
     wsec = sec.section("label_weights")
     wsec.allow(*labels)
@@ -578,6 +593,7 @@ def _loss(sec: Section, labels: tuple[str, ...]) -> LossConfig:
         label_warmup_epochs=sec.number("label_warmup_epochs", 0.0, 0.0, None),
         gradient_penalty=sec.number("gradient_penalty", 10.0, 0.0, None),
         critic_steps=sec.integer("critic_steps", 5, minimum=1),
+        label_loss=sec.choice("label_loss", LABEL_LOSSES, "absolute"),
     )
 
 

@@ -310,3 +310,35 @@ def test_two_replicas_make_the_same_update_as_one():
     )
     assert float(values["MOVED"]) > 1e-3
     assert float(values["DIFF"]) < 1e-5
+
+
+# ---- excess label loss --------------------------------------------------------------
+
+
+def test_excess_label_loss_is_the_excess_over_the_real_partner():
+    gan = _make_gan(label_loss="excess")
+    images, labels = _batch()
+    fake = images[::-1].copy()
+    absolute = gan._label_losses(fake, labels)
+    # Against itself there is no excess; against its real partners at most the
+    # absolute loss, and exactly relu(loss(fake) - loss(real)) per image.
+    itself = gan._label_losses(fake, labels, reference=fake)
+    assert float(itself["energy"]) == 0.0
+    excess = gan._label_losses(fake, labels, reference=images)
+    per_fake = gan.predictor(fake)["energy"][:, 0] - labels[:, 1]
+    per_real = gan.predictor(images)["energy"][:, 0] - labels[:, 1]
+    expected = np.maximum(
+        np.asarray(per_fake) ** 2 - np.asarray(per_real) ** 2, 0.0
+    ).mean()
+    assert float(excess["energy"]) == pytest.approx(expected, rel=1e-4)
+    assert float(excess["energy"]) < float(absolute["energy"])
+
+
+def test_excess_label_loss_trains_and_needs_real_labels():
+    gan = _make_gan(label_loss="excess")
+    before = _values(gan.generator.trainable_weights)
+    logs = gan.train_step(_batch())
+    assert np.isfinite(float(logs["label_energy"]))
+    assert _changed(before, _values(gan.generator.trainable_weights))
+    with pytest.raises(ValueError, match="label_source 'real'"):
+        _make_gan(label_loss="excess", label_source="sampled")

@@ -18,6 +18,7 @@ import tensorflow as tf
 from keras import ops
 
 from ctgans.data.presence import telescope_presence
+from ctgans.choices import LABEL_LOSSES
 from ctgans.models.predictor import label_slices
 
 LABEL_SOURCES = ("real", "sampled")
@@ -59,6 +60,15 @@ def gradient_penalty(critic, real, fake, labels, epsilon, training=True):
     grads = tape.gradient(scores, interpolated)
     norm = ops.sqrt(ops.sum(ops.square(grads), axis=tuple(range(1, rank))) + GP_EPSILON)
     return ops.mean(ops.square(norm - 1.0))
+
+
+def _task_loss(task, target, prediction):
+    """Per-image loss of one predictor task (cross-entropy for ``type``)."""
+    if task == "type":
+        return keras.losses.sparse_categorical_crossentropy(
+            ops.cast(target[:, 0], "int32"), prediction
+        )
+    return keras.losses.mean_squared_error(target, prediction)
 
 
 def _replica_scale(loss):
@@ -198,6 +208,7 @@ class ConditionalWGAN(keras.Model):
         gradient_penalty_weight=10.0,
         critic_steps=5,
         label_source="real",
+        label_loss="absolute",
         **kwargs,
     ):
         """Set the two optimizers and the loss weights.
@@ -217,6 +228,12 @@ class ConditionalWGAN(keras.Model):
         label_source : {"real", "sampled"}
             Conditioning labels of the fakes: those of the real sub-batch, or drawn
             with replacement from all real labels of the replica's batch.
+        label_loss : {"absolute", "excess"}
+            ``absolute``: the predictor's loss on each generated image.
+            ``excess``: ``relu(loss(generated) - loss(real))`` per image, against the
+            real image whose labels the fake was given (mono, ``label_source``
+            ``real``): the predictor is biased and scatters on simulated images too,
+            and the generator is only penalised where it does worse.
         **kwargs
             Passed to ``keras.Model.compile`` (e.g. ``jit_compile``).
         """
@@ -247,6 +264,20 @@ class ConditionalWGAN(keras.Model):
                 f"ConditionalWGAN: label_source must be one of {LABEL_SOURCES}; "
                 f"received {label_source!r}"
             )
+        if label_loss not in LABEL_LOSSES:
+            raise ValueError(
+                f"ConditionalWGAN: label_loss must be one of {LABEL_LOSSES}; "
+                f"received {label_loss!r}"
+            )
+        if label_loss == "excess" and (
+            label_source != "real" or len(self.image_shape) != 3
+        ):
+            raise ValueError(
+                "ConditionalWGAN: label_loss 'excess' needs mono images and "
+                f"label_source 'real'; received image shape {self.image_shape}, "
+                f"label_source {label_source!r}"
+            )
+        self.label_loss = label_loss
         super().compile(optimizer=generator_optimizer, **kwargs)
         self.generator_optimizer = generator_optimizer
         self.critic_optimizer = critic_optimizer
@@ -274,7 +305,10 @@ class ConditionalWGAN(keras.Model):
         fake_labels = self._conditioning_labels(
             real_labels[:: self.critic_steps], real_labels
         )
-        self._generator_update(fake_labels)
+        reference = None
+        if getattr(self, "label_loss", "absolute") == "excess":
+            reference = real_images[:: self.critic_steps]
+        self._generator_update(fake_labels, reference)
         return self._step_logs()
 
     def test_step(self, data):
@@ -334,14 +368,14 @@ class ConditionalWGAN(keras.Model):
             critic_loss=critic_loss, wasserstein=wasserstein, gradient_penalty=gp
         )
 
-    def _generator_update(self, labels):
+    def _generator_update(self, labels, reference=None):
         batch = ops.shape(labels)[0]
         z = self._replica_rows(keras.random.normal, (batch, self.latent_dim))
         with tf.GradientTape() as tape:
             fake_images = self.generator((z, labels), training=True)
             fake_scores = self.critic((fake_images, labels), training=False)
             adversarial = -ops.mean(fake_scores)
-            label_losses = self._label_losses(fake_images, labels)
+            label_losses = self._label_losses(fake_images, labels, reference)
             label_loss = ops.zeros((), adversarial.dtype)
             for task, loss in label_losses.items():
                 label_loss += self.label_weights[task] * loss
@@ -351,8 +385,12 @@ class ConditionalWGAN(keras.Model):
         self._track(generator_adversarial=adversarial)
         self._track_labels(label_losses)
 
-    def _label_losses(self, images, labels) -> dict:
+    def _label_losses(self, images, labels, reference=None) -> dict:
         """``{task: loss}`` of the frozen predictor on generated images.
+
+        With ``reference`` (mono: the real images whose labels the fakes were
+        given), each image's loss is its excess over the loss on its real partner,
+        ``relu(loss(fake) - loss(real))``.
 
         Stereo: every telescope image carries the event's labels; with a
         ``presence_channel`` the loss is the mean over present telescopes only
@@ -378,15 +416,17 @@ class ConditionalWGAN(keras.Model):
             images = ops.reshape(images, (-1, *self.image_shape[1:]))
             labels = ops.repeat(labels, self.image_shape[0], axis=0)
         predictions = self.predictor(images, training=False)
+        real = None
+        if reference is not None:
+            real = self.predictor(ops.stop_gradient(reference), training=False)
         losses = {}
         for task, columns in self.label_tasks.items():
             target = labels[:, columns]
-            if task == "type":
-                loss = keras.losses.sparse_categorical_crossentropy(
-                    ops.cast(target[:, 0], "int32"), predictions[task]
+            loss = _task_loss(task, target, predictions[task])
+            if real is not None:
+                loss = ops.relu(
+                    loss - ops.stop_gradient(_task_loss(task, target, real[task]))
                 )
-            else:
-                loss = keras.losses.mean_squared_error(target, predictions[task])
             if weights is None:
                 losses[task] = ops.mean(loss)
             else:

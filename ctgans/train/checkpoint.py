@@ -50,6 +50,12 @@ def _stateful(gan) -> dict[str, list]:
         "seed_generators": [
             gan.seed_generator.state,
             gan.validation_seed_generator.state,
+        ]
+        # The camera noise of a camera-aware generator (resume-exact noise).
+        + [
+            layer.seed_generator.state
+            for layer in (getattr(gan.generator, "camera_response", None),)
+            if layer is not None
         ],
     }
 

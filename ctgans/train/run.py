@@ -213,6 +213,7 @@ def build_gan(
             gradient_penalty_weight=cfg.loss.gradient_penalty,
             critic_steps=cfg.loss.critic_steps,
             label_source=t.label_source,
+            label_loss=cfg.loss.label_loss,
         )
     return gan
 
