@@ -17,6 +17,8 @@ import pytest
 from smoke_configs import PROJECT, smoke_config
 
 STATUSES = {"pass", "fail", "unresolved", "info"}
+#: Label-recovery figures of the smoke run (energy + camera direction).
+LABEL_FIGURES = {"energy_resolution", "energy_bias", "cameradirection_68_m"}
 DISTRIBUTION_TARGETS = (
     ("cleaning_survival",),
     ("separation_power", "median"),
@@ -77,14 +79,16 @@ def test_report_has_every_section_with_floors(report_dir, smoke_run):
     )
     assert report["n_resamples"] == 5
     recovery = report["label_recovery"]
-    assert set(recovery["metrics"]) == {
-        "energy_resolution",
-        "energy_bias",
-        "cameradirection_68_m",
-    }
-    for name, entry in recovery["metrics"].items():
-        _check_entry(entry, name)
-        assert entry["floor"] is not None, name
+    # Both judges, per population, pooled and in the worst energy bin.
+    by_judge = report["populations"]["all"]["label_recovery"]
+    assert set(by_judge) == {"ctlearn", "forest"}
+    for judge, figures in by_judge.items():
+        assert set(figures) == set(LABEL_FIGURES), judge
+        for name, entries in figures.items():
+            for kind in ("pooled", "worst_bin"):
+                _check_entry(entries[kind], f"{judge}.{name}.{kind}")
+        assert figures["energy_bias"]["worst_bin"]["min_events_per_bin"] == 50
+    assert recovery["forest"]["n_train_images"]["all"] > 0
     n_bins = len(recovery["energy_edges_log10_tev"]) - 1
     assert np.diff(recovery["energy_edges_log10_tev"]) == pytest.approx(0.2)
     assert len(recovery["simulated"]["per_bin"]["energy_bias"]) == n_bins
@@ -112,10 +116,11 @@ def test_report_has_every_section_with_floors(report_dir, smoke_run):
     assert critic["checkpoint_epoch"] == 1
     assert "mean D(simulated) - mean D(generated)" in critic["sign"]
     counts = report["summary"]
-    assert sum(counts.values()) == 3 + len(DISTRIBUTION_TARGETS) + 1
+    n_recovery = 2 * len(LABEL_FIGURES) * 2  # judges x figures x pooled/worst
+    assert sum(counts.values()) == n_recovery + len(DISTRIBUTION_TARGETS) + 1
 
     summary = (report_dir / "summary.md").read_text()
-    assert summary.count("\n| ") == 1 + 3 + len(DISTRIBUTION_TARGETS) + 1
+    assert summary.count("\n| ") == 1 + n_recovery + len(DISTRIBUTION_TARGETS) + 1
     for name in ("feature_histograms.png", "label_recovery.png", "samples.png"):
         assert (report_dir / name).stat().st_size > 1000, name
 

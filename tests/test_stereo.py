@@ -401,7 +401,10 @@ def test_stereo_run_gets_the_full_report_with_stereo_rows(stereo_run):
         "intensity_ratio_spearman",
     }
     assert all(e["n_resamples"] >= 0 for e in stereo["metrics"].values())
-    assert "energy_resolution" in report["label_recovery"]["metrics"]
+    for population in report["populations"].values():
+        judges = population["label_recovery"]
+        assert "energy_resolution" in judges["ctlearn"]
+        assert "energy_resolution" in judges["forest"]
     assert report["label_recovery"]["evaluation_predictor"]["n_train"] > len(
         data.real
     )  # one example per present telescope image of the training events

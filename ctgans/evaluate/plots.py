@@ -52,8 +52,9 @@ def feature_histograms(
 
 
 def label_recovery_curves(path: Path, section: dict) -> None:
-    """Per energy bin: each figure on simulated and generated images, with the
-    spread of the simulated-vs-simulated floor as error bars."""
+    """Per energy bin: each figure on simulated and generated images, by the
+    CTLearn predictor (the simulated-vs-simulated floor as error bars) and by
+    the random forests where the section has their curves."""
     edges = np.asarray(section["energy_edges_log10_tev"])
     centres = 0.5 * (edges[1:] + edges[:-1])
     names = list(section["simulated"]["per_bin"])
@@ -64,11 +65,18 @@ def label_recovery_curves(path: Path, section: dict) -> None:
         floor = np.asarray(section["floor_per_bin"][name], float)
         ax.errorbar(centres, sim, yerr=floor, fmt="o-", label="simulated", ms=3)
         ax.plot(centres, gen, "s--", label="generated", ms=3)
+        forest = section.get("forest_curves", {})
+        if name in forest.get("simulated", {}).get("per_bin", {}):
+            ax.plot(centres, np.asarray(forest["simulated"]["per_bin"][name], float),
+                    "^-", label="simulated (RF)", ms=3)
+            ax.plot(centres, np.asarray(forest["generated"]["per_bin"][name], float),
+                    "v--", label="generated (RF)", ms=3)
         ax.set_xlabel("log10(E_true / TeV)")
         ax.set_title(name, fontsize=9)
     np.atleast_1d(axes)[0].legend(fontsize=7)
     fig.suptitle(
-        "label recovery by the evaluation predictor (error bars: |sim A - sim B|)"
+        "label recovery by the CTLearn evaluation predictor (error bars: "
+        "|sim A - sim B|) and the random forests (RF)"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=80)

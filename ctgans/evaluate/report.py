@@ -2,8 +2,10 @@
 
 :func:`build_report` takes a run folder, generates images with the labels of its
 held-out validation events, and returns the report as a JSON-able dict plus the
-arrays the plots need. Sections: label recovery by an independent evaluation
-predictor (§1), image parameters, KPD, two-sample classifiers and diversity per
+arrays the plots need. Sections: label recovery by two independent judges, a
+CTLearn evaluation predictor and random forests on the image parameters (§1, per
+population and energy bin: :mod:`ctgans.evaluate.recovery_report`), image
+parameters, KPD, two-sample classifiers and diversity per
 population (§2-4; per particle when ``type`` is a label), the final critic's
 Wasserstein estimate, and generation speed (§5). Stereo runs compare the brightest
 telescope of each event in those sections and add the stereo checks of
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,25 +31,16 @@ from ctgans.evaluate.generation import (
     noise,
 )
 from ctgans.evaluate.inputs import EvaluationInputs, load_inputs
-from ctgans.evaluate.label_recovery import energy_edges, event_errors, figures
 from ctgans.evaluate.orientation import source_in_geometry_frame
+from ctgans.evaluate.recovery_report import label_recovery_sections
 from ctgans.evaluate.request import ReportRequest
 from ctgans.evaluate.stereo_report import brightest_telescope, stereo_section
-from ctgans.evaluate.targets import Target, entry
 
 __all__ = ["ReportRequest", "build_report", "halvings", "statuses"]
 
 log = logging.getLogger(__name__)
 
 CLASS_COLUMN = "true_shower_primary_class"
-#: Figure -> (how generated and simulated are compared, target on |comparison|).
-LABEL_TARGETS = {
-    "energy_resolution": ("relative difference", Target(high=0.10)),
-    "cameradirection_68_m": ("relative difference", Target(high=0.10)),
-    "skydirection_68_deg": ("relative difference", Target(high=0.10)),
-    "energy_bias": ("difference", Target(high=0.05)),
-    "type_auc": ("difference", Target(high=0.02)),
-}
 
 
 @dataclass
@@ -153,7 +145,23 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
     lap("distribution_metrics")
     from ctgans.evaluate.critic import wasserstein_entry
 
-    recovery = _label_recovery(inputs, real, fake_view, splits, log_energy)
+    recovery, per_population = label_recovery_sections(
+        inputs,
+        real,
+        fake_view,
+        sim_features,
+        gen_features,
+        {
+            name: (
+                np.flatnonzero(mask),
+                halvings(inputs.groups[mask], request.n_resamples, request.seed),
+            )
+            for name, mask in _populations(physical).items()
+        },
+        splits,
+    )
+    for name, section in per_population.items():
+        populations[name]["label_recovery"] = section
     lap("label_recovery")
     critic = wasserstein_entry(inputs, fake, splits)  # stereo: whole events
     lap("critic")
@@ -233,76 +241,6 @@ def _populations(physical: dict) -> dict[str, np.ndarray]:
         return {"all": np.ones(len(physical["log_true_energy"]), bool)}
     gamma = physical[CLASS_COLUMN] > 0.5
     return {"gamma": gamma, "proton": ~gamma}
-
-
-def _label_recovery(inputs: EvaluationInputs, real, fake, splits, log_energy) -> dict:
-    from ctgans.evaluate.predictors import get_evaluation_predictor
-    from ctgans.train.label_recovery import predict_labels
-
-    predictor, meta = get_evaluation_predictor(
-        inputs.dataset, inputs.settings.predictor, inputs.settings.seed
-    )
-    scaler = inputs.dataset.label_scaler
-    sim = event_errors(predict_labels(predictor, real), inputs.labels, scaler)
-    gen = event_errors(predict_labels(predictor, fake), inputs.labels, scaler)
-    edges = energy_edges(log_energy)
-    everything = np.arange(len(log_energy))
-    sim_all = figures(sim, everything, log_energy, edges)
-    gen_all = figures(gen, everything, log_energy, edges)
-    per_split = [
-        (
-            figures(gen, a, log_energy, edges),
-            figures(sim, a, log_energy, edges),
-            figures(sim, b, log_energy, edges),
-        )
-        for a, b in splits
-    ]
-    metrics = {}
-    for name in sim_all["overall"]:
-        kind, target = LABEL_TARGETS[name]
-
-        def compare(x, y, kind=kind):
-            return x / y - 1 if kind == "relative difference" else x - y
-
-        values = [
-            compare(g["overall"][name], sb["overall"][name]) for g, _, sb in per_split
-        ]
-        floors = [
-            compare(sa["overall"][name], sb["overall"][name]) for _, sa, sb in per_split
-        ]
-        metrics[name] = entry(
-            np.abs(values),
-            np.abs(floors),
-            target,
-            comparison=f"|{kind}|, generated A vs simulated B",
-            simulated=sim_all["overall"][name],
-            generated=gen_all["overall"][name],
-        )
-    with warnings.catch_warnings():  # bins without events: NaN
-        warnings.simplefilter("ignore", RuntimeWarning)
-        floor_per_bin = {
-            name: np.nanmean(
-                [
-                    np.abs(np.subtract(sa["per_bin"][name], sb["per_bin"][name]))
-                    for _, sa, sb in per_split
-                ],
-                axis=0,
-            ).tolist()
-            for name in sim_all["per_bin"]
-        }
-    return {
-        "evaluation_predictor": {
-            "key": meta["key"],
-            "seed": meta.get("seed"),
-            "n_train": meta.get("n_train"),
-            "validation_metrics": meta.get("validation_metrics"),
-        },
-        "energy_edges_log10_tev": edges.tolist(),
-        "metrics": metrics,
-        "simulated": sim_all,
-        "generated": gen_all,
-        "floor_per_bin": floor_per_bin,
-    }
 
 
 def statuses(report: dict) -> dict:

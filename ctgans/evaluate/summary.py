@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ctgans.evaluate.targets import METRICS
+from ctgans.evaluate.targets import METRICS, RUN_METRICS
 
 __all__ = ["markdown_summary"]
 
@@ -59,13 +59,10 @@ def _fields(e: dict) -> dict:
 
 def _rows(report: dict) -> list[str]:
     rows = []
-    for name, e in report["label_recovery"]["metrics"].items():
-        kind = "rel. diff." if "relative" in e["comparison"] else "diff."
-        text = (
-            f"{name}: \\|{kind}\\| (all events: sim {_number(e['simulated'])}, "
-            f"gen {_number(e['generated'])})"
-        )
-        rows.append(_row("label recovery", text, e))
+    for metric in RUN_METRICS.values():
+        e = _at(report, metric.path)
+        if e is not None:
+            rows.append(_row(metric.section, metric.label.format(**_fields(e)), e))
     for pop, sections in report["populations"].items():
         where = f"{pop}: " if len(report["populations"]) > 1 else ""
         for metric in METRICS.values():

@@ -20,7 +20,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CONSISTENT_WITH_ZERO", "METRICS", "Metric", "Target", "entry"]
+__all__ = [
+    "CONSISTENT_WITH_ZERO",
+    "JUDGES",
+    "LABEL_FIGURES",
+    "METRICS",
+    "RUN_METRICS",
+    "Metric",
+    "Target",
+    "entry",
+]
 
 
 @dataclass(frozen=True)
@@ -75,9 +84,60 @@ class Metric:
     target: Target | None
 
 
+#: Label-recovery figures (FIDELITY §1): how generated and simulated compare,
+#: the target on the absolute comparison, and the row's text.
+LABEL_FIGURES = {
+    "energy_bias": ("difference", Target(high=0.05), "energy bias"),
+    "energy_resolution": (
+        "relative difference", Target(high=0.10), "energy resolution"
+    ),
+    "cameradirection_68_m": (
+        "relative difference", Target(high=0.10), "direction 68 % (m)"
+    ),
+    "skydirection_68_deg": (
+        "relative difference", Target(high=0.10), "direction 68 % (°)"
+    ),
+    "type_auc": ("difference", Target(high=0.02), "gamma/proton AUC"),
+}
+#: The two judges of label recovery: the CTLearn evaluation predictor and the
+#: random forests on image parameters (:mod:`ctgans.evaluate.forest`).
+JUDGES = {"ctlearn": "CTLearn", "forest": "RF"}
+
+
+def _label_metrics(figure_names, root: tuple[str, ...]) -> dict:
+    rows = {}
+    for judge, judge_text in JUDGES.items():
+        for figure in figure_names:
+            kind, target, text = LABEL_FIGURES[figure]
+            short = "rel. diff." if kind.startswith("relative") else "diff."
+            path = (*root, judge, figure)
+            rows[f"{judge}_{figure}"] = Metric(
+                (*path, "pooled"), "label recovery",
+                f"{judge_text}: {text}, \\|{short}\\| (sim {{simulated:.3f}}, "
+                "gen {generated:.3f})", target,
+            )
+            rows[f"{judge}_{figure}_worst_bin"] = Metric(
+                (*path, "worst_bin"), "label recovery",
+                f"{judge_text}: {text}, \\|{short}\\|, worst bin "
+                "({worst_bin_range}, >= {min_events_per_bin} events; sim "
+                "{simulated:.3f}, gen {generated:.3f})", target,
+            )
+    return rows
+
+
+#: Label recovery per population (energy and direction: per particle, never
+#: pooled), each judge pooled over energy and in its worst bin.
+LABEL_METRICS = _label_metrics(
+    [f for f in LABEL_FIGURES if f != "type_auc"], ("label_recovery",)
+)
+#: Metrics of the whole report rather than of one population: the gamma/proton
+#: AUC needs both particles (at ``report["label_recovery"]["both_particles"]``).
+RUN_METRICS = _label_metrics(["type_auc"], ("label_recovery", "both_particles"))
+
 #: Every per-population metric, in the summary's order. The comparison takes the
 #: targets from here, the summary its rows, and the status counts walk the entries.
 METRICS = {
+    **LABEL_METRICS,
     # Not in FIDELITY.md: images without a cleaned shower are invisible to the
     # parameter metrics, so their share must match before those mean anything.
     "cleaning_survival": Metric(
