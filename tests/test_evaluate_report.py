@@ -293,10 +293,10 @@ def test_three_times_the_charge_fails(toy_images):
         ("two_sample_classifier", "high_level"),
     ):
         assert _get(wrong, path)["status"] == "fail", (path, _get(wrong, path))
-    # Unclipped, KPD varies over orders of magnitude between halvings: far off,
-    # but its spread keeps it from a 3-sigma fail.
+    # Unclipped, KPD varies over orders of magnitude between halvings, but it is
+    # judged against the floor's spread: a fail.
     kpd = wrong["kpd"]
-    assert kpd["status"] != "pass"
+    assert kpd["status"] == "fail", kpd
     assert kpd["value"] > 1e3 * (abs(kpd["floor"]) + kpd["floor_std"])
     dex = wrong["intensity_calibration"]["median_log10_difference"]["value"]
     assert dex > 0.3  # log10(3) = 0.48 dex, less what cleaning adds at 3x
@@ -407,22 +407,63 @@ def test_images_turned_by_90_degrees_fail_the_orientation_row(toy_images):
     assert protons["pooled"]["status"] == protons["worst_bin"]["status"] == "info"
 
 
-def test_generated_outliers_raise_kpd_unclipped(toy_images):
-    """3 % of the 'generated' images (simulation itself) with a tenfold length:
-    JetNet's KPD, without clipping to the simulated range, sees them."""
+def test_generated_outliers_raise_kpd_unclipped_and_fail_it(toy_images):
+    """3 % of the 'generated' images (simulation of other showers) with a
+    tenfold length: JetNet's KPD, without clipping to the simulated range, sees
+    them, and the status, judged against the floor's spread, fails them."""
     from ctgans.evaluate.compare import KPD_FEATURES, _kpd
 
     t = toy_images
     rows, _, _, splits = _half(t)
-    sim = {k: v[rows] for k, v in t["features"].items()}
-    wild = dict(sim)
-    wild["hillas_length"] = sim["hillas_length"].copy()
+    other = np.flatnonzero(t["groups"] % 2 == 1)
+    n = min(len(rows), len(other))
+    splits = [(a[a < n], b[b < n]) for a, b in splits]
+    sim = {k: v[rows[:n]] for k, v in t["features"].items()}
+    gen = {k: v[other[:n]] for k, v in t["features"].items()}
+    wild = dict(gen)
+    wild["hillas_length"] = gen["hillas_length"].copy()
     wild["hillas_length"][::33] *= 10
     assert "hillas_length" in KPD_FEATURES
-    clean, outliers = _kpd(sim, sim, splits, 0), _kpd(sim, wild, splits, 0)
+    clean, outliers = _kpd(sim, gen, splits, 0), _kpd(sim, wild, splits, 0)
     assert clean["status"] == "pass", clean
+    assert outliers["status"] == "fail", outliers
     # Clipped to the simulated 0.5-99.5 % range they would add ~0.3 to ~2.
     assert outliers["value"] > 20 * (abs(clean["value"]) + clean["value_std"])
+    assert outliers["value"] > 10 * outliers["floor_spread"]
+
+
+def test_kpd_status_uses_the_floor_spread_not_its_own():
+    """The default run's KPD (2.8e7 +- 1.3e7 over halvings, batch spreads as
+    large): once unresolved, because the value's own spread hid it; against
+    simulation's spread (~1e-3) it fails. A value within 2 floor spreads
+    passes, and one a little beyond, within the floor's noise, is unresolved."""
+    from ctgans.evaluate.targets import METRICS, entry
+
+    target = METRICS["kpd"].target
+    floors = [1e-4, -2e-4, 3e-4, 0.0, 1e-4]
+    floor_spreads = [1e-3] * 5
+    wild = entry(
+        [1.5e7, 4.5e7, 2.0e7, 3.5e7, 2.5e7],
+        floors,
+        target,
+        spreads=[1.3e7] * 5,
+        floor_spreads=floor_spreads,
+    )
+    assert wild["value"] == pytest.approx(2.8e7)
+    assert wild["status"] == "fail" and wild["floor_spread"] == pytest.approx(1e-3)
+    near = entry(
+        [1e-3, 2e-3, 1.5e-3, 1.2e-3, 1.8e-3],
+        floors,
+        target,
+        spreads=[5.0] * 5,
+        floor_spreads=floor_spreads,
+    )
+    assert near["status"] == "pass", near  # 1.5e-3 <= 2 x 1e-3
+    beyond = entry([3e-3] * 5, floors, target, floor_spreads=floor_spreads)
+    # Noise: 3 sigma of a difference of two draws from the floor, 4.2e-3.
+    assert beyond["status"] == "unresolved", beyond  # 1e-3 over the target
+    far = entry([8e-3] * 5, floors, target, floor_spreads=floor_spreads)
+    assert far["status"] == "fail", far  # 6e-3 over
 
 
 def _square(t, pixels):

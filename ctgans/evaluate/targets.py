@@ -11,6 +11,11 @@ and floor combined, over the resamples), or when the value cannot be computed
 but the floor can. Otherwise ``unresolved``: the value misses the target, but no
 more than simulation itself does at this sample size, within the noise (so a
 larger sample is needed to tell). ``info`` when no target is set.
+
+Quantities whose ideal is 0 (KPD) are judged against the floor's scatter only:
+a perfect generator gives values distributed as the floor, so the value's own
+scatter, which generated outliers blow up, neither widens the target nor the
+noise that a failure must exceed.
 """
 
 from __future__ import annotations
@@ -36,8 +41,10 @@ __all__ = [
 class Target:
     """``low <= value <= high`` (either side open), or consistency with zero.
 
-    ``zero_sigmas``: pass when ``value <= zero_sigmas * spread`` (``spread`` is the
-    measurement's own uncertainty), for quantities whose ideal is 0 (KPD).
+    ``zero_sigmas``: pass when ``value <= zero_sigmas * spread``, for quantities
+    whose ideal is 0 (KPD); :func:`entry` gives the *floor's* spread (the
+    simulation-vs-simulation scatter at the same sample sizes), never the
+    value's own.
     """
 
     low: float | None = None
@@ -62,7 +69,7 @@ class Target:
     @property
     def text(self) -> str:
         if self.zero_sigmas is not None:
-            return f"consistent with 0 (<= {self.zero_sigmas:g} x spread)"
+            return f"consistent with 0 (<= {self.zero_sigmas:g} x floor spread)"
         if self.low is not None and self.high is not None:
             return f"{self.low:g} .. {self.high:g}"
         if self.high is not None:
@@ -203,6 +210,10 @@ def _mean_std(values) -> tuple[float, float]:
     return float(values.mean()), std
 
 
+def _finite_or_zero(x) -> float:
+    return float(x) if x is not None and math.isfinite(x) else 0.0
+
+
 def _status(miss: float, floor_miss: float, value_std, floor_std) -> str:
     """pass / fail / unresolved from the distances to the target (see module)."""
     if miss == 0.0:
@@ -239,8 +250,10 @@ def entry(
         None for metrics FIDELITY.md gives no target (status ``info``).
     spreads, floor_spreads : sequence of float, optional
         A per-resample uncertainty of the metric itself (KPD's batch spread),
-        averaged and used by :data:`CONSISTENT_WITH_ZERO`; default: the spread
-        over resamples.
+        averaged; default: the spread over resamples. A target of consistency
+        with 0 (:data:`CONSISTENT_WITH_ZERO`) judges value and floor against
+        the floor's spread, and its noise is the floor's alone (the larger of
+        its batch spread and its spread over resamples, for value and floor).
     **extra
         Added to the entry as they are (sample sizes, per-bin values...).
     """
@@ -260,11 +273,20 @@ def entry(
     if target is None:
         result |= {"target": None, "status": "info"}
     else:
-        miss = target.distance(value, spread)
+        if target.zero_sigmas is None:
+            miss = target.distance(value, spread)
+            noise = (value_std, floor_std)
+        else:
+            # Under "the generator is simulation" the value scatters as the floor.
+            miss = target.distance(value, floor_spread)
+            null = max(_finite_or_zero(floor_spread), _finite_or_zero(floor_std))
+            noise = (null, null)
         floor_miss = target.distance(floor, floor_spread)
         result |= {
             "target": target.text,
-            "status": _status(miss, floor_miss, value_std, floor_std),
+            "status": _status(miss, floor_miss, *noise),
             "floor_pass": floor_miss == 0.0,
         }
+        if target.zero_sigmas is not None:
+            result["floor_spread"] = floor_spread
     return result | extra
