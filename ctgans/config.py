@@ -180,6 +180,7 @@ class TrainConfig:
     beta_2: float = 0.9
     strategy: str = "mirrored"
     label_source: str = "real"
+    generator_ema: float = 0.0
     checkpoint_every: int = 1
     sample_every: int = 1
     run_dir: Path = Path("runs")
@@ -607,6 +608,7 @@ def _train(sec: Section) -> TrainConfig:
         "beta_2",
         "strategy",
         "label_source",
+        "generator_ema",
         "checkpoint_every",
         "sample_every",
         "run_dir",
@@ -622,6 +624,7 @@ def _train(sec: Section) -> TrainConfig:
             "strategy", ("mirrored", "default", "multi_worker"), "mirrored"
         ),
         label_source=sec.choice("label_source", ("real", "sampled"), "real"),
+        generator_ema=sec.number("generator_ema", 0.0, 0.0, 0.99999),
         checkpoint_every=sec.integer("checkpoint_every", 1, minimum=1),
         sample_every=sec.integer("sample_every", 1, minimum=1),
         run_dir=Path(sec.string("run_dir", "runs")),

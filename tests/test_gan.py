@@ -36,7 +36,7 @@ def _batch(n=8, shape=SHAPE, seed=0):
     return images, labels
 
 
-def _make_gan(shape=SHAPE, weights=None, predictor=True, **compile_args):
+def _make_gan(shape=SHAPE, weights=None, predictor=True, ema_decay=0.0, **compile_args):
     generator = Generator(
         shape,
         len(COLUMNS),
@@ -50,7 +50,13 @@ def _make_gan(shape=SHAPE, weights=None, predictor=True, **compile_args):
     if predictor:
         model = build_predictor(shape[-3:], tasks, architecture=((16, 1),))
     gan = ConditionalWGAN(
-        generator, critic, model, latent_dim=LATENT, label_columns=COLUMNS, seed=5
+        generator,
+        critic,
+        model,
+        latent_dim=LATENT,
+        label_columns=COLUMNS,
+        seed=5,
+        ema_decay=ema_decay,
     )
     if weights is not None:
         gan.set_weights(weights)
@@ -342,3 +348,31 @@ def test_excess_label_loss_trains_and_needs_real_labels():
     assert _changed(before, _values(gan.generator.trainable_weights))
     with pytest.raises(ValueError, match="label_source 'real'"):
         _make_gan(label_loss="excess", label_source="sampled")
+
+
+# ---- generator EMA ------------------------------------------------------------------
+
+
+def test_generator_ema_averages_every_float_weight_and_is_checkpointed(tmp_path):
+    from ctgans.train.callbacks import GeneratorEMA
+    from ctgans.train.checkpoint import restore_checkpoint, save_checkpoint
+
+    gan = _make_gan(ema_decay=0.75)
+    start = _values(gan.ema_generator.weights)
+    np.testing.assert_array_equal(
+        np.concatenate([w.ravel() for w in start]),
+        np.concatenate([w.ravel() for w in _values(gan.generator.weights)]),
+    )
+    callback = GeneratorEMA(gan)
+    gan.train_step(_batch())
+    callback.on_train_batch_end(0)
+    now = _values(gan.generator.weights)
+    for ema, s, w in zip(_values(gan.ema_generator.weights), start, now):
+        np.testing.assert_allclose(ema, 0.75 * s + 0.25 * w, rtol=1e-5, atol=1e-7)
+    assert gan.sampler is gan.ema_generator
+    averaged = _values(gan.ema_generator.weights)
+    folder = save_checkpoint(tmp_path, gan, 1)
+    fresh = _make_gan(ema_decay=0.75)
+    restore_checkpoint(folder, fresh)
+    for a, b in zip(averaged, _values(fresh.ema_generator.weights)):
+        np.testing.assert_array_equal(a, b)

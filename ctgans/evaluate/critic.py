@@ -31,14 +31,18 @@ def load_critic(inputs: EvaluationInputs):
     if checkpoint is None:
         log.warning("%s: no checkpoint, no critic estimate", inputs.run.folder)
         return None, None
-    c = inputs.settings.critic
-    critic = Critic(
-        image_shape=inputs.run.image_shape,
-        n_labels=len(inputs.run.label_columns),
-        filters=c.filters,
-        conditioning=c.conditioning,
-        spectral_norm=c.spectral_norm,
-    )
+    saved = inputs.run.folder / "critic.json"
+    if saved.exists():  # written by training since the critic's image moments
+        critic = Critic.from_config(json.loads(saved.read_text()))
+    else:
+        c = inputs.settings.critic
+        critic = Critic(
+            image_shape=inputs.run.image_shape,
+            n_labels=len(inputs.run.label_columns),
+            filters=c.filters,
+            conditioning=c.conditioning,
+            spectral_norm=c.spectral_norm,
+        )
     critic((inputs.images[:1], inputs.labels[:1]))
     critic.load_weights(checkpoint / "critic.weights.h5")
     epoch = json.loads((checkpoint / "state.json").read_text())["epoch"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
@@ -10,6 +12,7 @@ from ctgans.models.generator import check_image_shape
 
 CONDITIONING = ("projection", "channels", "none")
 MOMENT_UNITS = 64
+LOG_WEIGHT_SCALE = 100.0  # network units -> moment weights of order 10-100
 
 
 @keras.saving.register_keras_serializable(package="ctgans")
@@ -40,7 +43,8 @@ class Critic(keras.Model):
         Mono, charge in channel 0: ``{"charge_scale", "charge_divisor",
         "threshold_pe", "label_index", "affine"}``. The critic also scores the
         image's differentiable moments relative to the requested source
-        (:func:`~ctgans.models.camera.image_moments`: size, centroid offset,
+        (:func:`~ctgans.models.camera.image_moments` of the normalised, i.e.
+        logarithmic, charges above ``threshold_pe``: size, centroid offset,
         length, width, the source's miss distance from the axis, alignment) with
         the labels, through a small dense branch added to the score.
     """
@@ -152,16 +156,16 @@ class Critic(keras.Model):
 
     def _moment_score(self, images, labels, training):
         m = self.moments
-        y = images[..., 0]
-        charges = (
-            ops.sign(y)
-            * m["charge_scale"]
-            * ops.expm1(ops.minimum(ops.abs(y), 1.5) * m["charge_divisor"])
+        # Moments of the network-unit (log) charges above the threshold: their
+        # gradient is bounded, unlike that of the p.e. (exponential in y), which
+        # made the gradient penalty fight the critic (penalty ~1 instead of 0.003).
+        threshold = (
+            math.log1p(m["threshold_pe"] / m["charge_scale"]) / m["charge_divisor"]
         )
         source = source_position(labels, m["label_index"], m["affine"])
-        h = ops.concatenate(
-            [image_moments(charges, source, m["threshold_pe"]), labels], axis=-1
-        )
+        weights = images[..., 0] * LOG_WEIGHT_SCALE
+        moments = image_moments(weights, source, threshold * LOG_WEIGHT_SCALE)
+        h = ops.concatenate([moments, labels], axis=-1)
         for layer in self.moment_layers[:-1]:
             h = ops.leaky_relu(layer(h, training=training), 0.2)
         return self.moment_layers[-1](h, training=training)

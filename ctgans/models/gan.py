@@ -115,6 +115,12 @@ class ConditionalWGAN(keras.Model):
         telescope slot.
     presence_threshold : float
         Mean ``|charge|`` (network units) above which a telescope is present.
+    ema_decay : float
+        With ``0 < ema_decay < 1``, ``ema_generator`` keeps an exponential moving
+        average of the generator's weights, ``w_ema <- d w_ema + (1 - d) w`` for
+        every float weight (batch-normalisation statistics included), updated after
+        every step by :class:`ctgans.train.callbacks.GeneratorEMA`; it is what
+        :attr:`sampler` returns (samples, evaluation, ``generator.keras``).
     """
 
     def __init__(
@@ -127,10 +133,21 @@ class ConditionalWGAN(keras.Model):
         seed=0,
         presence_channel=None,
         presence_threshold=0.0,
+        ema_decay=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.generator = generator
+        self.ema_decay = float(ema_decay)
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(
+                f"ConditionalWGAN: ema_decay must be in [0, 1); received {ema_decay!r}"
+            )
+        self.ema_generator = None
+        if self.ema_decay:
+            # Same config, same starting weights (set in build).
+            self.ema_generator = type(generator).from_config(generator.get_config())
+            self.ema_generator.trainable = False
         self.critic = critic
         self.predictor = predictor
         self.latent_dim = int(latent_dim)
@@ -189,12 +206,20 @@ class ConditionalWGAN(keras.Model):
             )
         return {task: slices[task] for task in outputs}
 
+    @property
+    def sampler(self):
+        """The generator that samples, is evaluated and saved: the EMA one if any."""
+        return self.ema_generator or self.generator
+
     def build(self, input_shape=None):
         n_labels = len(self.label_columns)
         if not self.generator.built:
             self.generator.build(((None, self.latent_dim), (None, n_labels)))
         if not self.critic.built:
             self.critic.build(((None, *self.image_shape), (None, n_labels)))
+        if self.ema_generator is not None and not self.ema_generator.built:
+            self.ema_generator.build(((None, self.latent_dim), (None, n_labels)))
+            self.ema_generator.set_weights(self.generator.get_weights())
 
     def call(self, inputs, training=None):
         """The generator: ``(z, labels)`` -> images."""
@@ -500,6 +525,7 @@ class ConditionalWGAN(keras.Model):
             seed=self.seed,
             presence_channel=self.presence_channel,
             presence_threshold=self.presence_threshold,
+            ema_decay=self.ema_decay,
         )
         return config
 

@@ -22,6 +22,23 @@ from ctgans.train.checkpoint import latest_checkpoint, save_checkpoint  # noqa: 
 log = logging.getLogger(__name__)
 
 
+class GeneratorEMA(keras.callbacks.Callback):
+    """After every training step, move the GAN's ``ema_generator`` toward its
+    generator: ``w_ema <- decay w_ema + (1 - decay) w`` (float weights only)."""
+
+    def __init__(self, gan):
+        super().__init__()
+        self.gan = gan
+        pairs = zip(gan.ema_generator.weights, gan.generator.weights)
+        self.pairs = [(e, w) for e, w in pairs if "float" in str(e.dtype)]
+        self.decay = gan.ema_decay
+
+    def on_train_batch_end(self, batch, logs=None):
+        d = self.decay
+        for ema, weight in self.pairs:
+            ema.assign(d * ema + (1.0 - d) * weight)
+
+
 class CheckpointEvery(keras.callbacks.Callback):
     """Save a checkpoint every ``every`` epochs and after the last one; stop at
     the next step boundary after a SIGTERM.
@@ -109,7 +126,7 @@ class SampleGrid(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
         if done % self.every == 0 or done == self.last_epoch:
-            fake = np.asarray(self.gan.generator((self.z, self.labels), training=False))
+            fake = np.asarray(self.gan.sampler((self.z, self.labels), training=False))
             path = self.run / "samples" / f"epoch-{done:04d}.png"
             plot_sample_grid(
                 path,

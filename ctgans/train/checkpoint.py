@@ -57,6 +57,10 @@ def _stateful(gan) -> dict[str, list]:
             for layer in (getattr(gan.generator, "camera_response", None),)
             if layer is not None
         ],
+        # The averaged generator of train.generator_ema.
+        "generator_ema": list(
+            getattr(getattr(gan, "ema_generator", None), "weights", [])
+        ),
     }
 
 

@@ -23,6 +23,7 @@ from ctgans.models import ConditionalWGAN, Critic, Generator
 from ctgans.train.camera_model import fit_camera_model
 from ctgans.train.callbacks import (
     CheckpointEvery,
+    GeneratorEMA,
     LabelWarmup,
     SampleGrid,
     StopOnNonFinite,
@@ -201,6 +202,7 @@ def build_gan(
             seed=cfg.seed,
             presence_channel=presence_channel,
             presence_threshold=threshold,
+            ema_decay=t.generator_ema,
         )
         gan.compile(
             generator_optimizer=keras.optimizers.Adam(
@@ -316,6 +318,8 @@ def _train_in(cfg, dataset, strategy, folder: Path, resumed: bool, chief: bool):
         )
     predictor = _get_predictor(cfg, dataset, strategy)
     gan = build_gan(cfg, dataset, predictor, strategy, camera_model)
+    # The critic's exact settings (incl. fitted camera constants) for evaluation.
+    write_atomic(folder / "critic.json", json.dumps(gan.critic.get_config()))
 
     initial_epoch = 0
     checkpoint = latest_checkpoint(folder) if resumed else None
@@ -333,7 +337,7 @@ def _train_in(cfg, dataset, strategy, folder: Path, resumed: bool, chief: bool):
         _fit(cfg, dataset, gan, folder, initial_epoch, run_folder)
     else:
         log.info("run already trained for %d epochs", initial_epoch)
-    save_keras_atomic(gan.generator, folder / "generator.keras")
+    save_keras_atomic(gan.sampler, folder / "generator.keras")
     recovery = label_recovery(gan, predictor, dataset, cfg.seed)
     write_atomic(folder / "label_recovery.json", json.dumps(recovery, indent=2))
     log.info("label recovery on validation, simulated vs generated: %s", recovery)
@@ -385,6 +389,8 @@ def _fit(
     guard = StopOnNonFinite()
     callbacks = [
         guard,
+        # Before the checkpoint and the sample grid: they see the updated average.
+        *([GeneratorEMA(gan)] if gan.ema_generator is not None else []),
         LabelWarmup(gan, cfg.loss.label_warmup_epochs),
         # The history row before the checkpoint: a resume drops rows past it.
         HistoryCSV(folder / "history.csv", initial_epoch),
@@ -431,7 +437,7 @@ def label_recovery(gan, predictor, dataset: CachedDataset, seed: int) -> dict:
     fake = np.concatenate(
         [
             np.asarray(
-                gan.generator((z[i : i + 256], labels[i : i + 256]), training=False)
+                gan.sampler((z[i : i + 256], labels[i : i + 256]), training=False)
             )
             for i in range(0, len(labels), 256)
         ]
