@@ -400,7 +400,17 @@ def test_stereo_run_gets_the_full_report_with_stereo_rows(stereo_run):
         "direction_68_deg",
         "intensity_ratio_spearman",
     }
-    assert all(e["n_resamples"] >= 0 for e in stereo["metrics"].values())
+    # The simulated fraction of events with two images, counted by hand.
+    from ctgans.data.presence import present_slots
+
+    channel, threshold = stereo["presence"]["channel"], stereo["presence"]["threshold"]
+    present = present_slots(data.inputs.images, channel, threshold)
+    two = stereo["metrics"]["fraction_two_images"]
+    assert two["simulated"] == pytest.approx(np.mean(present.sum(axis=1) >= 2))
+    for name in ("fraction_two_images", "fraction_reconstructed"):
+        e = stereo["metrics"][name]
+        assert e["n_resamples"] == 5 and 0.0 <= e["value"] <= 1.0, (name, e)
+        assert 0.0 <= e["floor"] <= 1.0, (name, e)
     for population in report["populations"].values():
         judges = population["label_recovery"]
         assert "energy_resolution" in judges["ctlearn"]
