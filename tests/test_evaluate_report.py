@@ -29,6 +29,7 @@ DISTRIBUTION_TARGETS = (
     ("two_sample_classifier", "low_level"),
     ("two_sample_classifier", "high_level"),
     ("diversity", "worst"),
+    ("diversity_fixed_label", "worst"),  # nearest neighbours without --fixed-labels
     ("image_orientation", "pooled"),
     ("image_orientation", "worst_bin"),
 )

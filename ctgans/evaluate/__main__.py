@@ -14,6 +14,9 @@ Examples::
     # against 10 000 held-out images simulated with another seed (README)
     python -m ctgans.evaluate runs/gamma-001 --output reports/gamma-001-ref \\
         --reference data/toy/gamma_reference.dl1.h5
+    # diversity at exactly repeated labels (README: the toy fixed-label file)
+    python -m ctgans.evaluate runs/gamma-001 --output reports/gamma-001-fixed \\
+        --fixed-labels data/toy/gamma_fixed_labels.dl1.h5
 """
 
 from __future__ import annotations
@@ -58,6 +61,18 @@ def _parser() -> argparse.ArgumentParser:
         "instead of the run's validation split (FIDELITY.md wants ~10 000 images). "
         "Refused: missing or non-DL1 files, other telescopes, no event passing "
         "the cuts, generated files, the run's training files",
+    )
+    parser.add_argument(
+        "--fixed-labels",
+        nargs="+",
+        type=Path,
+        default=(),
+        metavar="FILE",
+        help="simulated DL1 files whose showers repeat a few labels exactly "
+        "(python -m ctgans.simulate --fixed-energies ... --fixed-directions ...), "
+        "read like --reference: the generator gets the same labels as often and "
+        "the spread of each image parameter at each label is compared. Without "
+        "it, groups of nearest neighbours in label space stand in",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -148,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             generator=args.generator,
             speed=not args.no_speed,
             reference=tuple(args.reference),
+            fixed_labels=tuple(args.fixed_labels),
         )
         from ctgans.generate.trained_run import open_run
 
@@ -156,6 +172,16 @@ def main(argv: list[str] | None = None) -> int:
             from ctgans.data.reference import check_reference_files
 
             check_reference_files(run.data, request.reference)
+        if request.fixed_labels:
+            from ctgans.data.reference import check_reference_files
+            from ctgans.exceptions import DataError
+
+            try:
+                check_reference_files(run.data, request.fixed_labels)
+            except DataError as err:  # its messages name --reference
+                raise DataError(
+                    str(err).replace("--reference", "--fixed-labels")
+                ) from None
         from ctgans.evaluate.report import build_report  # imports TensorFlow
 
         report, data = build_report(request)

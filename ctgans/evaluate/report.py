@@ -24,6 +24,12 @@ import numpy as np
 from ctgans.evaluate.compare import compare_population, log_intensity_table
 from ctgans.evaluate.feature_cache import cached_features, feature_cache_path
 from ctgans.evaluate.features import image_features
+from ctgans.evaluate.fixed_label import with_miss_distance
+from ctgans.evaluate.fixed_label_report import (
+    exact_label_sections,
+    load_fixed_label_sample,
+    nearest_label_section,
+)
 from ctgans.evaluate.generation import (
     generate_square,
     generator_speed,
@@ -81,6 +87,9 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
     inputs = load_inputs(
         request.run_folder, request.n_events, request.seed, request.reference
     )
+    fixed_sample = None
+    if request.fixed_labels:  # read first: a bad file is refused before the work
+        fixed_sample = load_fixed_label_sample(inputs, request.fixed_labels)
     physical = inputs.physical_labels
     n = len(inputs.rows)
     log.info(
@@ -120,6 +129,10 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
     splits = halvings(inputs.groups, request.n_resamples, request.seed)
 
     source, focal_length_m = _source(inputs)
+    near_tables = [
+        with_miss_distance(table, physical, inputs.geometry)
+        for table in (sim_features, gen_features)
+    ]
     populations = {}
     for name, mask in _populations(physical).items():
         rows = np.flatnonzero(mask)
@@ -142,6 +155,33 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
             square=(sim_square[rows], gen_square[rows]),
             **orientation,
         )
+        if fixed_sample is None:
+            populations[name]["diversity_fixed_label"] = nearest_label_section(
+                *({k: v[rows] for k, v in t.items()} for t in near_tables),
+                inputs.labels[rows],
+                {k: v[rows] for k, v in physical.items()},
+                halvings(inputs.groups[rows], request.n_resamples, request.seed),
+                request.seed,
+            )
+    fixed_sizes = None
+    if fixed_sample is not None:
+        make_square = None
+        if generator is not None:
+            rng = np.random.default_rng(np.random.SeedSequence([request.seed, 0xF1A]))
+
+            def make_square(labels):
+                z = rng.standard_normal((len(labels), generator.latent_dim))
+                return generate_square(generator, labels, z.astype(np.float32))
+
+        sections, fixed_sizes = exact_label_sections(
+            inputs,
+            fixed_sample,
+            make_square,
+            _populations,
+            lambda showers: halvings(showers, request.n_resamples, request.seed),
+        )
+        for name, section in sections.items():
+            populations.setdefault(name, {})["diversity_fixed_label"] = section
     lap("distribution_metrics")
     from ctgans.evaluate.critic import wasserstein_entry
 
@@ -173,6 +213,7 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
         "reference": {
             "sample": inputs.sample_name,
             "files": [str(p) for p in request.reference],
+            "fixed_label_files": [str(p) for p in request.fixed_labels],
         },
         "sample_sizes": {
             "validation_images": n,
@@ -180,6 +221,7 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
             "half_A_images_mean": float(np.mean([len(a) for a, _ in splits])),
             "half_B_images_mean": float(np.mean([len(b) for _, b in splits])),
             "populations": {k: int(v.sum()) for k, v in _populations(physical).items()},
+            "fixed_labels": fixed_sizes,
         },
         "label_columns": list(inputs.run.label_columns),
         "label_recovery": recovery,

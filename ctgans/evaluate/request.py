@@ -39,6 +39,9 @@ class ReportRequest:
         Simulated DL1 files never used in training, compared instead of the
         run's validation split (read with the run's selection); empty: the
         validation split.
+    fixed_labels : tuple of pathlib.Path
+        Simulated DL1 files whose showers repeat a few labels exactly, for the
+        fixed-label diversity row; empty: nearest neighbours in label space.
     """
 
     run_folder: Path
@@ -48,6 +51,7 @@ class ReportRequest:
     generator: str = "run"
     speed: bool = True
     reference: tuple[Path, ...] = ()
+    fixed_labels: tuple[Path, ...] = ()
 
     def __post_init__(self):
         if self.n_events is not None and self.n_events < MIN_EVENTS:

@@ -183,6 +183,13 @@ METRICS = {
         ("diversity", "worst"), "diversity", "spread ratio, worst ({feature})",
         Target(0.9, 1.1),
     ),
+    # FIDELITY §4 at exactly repeated labels (--fixed-labels) or, without them,
+    # among nearest neighbours in label space: the row says which.
+    "diversity_fixed_label": Metric(
+        ("diversity_fixed_label", "worst"), "diversity",
+        "spread ratio at a fixed label, median over {n_labels} labels, worst "
+        "feature ({feature}; {grouping})", Target(0.9, 1.1),
+    ),
     # Gammas only: a proton's axis need not point to the source (info there).
     "orientation_pooled": Metric(
         ("image_orientation", "pooled"), "orientation",

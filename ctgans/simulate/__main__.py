@@ -2,7 +2,9 @@
 
 Without arguments, writes the embedded toy dataset (40000 thrown gammas and
 protons, diffuse) into ``data/toy/``. With ``--particle`` and ``--output``,
-writes one file with the given settings.
+writes one file with the given settings; with ``--fixed-energies`` and
+``--fixed-directions`` as well, every shower has one of those exact labels (for
+the fixed-label diversity of ``python -m ctgans.evaluate --fixed-labels``).
 """
 
 from __future__ import annotations
@@ -40,7 +42,36 @@ def _parser() -> argparse.ArgumentParser:
     single.add_argument("--wobble-offset", type=float, default=0.4, help="deg")
     single.add_argument("--diffuse-radius", type=float, default=1.5, help="deg")
     single.add_argument("--max-impact", type=float, default=300.0, help="m")
+    single.add_argument(
+        "--fixed-energies",
+        nargs="+",
+        type=float,
+        default=(),
+        metavar="TEV",
+        help="with --fixed-directions: showers at exactly these energies, cycling "
+        "through energies x directions (--n-events in total; cores drawn as usual)",
+    )
+    single.add_argument(
+        "--fixed-directions",
+        nargs="+",
+        type=_direction,
+        default=(),
+        metavar="OFFSET,ANGLE",
+        help="with --fixed-energies: shower directions, offset from the pointing "
+        "and position angle in degrees (angle 0: the camera's fov_lon axis)",
+    )
     return parser
+
+
+def _direction(text: str) -> tuple[float, float]:
+    """``"0.4,120"`` -> ``(0.4, 120.0)``."""
+    try:
+        offset, angle = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected OFFSET,ANGLE in degrees (e.g. 0.4,120); received {text!r}"
+        ) from None
+    return offset, angle
 
 
 def _summary(stats: SimulationStats) -> str:
@@ -52,6 +83,11 @@ def _summary(stats: SimulationStats) -> str:
 
 def _plan(args) -> list[tuple[SimulationSettings, Path]]:
     """Validate everything before anything is written."""
+    if args.particle is None and (args.fixed_energies or args.fixed_directions):
+        raise CtgansInputError(
+            "--fixed-energies/--fixed-directions: expected single-file mode "
+            "(--particle and --output)"
+        )
     if (args.particle is None) != (args.output is None):
         raise CtgansInputError(
             "single-file mode: expected both --particle and --output, received "
@@ -69,6 +105,8 @@ def _plan(args) -> list[tuple[SimulationSettings, Path]]:
             wobble_offset_deg=args.wobble_offset,
             diffuse_radius_deg=args.diffuse_radius,
             max_impact_m=args.max_impact,
+            fixed_energies_tev=tuple(args.fixed_energies),
+            fixed_directions_deg=tuple(args.fixed_directions),
         )
         plan = [(settings, args.output)]
     else:

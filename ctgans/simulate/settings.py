@@ -65,6 +65,15 @@ class SimulationSettings:
         Fixed pointing of both telescopes, degrees.
     obs_id : int
         Observation id written in every table.
+    fixed_energies_tev : tuple of float
+        With ``fixed_directions_deg``: throw every shower at one of these
+        energies (TeV) instead of the power law...
+    fixed_directions_deg : tuple of (float, float)
+        ...and from one of these directions, ``(offset, position angle)`` in
+        degrees around the pointing (angle 0 along the camera's fov_lon axis, as
+        the wobble positions). Showers cycle through the grid energies x
+        directions, ``n_events`` in total; cores are drawn as usual. Empty (the
+        default): a power law and ``source`` directions.
     """
 
     particle: str
@@ -80,6 +89,8 @@ class SimulationSettings:
     pointing_alt_deg: float = 70.0
     pointing_az_deg: float = 0.0
     obs_id: int = field(default=1)
+    fixed_energies_tev: tuple[float, ...] = ()
+    fixed_directions_deg: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self):
         if self.particle not in PARTICLES:
@@ -128,6 +139,30 @@ class SimulationSettings:
             raise _fail(
                 "pointing_alt_deg", "a value in [30, 90]", self.pointing_alt_deg
             )
+        self._check_fixed_labels()
+
+    def _check_fixed_labels(self) -> None:
+        energies = tuple(self.fixed_energies_tev)
+        directions = tuple(tuple(d) for d in self.fixed_directions_deg)
+        object.__setattr__(self, "fixed_energies_tev", energies)
+        object.__setattr__(self, "fixed_directions_deg", directions)
+        if bool(energies) != bool(directions):
+            raise _fail(
+                "fixed_energies_tev and fixed_directions_deg",
+                "both given or both empty",
+                (energies, directions),
+            )
+        for energy in energies:
+            if not _is_number(energy) or not 0.0 < energy <= 1000.0:
+                raise _fail("fixed_energies_tev", "energies in (0, 1000] TeV", energy)
+        for direction in directions:
+            ok = len(direction) == 2 and all(_is_number(v) for v in direction)
+            if not ok or not 0.0 <= direction[0] <= 5.0:
+                raise _fail(
+                    "fixed_directions_deg",
+                    "(offset in [0, 5] deg, position angle in deg) pairs",
+                    direction,
+                )
 
     def _check_int(self, name: str, minimum: int) -> None:
         value = getattr(self, name)
@@ -139,6 +174,16 @@ class SimulationSettings:
     def primary_id(self) -> int:
         """CORSIKA primary id of the particle (0 gamma, 101 proton)."""
         return PARTICLES[self.particle]
+
+    @property
+    def fixed_labels(self) -> list[tuple[float, float, float]]:
+        """``(energy TeV, offset deg, position angle deg)`` of every fixed label,
+        energies outermost; empty without fixed labels."""
+        return [
+            (energy, offset, angle)
+            for energy in self.fixed_energies_tev
+            for offset, angle in self.fixed_directions_deg
+        ]
 
     @property
     def is_diffuse(self) -> bool:

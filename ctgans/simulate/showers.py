@@ -81,7 +81,11 @@ def _sample_directions(settings, rng, n):
     matrix = telescope_frame_matrix(
         np.deg2rad(settings.pointing_alt_deg), np.deg2rad(settings.pointing_az_deg)
     )
-    if settings.is_diffuse:
+    if settings.fixed_labels:
+        labels = np.asarray(settings.fixed_labels)
+        grid = labels[np.arange(n) % len(labels)]
+        theta, phi = np.deg2rad(grid[:, 1]), np.deg2rad(grid[:, 2])
+    elif settings.is_diffuse:
         # Uniform on the spherical cap of the view cone.
         cos_max = np.cos(np.deg2rad(settings.diffuse_radius_deg))
         theta = np.arccos(1.0 - rng.uniform(size=n) * (1.0 - cos_max))
@@ -106,6 +110,9 @@ def _slant_depth_to_height(depth_gcm2, cos_zenith):
 def sample_showers(settings: SimulationSettings, rng: np.random.Generator):
     """Draw the truth of ``settings.n_events`` showers.
 
+    With fixed labels (``settings.fixed_labels``), shower ``i`` gets label
+    ``i % n_labels`` (energy and direction); everything else is drawn as usual.
+
     Parameters
     ----------
     settings : SimulationSettings
@@ -128,6 +135,9 @@ def sample_showers(settings: SimulationSettings, rng: np.random.Generator):
         settings.energy_max_tev,
         settings.spectral_index,
     )
+    if settings.fixed_labels:  # drawn anyway: the later draws keep their seeds
+        labels = np.asarray(settings.fixed_labels)
+        energy = labels[np.arange(n) % len(labels), 0]
     alt, az = _sample_directions(settings, rng, n)
     radius = settings.max_impact_m * np.sqrt(rng.uniform(size=n))
     phi = rng.uniform(0.0, 2 * np.pi, size=n)

@@ -98,14 +98,19 @@ class ToyMagicEventSource(InMemoryDL1Source):
         """Energy range, spectrum, scatter range, view cone and pointing."""
         s = self.settings
         alt, az = s.pointing_alt_deg * u.deg, s.pointing_az_deg * u.deg
-        if s.is_diffuse:
+        e_min, e_max = s.energy_min_tev, s.energy_max_tev
+        if s.fixed_labels:
+            offsets = [offset for offset, _ in s.fixed_directions_deg]
+            cone_min, cone_max = min(offsets) * u.deg, max(offsets) * u.deg
+            e_min, e_max = min(s.fixed_energies_tev), max(s.fixed_energies_tev)
+        elif s.is_diffuse:
             cone_min, cone_max = 0.0 * u.deg, s.diffuse_radius_deg * u.deg
         else:
             cone_min = cone_max = s.wobble_offset_deg * u.deg
         config = SimulationConfigContainer(
             run_number=np.int32(s.obs_id),
-            energy_range_min=s.energy_min_tev * u.TeV,
-            energy_range_max=s.energy_max_tev * u.TeV,
+            energy_range_min=e_min * u.TeV,
+            energy_range_max=e_max * u.TeV,
             prod_site_alt=self.subarray.reference_location.height.to(u.m),
             spectral_index=s.spectral_index,
             n_showers=s.n_events,
@@ -114,7 +119,7 @@ class ToyMagicEventSource(InMemoryDL1Source):
             min_alt=alt.to(u.rad),
             max_az=az.to(u.rad),
             min_az=az.to(u.rad),
-            diffuse=s.is_diffuse,
+            diffuse=s.is_diffuse or bool(s.fixed_labels),
             max_viewcone_radius=cone_max,
             min_viewcone_radius=cone_min,
             max_scatter_range=s.max_impact_m * u.m,
@@ -127,7 +132,8 @@ class ToyMagicEventSource(InMemoryDL1Source):
     def simulated_shower_distributions(self) -> dict[int, SimulatedShowerDistribution]:
         """Histogram of all thrown showers in energy and core distance."""
         s = self.settings
-        bins_energy = np.geomspace(s.energy_min_tev, s.energy_max_tev, 31)
+        energies = (s.energy_min_tev, s.energy_max_tev, *s.fixed_energies_tev)
+        bins_energy = np.geomspace(min(energies), max(energies) * (1 + 1e-9), 31)
         bins_core = np.linspace(0.0, s.max_impact_m, 31)
         core = np.hypot(self._truth.core_x_m, self._truth.core_y_m)
         hist, _, _ = np.histogram2d(
