@@ -102,7 +102,7 @@ def test_image_moments_measure_the_miss_distance_and_alignment():
     m = image_moments(tf.constant(images), source, 3.0).numpy()
     miss, alignment = m[:, 6] * 43, m[:, 7]
     assert miss[0] < 0.1 and alignment[0] == pytest.approx(1.0, abs=1e-3)
-    assert miss[1] == pytest.approx(15.0, abs=0.1) and alignment[1] < -0.99
+    assert miss[1] == pytest.approx(15.0, abs=0.1) and alignment[1] < -0.95
     assert m[0, 3] * 43 == pytest.approx(15.0, abs=0.1)  # centroid distance
 
 

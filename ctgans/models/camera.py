@@ -36,6 +36,9 @@ from keras import ops
 __all__ = ["CameraResponse", "image_moments", "source_position", "source_frame_warp"]
 
 MIN_VARIANCE = 1e-4  # p.e.^2 inside the square root: finite gradient at mu = 0
+AXIS_GUARD = 0.25  # pixels^4 (image_moments)
+LENGTH_GUARD = 0.01  # pixels^2
+DIRECTION_GUARD = 4.0  # pixels^2
 
 
 @keras.saving.register_keras_serializable(package="ctgans")
@@ -257,19 +260,22 @@ def image_moments(charges, source_rc, threshold):
     c_cc = ops.sum(w * dc * dc, axis=(1, 2)) / norm
     c_rc = ops.sum(w * dr * dc, axis=(1, 2)) / norm
     half_diff = (c_cc - c_rr) / 2.0
-    root = ops.sqrt(half_diff**2 + c_rc**2 + 1e-6)
+    # Guards in grid pixels^2: a round image or a centroid on the source has an
+    # undefined axis or direction, and the gradient must stay bounded there (the
+    # critic's gradient penalty sees it).
+    root = ops.sqrt(half_diff**2 + c_rc**2 + AXIS_GUARD)
     mean = (c_cc + c_rr) / 2.0
-    length = ops.sqrt(ops.relu(mean + root) + 1e-6)
-    width_ = ops.sqrt(ops.relu(mean - root) + 1e-6)
+    length = ops.sqrt(ops.relu(mean + root) + LENGTH_GUARD)
+    width_ = ops.sqrt(ops.relu(mean - root) + LENGTH_GUARD)
     cos2, sin2 = half_diff / root, c_rc / root  # axis angle, doubled (x = column)
     # Source minus centroid, in (x = column, y = row).
     sx = source_rc[:, 1] - m_c
     sy = source_rc[:, 0] - m_r
     d2 = sx**2 + sy**2
     along = (sx**2 - sy**2) * cos2 + 2.0 * sx * sy * sin2
-    miss = ops.sqrt(ops.relu(d2 - along) / 2.0 + 1e-6)
-    distance = ops.sqrt(d2 + 1e-6)
-    alignment = along / (d2 + 1e-6)
+    miss = ops.sqrt(ops.relu(d2 - along) / 2.0 + LENGTH_GUARD)
+    distance = ops.sqrt(d2 + LENGTH_GUARD)
+    alignment = along / (d2 + DIRECTION_GUARD)
     side = float(height)
     return ops.stack(
         [
