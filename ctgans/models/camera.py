@@ -36,7 +36,7 @@ from keras import ops
 __all__ = ["CameraResponse", "image_moments", "source_position", "source_frame_warp"]
 
 MIN_VARIANCE = 1e-4  # p.e.^2 inside the square root: finite gradient at mu = 0
-AXIS_GUARD = 0.25  # pixels^4 (image_moments)
+AXIS_GUARD = 0.01  # pixels^4 (image_moments; compact gammas: (L^2 - W^2)/2 ~ 0.5)
 LENGTH_GUARD = 0.01  # pixels^2
 DIRECTION_GUARD = 4.0  # pixels^2
 

@@ -143,7 +143,9 @@ def critic_moments(cfg: Config, dataset: CachedDataset, camera_model) -> dict | 
         return None
     charge = dataset.normalization.transforms[0]
     quantiles = camera_model.pedestal_quantiles
-    sigma = float(np.interp([0.16, 0.84], np.linspace(0, 1, len(quantiles)), quantiles) @ [-0.5, 0.5])
+    levels = np.linspace(0, 1, len(quantiles))
+    low, high = np.interp([0.16, 0.84], levels, quantiles)
+    sigma = float(high - low) / 2.0
     return {
         "charge_scale": float(charge.a),
         "charge_divisor": float(charge.b),
