@@ -376,3 +376,29 @@ def test_generator_ema_averages_every_float_weight_and_is_checkpointed(tmp_path)
     restore_checkpoint(folder, fresh)
     for a, b in zip(averaged, _values(fresh.ema_generator.weights)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_generator_of_an_epoch_is_its_checkpoints_sampler(tmp_path):
+    from ctgans.exceptions import DataError
+    from ctgans.generate.trained_run import _load_epoch
+    from ctgans.train.checkpoint import save_checkpoint
+
+    for decay in (0.0, 0.5):
+        gan = _make_gan(ema_decay=decay)
+        gan.train_step(_batch())
+        if decay:
+            from ctgans.train.callbacks import GeneratorEMA
+
+            GeneratorEMA(gan).on_train_batch_end(0)
+        folder = tmp_path / f"run-{decay}"
+        folder.mkdir()
+        save_checkpoint(folder, gan, 3)
+        fresh = Generator.from_config(gan.generator.get_config())
+        fresh.build(((None, LATENT), (None, len(COLUMNS))))
+        _load_epoch(fresh, folder, 3)
+        expected = _values(gan.sampler.weights)
+        assert gan.sampler is (gan.ema_generator if decay else gan.generator)
+        for a, b in zip(expected, _values(fresh.weights)):
+            np.testing.assert_array_equal(a, b)
+        with pytest.raises(DataError, match=r"--epoch 4 .* expected one of \[3\]"):
+            _load_epoch(fresh, folder, 4)

@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
         "the spread of each image parameter at each label is compared. Without "
         "it, groups of nearest neighbours in label space stand in",
     )
+    parser.add_argument(
+        "--epoch",
+        type=int,
+        default=None,
+        help="evaluate the generator and critic of the checkpoint after this many "
+        "epochs (checkpoints/epoch-NNNN) instead of the final generator.keras",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--resamples",
@@ -164,10 +171,20 @@ def main(argv: list[str] | None = None) -> int:
             speed=not args.no_speed,
             reference=tuple(args.reference),
             fixed_labels=tuple(args.fixed_labels),
+            epoch=args.epoch,
         )
         from ctgans.generate.trained_run import open_run
 
         run = open_run(args.run_folder)  # bad input is reported before TF loads
+        if request.epoch is not None:
+            from ctgans.train.checkpoint import complete_epochs, epoch_checkpoint
+
+            if epoch_checkpoint(run.folder, request.epoch) is None:
+                raise CtgansInputError(
+                    f"--epoch {request.epoch}: run folder {run.folder} has no "
+                    f"complete checkpoint of that epoch; expected one of "
+                    f"{complete_epochs(run.folder)}"
+                )
         if request.reference:
             from ctgans.data.reference import check_reference_files
 

@@ -16,18 +16,23 @@ import numpy as np
 
 from ctgans.evaluate.inputs import EvaluationInputs
 from ctgans.evaluate.targets import entry
-from ctgans.train.checkpoint import latest_checkpoint
+from ctgans.train.checkpoint import epoch_checkpoint, latest_checkpoint
 
 __all__ = ["critic_scores", "load_critic", "wasserstein_entry"]
 
 log = logging.getLogger(__name__)
 
 
-def load_critic(inputs: EvaluationInputs):
-    """The critic of the run's last checkpoint, or None (with the reason logged)."""
+def load_critic(inputs: EvaluationInputs, epoch: int | None = None):
+    """The critic of the run's last checkpoint (or of ``epoch``), or None (with
+    the reason logged)."""
     from ctgans.models import Critic
 
-    checkpoint = latest_checkpoint(inputs.run.folder)
+    checkpoint = (
+        latest_checkpoint(inputs.run.folder)
+        if epoch is None
+        else epoch_checkpoint(inputs.run.folder, epoch)
+    )
     if checkpoint is None:
         log.warning("%s: no checkpoint, no critic estimate", inputs.run.folder)
         return None, None
@@ -61,10 +66,12 @@ def critic_scores(critic, images: np.ndarray, labels: np.ndarray, batch: int = 2
     )
 
 
-def wasserstein_entry(inputs: EvaluationInputs, fake: np.ndarray, splits) -> dict:
+def wasserstein_entry(
+    inputs: EvaluationInputs, fake: np.ndarray, splits, epoch: int | None = None
+) -> dict:
     """The W estimate per halving: value mean D(sim B) - mean D(gen A), floor
     mean D(sim B) - mean D(sim A)."""
-    critic, epoch = load_critic(inputs)
+    critic, epoch = load_critic(inputs, epoch)
     if critic is None:
         return {"status": "info", "value": None, "reason": "no checkpoint"}
     real = critic_scores(critic, inputs.images, inputs.labels)

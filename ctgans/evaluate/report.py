@@ -102,7 +102,7 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
     if request.generator == "run":
         from ctgans.generate.trained_run import load_generator
 
-        generator = load_generator(inputs.run)
+        generator = load_generator(inputs.run, request.epoch)
         z = noise(n, generator.latent_dim, request.seed)
         fake = generate_square(generator, inputs.labels, z)
     else:
@@ -203,11 +203,13 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
     for name, section in per_population.items():
         populations[name]["label_recovery"] = section
     lap("label_recovery")
-    critic = wasserstein_entry(inputs, fake, splits)  # stereo: whole events
+    # Stereo: whole events.
+    critic = wasserstein_entry(inputs, fake, splits, request.epoch)
     lap("critic")
     report = {
         "run_folder": str(request.run_folder),
         "generator": request.generator,
+        "epoch": request.epoch,
         "seed": request.seed,
         "n_resamples": request.n_resamples,
         "reference": {

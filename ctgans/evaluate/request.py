@@ -42,6 +42,9 @@ class ReportRequest:
     fixed_labels : tuple of pathlib.Path
         Simulated DL1 files whose showers repeat a few labels exactly, for the
         fixed-label diversity row; empty: nearest neighbours in label space.
+    epoch : int or None
+        Evaluate the generator (and critic) of the checkpoint after this many
+        epochs; None: the final ``generator.keras`` and the last checkpoint.
     """
 
     run_folder: Path
@@ -52,8 +55,11 @@ class ReportRequest:
     speed: bool = True
     reference: tuple[Path, ...] = ()
     fixed_labels: tuple[Path, ...] = ()
+    epoch: int | None = None
 
     def __post_init__(self):
+        if self.epoch is not None and self.epoch < 1:
+            raise ConfigError(f"--epoch must be >= 1; received {self.epoch}")
         if self.n_events is not None and self.n_events < MIN_EVENTS:
             raise ConfigError(
                 f"--n-events must be at least {MIN_EVENTS}; received {self.n_events}"

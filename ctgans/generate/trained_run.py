@@ -196,8 +196,13 @@ def _label_ranges(cache: Path, scaler: LabelScaler) -> dict[str, tuple[float, fl
     }
 
 
-def load_generator(run: TrainedRun):
-    """The run's Keras generator (TensorFlow is imported here, not before)."""
+def load_generator(run: TrainedRun, epoch: int | None = None):
+    """The run's Keras generator (TensorFlow is imported here, not before).
+
+    ``epoch``: the generator of the checkpoint after that many epochs (the
+    averaged one where the run keeps a generator EMA) instead of the final
+    ``generator.keras``, whose architecture and camera constants it shares.
+    """
     import keras
 
     import ctgans.models  # noqa: F401  registers the ctgans Keras classes
@@ -207,6 +212,8 @@ def load_generator(run: TrainedRun):
         generator = keras.models.load_model(path, compile=False)
     except (OSError, ValueError) as err:
         raise DataError(f"{path}: cannot load the generator ({err})") from None
+    if epoch is not None:
+        _load_epoch(generator, run.folder, epoch)
     expected = tuple(run.image_shape)
     if tuple(generator.image_shape) != expected:
         raise DataError(
@@ -214,3 +221,24 @@ def load_generator(run: TrainedRun):
             f"{tuple(generator.image_shape)}; dataset.json says {expected}"
         )
     return generator
+
+
+def _load_epoch(generator, folder, epoch: int) -> None:
+    from ctgans.train.checkpoint import complete_epochs, epoch_checkpoint
+
+    checkpoint = epoch_checkpoint(folder, epoch)
+    if checkpoint is None:
+        raise DataError(
+            f"run folder {folder}: --epoch {epoch} has no complete checkpoint; "
+            f"expected one of {complete_epochs(folder)}"
+        )
+    with np.load(checkpoint / "state.npz") as arrays:
+        ema = sorted(
+            (k for k in arrays.files if k.startswith("generator_ema/")),
+            key=lambda k: int(k.split("/")[1]),
+        )
+        if ema:  # the run samples with its averaged generator
+            for variable, key in zip(generator.weights, ema):
+                variable.assign(arrays[key])
+            return
+    generator.load_weights(checkpoint / "generator.weights.h5")

@@ -102,6 +102,24 @@ def save_checkpoint(run: Path, gan, epoch: int) -> Path:
     return final
 
 
+def epoch_checkpoint(run: Path, epoch: int) -> Path | None:
+    """The complete checkpoint after ``epoch`` epochs, or None."""
+    path = run / "checkpoints" / f"epoch-{epoch:04d}"
+    return path if (path / "state.json").is_file() else None
+
+
+def complete_epochs(run: Path) -> list[int]:
+    """Epochs of the run's complete checkpoints, ascending."""
+    root = run / "checkpoints"
+    if not root.is_dir():
+        return []
+    return sorted(
+        int(m.group(1))
+        for p in root.iterdir()
+        if (m := PATTERN.match(p.name)) and (p / "state.json").is_file()
+    )
+
+
 def latest_checkpoint(run: Path) -> Path | None:
     """The complete checkpoint with the highest epoch, or None."""
     root = run / "checkpoints"
