@@ -17,9 +17,9 @@ from pathlib import Path
 
 import yaml
 
+from ctgans.choices import LABEL_LOSSES
 from ctgans.config_schema import Section
 from ctgans.exceptions import ConfigError
-from ctgans.choices import LABEL_LOSSES
 
 LABELS = ("type", "energy", "cameradirection", "skydirection")
 CHANNELS = ("image", "peak_time", "cleaned_image", "relative_peak_time")

@@ -74,7 +74,9 @@ def test_source_frame_warp_puts_the_canvas_axis_at_the_source():
     canvas = np.zeros((1, 43, 43, 1), np.float32)
     canvas[0, 21, 7:20, 0] = 1.0  # from the canvas source (21, 7) along +column
     out = source_frame_warp(
-        tf.constant(canvas), tf.constant([[10.0, 30.0]]), tf.constant([np.pi / 2]),
+        tf.constant(canvas),
+        tf.constant([[10.0, 30.0]]),
+        tf.constant([np.pi / 2]),
         (21.0, 7.0),
     ).numpy()[0, ..., 0]
     rows, cols = np.nonzero(out > 0.5)
@@ -192,3 +194,16 @@ def test_camera_noise_refused_for_two_channels(tmp_path, toy_pair):
     path.write_text(text)
     with pytest.raises(ConfigError, match="camera_noise: needs data.mode mono"):
         load_config(path)
+
+
+def test_reseeding_changes_the_camera_noise_and_repeats_it():
+    layer = _response(np.linspace(-1, 1, 33))
+    signal = np.zeros((4, 4, 4, 1), np.float32)
+    layer.reseed(7)
+    first = np.asarray(layer(signal))
+    layer.reseed(7)
+    again = np.asarray(layer(signal))
+    layer.reseed(8)
+    other = np.asarray(layer(signal))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)

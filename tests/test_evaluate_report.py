@@ -8,13 +8,11 @@ run and its evaluation predictor): the report folder written by the command line
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from smoke_configs import PROJECT, smoke_config
+from smoke_configs import smoke_config
 
 STATUSES = {"pass", "fail", "unresolved", "info"}
 #: Label-recovery figures of the smoke run (energy + camera direction).
@@ -229,9 +227,7 @@ def toy_images(tmp_path_factory):
         "groups": np.unique(event_ids, return_inverse=True)[1][keep],
         "source": source[keep],
         "geometry": geometry,
-        "focal_length_m": subarray.tel[1].optics.effective_focal_length.to_value(
-            "m"
-        ),
+        "focal_length_m": subarray.tel[1].optics.effective_focal_length.to_value("m"),
     }
 
 
@@ -310,6 +306,7 @@ def test_simulation_standing_in_for_the_generator_does_not_fail(toy_images):
         np.rad2deg(pooled["simulated_m"] / t["focal_length_m"]), rel=1e-3
     )
 
+
 def test_three_times_the_charge_fails(toy_images):
     from ctgans.evaluate import image_features
     from ctgans.evaluate.compare import compare_population, log_intensity_table
@@ -367,9 +364,7 @@ def test_thirty_percent_more_charge_fails_the_intensity_row(toy_images):
     bright = 1.3 * pixels
     gen = log_intensity_table(image_features(bright, t["geometry"]))
     sim = {k: v[rows] for k, v in t["features"].items()}
-    result = compare_population(
-        sim, gen, pixels, bright, labels, log_energy, splits, 0
-    )
+    result = compare_population(sim, gen, pixels, bright, labels, log_energy, splits, 0)
     dex = result["intensity_calibration"]["median_log10_difference"]
     assert dex["status"] in ("fail", "unresolved"), dex
     assert dex["value"] == pytest.approx(np.log10(1.3), abs=0.06)

@@ -96,9 +96,11 @@ def fixed_sample(tmp_path_factory, fixed_file, toy_pair):
         run=run, dataset=SimpleNamespace(path=None, tel_ids=(1, 2))
     )
     sample = load_fixed_label_sample(inputs, (fixed_file,))
-    geometry = read_reference(fixed_file, run.data, run.tel_ids).subarray.tel[
-        1
-    ].camera.geometry
+    geometry = (
+        read_reference(fixed_file, run.data, run.tel_ids)
+        .subarray.tel[1]
+        .camera.geometry
+    )
     inverse = InverseMapper(build_mapper(geometry, "BilinearMapper", 32), geometry)
     pixels = inverse(run.normalization.inverse(sample.images))[..., 0]
     features = log_intensity_table(image_features(pixels, geometry))
@@ -139,8 +141,16 @@ def test_fixed_label_options_are_checked(tmp_path):
     cases = [
         (["--fixed-energies", "1", "--fixed-directions", "0.4,0"], "single-file"),
         (
-            ["--particle", "gamma", "--output", str(tmp_path / "x.h5"),
-             "--fixed-energies", "1", "--fixed-directions", "0.4"],
+            [
+                "--particle",
+                "gamma",
+                "--output",
+                str(tmp_path / "x.h5"),
+                "--fixed-energies",
+                "1",
+                "--fixed-directions",
+                "0.4",
+            ],
             "OFFSET,ANGLE",
         ),
     ]

@@ -107,8 +107,10 @@ def test_training_images_are_judged_by_the_fold_that_did_not_see_them(judged):
     fresh = np.quantile(np.abs(sim["energy_rel"]), 0.68)
     # a forest judging its own training rows would be far better than on new ones
     assert in_sample == pytest.approx(fresh, rel=0.15)
-    assert np.allclose(true_disp(train, (sx, sy)) ** 2, np.hypot(
-        train["hillas_x"] - sx, train["hillas_y"] - sy) ** 2)
+    assert np.allclose(
+        true_disp(train, (sx, sy)) ** 2,
+        np.hypot(train["hillas_x"] - sx, train["hillas_y"] - sy) ** 2,
+    )
 
 
 def test_the_particle_classifier_tells_wider_images_apart():

@@ -44,8 +44,6 @@ def worst_bin(values: np.ndarray, ideal: float = 1.0) -> tuple[np.ndarray, int |
     complete = np.isfinite(values).all(axis=0)
     if not complete.any():
         return np.full(len(values), np.nan), None
-    distance = np.where(
-        complete, np.abs(nan_reduce(np.nanmean, values) - ideal), -1.0
-    )
+    distance = np.where(complete, np.abs(nan_reduce(np.nanmean, values) - ideal), -1.0)
     worst = int(np.argmax(distance))
     return values[:, worst], worst

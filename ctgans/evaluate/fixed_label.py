@@ -141,9 +141,7 @@ def _group_description(physical: dict, groups: np.ndarray) -> list[dict]:
             {
                 "n_images": int(len(rows)),
                 "label": _label_text(physical, medoid),
-                "label_range": {
-                    k: float(np.ptp(v[rows])) for k, v in physical.items()
-                },
+                "label_range": {k: float(np.ptp(v[rows])) for k, v in physical.items()},
             }
         )
     return out

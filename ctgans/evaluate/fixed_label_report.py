@@ -141,7 +141,8 @@ def exact_label_sections(
                 "mapper": inputs.run.data.mapper,
                 "image_shape": inputs.inverse.image_shape,
                 "view": (
-                    "brightest telescope" if sample.images.ndim == 5
+                    "brightest telescope"
+                    if sample.images.ndim == 5
                     else "telescope image"
                 ),
                 "charge_channel": inputs.charge_channel,

@@ -143,7 +143,9 @@ def fit_forests(
     if regression.sum() < MIN_TRAIN * N_FOLDS:
         log.warning(
             "%d training images with a cleaned shower: too few for the forests "
-            "(need %d)", int(regression.sum()), MIN_TRAIN * N_FOLDS
+            "(need %d)",
+            int(regression.sum()),
+            MIN_TRAIN * N_FOLDS,
         )
         return result
     for k in range(N_FOLDS):

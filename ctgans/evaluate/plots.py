@@ -67,10 +67,20 @@ def label_recovery_curves(path: Path, section: dict) -> None:
         ax.plot(centres, gen, "s--", label="generated", ms=3)
         forest = section.get("forest_curves", {})
         if name in forest.get("simulated", {}).get("per_bin", {}):
-            ax.plot(centres, np.asarray(forest["simulated"]["per_bin"][name], float),
-                    "^-", label="simulated (RF)", ms=3)
-            ax.plot(centres, np.asarray(forest["generated"]["per_bin"][name], float),
-                    "v--", label="generated (RF)", ms=3)
+            ax.plot(
+                centres,
+                np.asarray(forest["simulated"]["per_bin"][name], float),
+                "^-",
+                label="simulated (RF)",
+                ms=3,
+            )
+            ax.plot(
+                centres,
+                np.asarray(forest["generated"]["per_bin"][name], float),
+                "v--",
+                label="generated (RF)",
+                ms=3,
+            )
         ax.set_xlabel("log10(E_true / TeV)")
         ax.set_title(name, fontsize=9)
     np.atleast_1d(axes)[0].legend(fontsize=7)

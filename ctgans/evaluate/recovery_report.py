@@ -49,12 +49,16 @@ def _ctlearn_errors(inputs, real, fake):
     scaler = inputs.dataset.label_scaler
     sim = event_errors(predict_labels(predictor, real), inputs.labels, scaler)
     gen = event_errors(predict_labels(predictor, fake), inputs.labels, scaler)
-    return sim, gen, {
-        "key": meta["key"],
-        "seed": meta.get("seed"),
-        "n_train": meta.get("n_train"),
-        "validation_metrics": meta.get("validation_metrics"),
-    }
+    return (
+        sim,
+        gen,
+        {
+            "key": meta["key"],
+            "seed": meta.get("seed"),
+            "n_train": meta.get("n_train"),
+            "validation_metrics": meta.get("validation_metrics"),
+        },
+    )
 
 
 def _forest_judge(inputs, sim_features, gen_features, populations):
@@ -71,11 +75,13 @@ def _forest_judge(inputs, sim_features, gen_features, populations):
     source = train_source = None
     if has_source:
         source = source_in_geometry_frame(
-            physical["cam_coord_offset_x"], physical["cam_coord_offset_y"],
+            physical["cam_coord_offset_x"],
+            physical["cam_coord_offset_y"],
             inputs.geometry,
         )
         train_source = source_in_geometry_frame(
-            table.labels["cam_coord_offset_x"], table.labels["cam_coord_offset_y"],
+            table.labels["cam_coord_offset_x"],
+            table.labels["cam_coord_offset_y"],
             inputs.geometry,
         )
     has_type = CLASS_COLUMN in physical
@@ -151,8 +157,10 @@ def _curves(sim, gen, log_energy, edges, splits) -> dict:
     floor = {
         name: nan_reduce(
             np.nanmean,
-            [np.abs(np.subtract(fa["per_bin"][name], fb["per_bin"][name]))
-             for fa, fb in halves],
+            [
+                np.abs(np.subtract(fa["per_bin"][name], fb["per_bin"][name]))
+                for fa, fb in halves
+            ],
         ).tolist()
         for name in sim_all["per_bin"]
     }

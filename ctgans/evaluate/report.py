@@ -102,7 +102,7 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
     if request.generator == "run":
         from ctgans.generate.trained_run import load_generator
 
-        generator = load_generator(inputs.run, request.epoch)
+        generator = load_generator(inputs.run, request.epoch, request.seed)
         z = noise(n, generator.latent_dim, request.seed)
         fake = generate_square(generator, inputs.labels, z)
     else:

@@ -51,7 +51,8 @@ class _Dash:
 def _fields(e: dict) -> dict:
     """An entry's values for a label's ``{key}`` fields; ``–`` for NaN or None."""
     return {
-        k: _Dash() if v is None or (isinstance(v, float) and not math.isfinite(v))
+        k: _Dash()
+        if v is None or (isinstance(v, float) and not math.isfinite(v))
         else v
         for k, v in e.items()
     }

@@ -96,13 +96,19 @@ class Metric:
 LABEL_FIGURES = {
     "energy_bias": ("difference", Target(high=0.05), "energy bias"),
     "energy_resolution": (
-        "relative difference", Target(high=0.10), "energy resolution"
+        "relative difference",
+        Target(high=0.10),
+        "energy resolution",
     ),
     "cameradirection_68_m": (
-        "relative difference", Target(high=0.10), "direction 68 % (m)"
+        "relative difference",
+        Target(high=0.10),
+        "direction 68 % (m)",
     ),
     "skydirection_68_deg": (
-        "relative difference", Target(high=0.10), "direction 68 % (°)"
+        "relative difference",
+        Target(high=0.10),
+        "direction 68 % (°)",
     ),
     "type_auc": ("difference", Target(high=0.02), "gamma/proton AUC"),
 }
@@ -119,15 +125,19 @@ def _label_metrics(figure_names, root: tuple[str, ...]) -> dict:
             short = "rel. diff." if kind.startswith("relative") else "diff."
             path = (*root, judge, figure)
             rows[f"{judge}_{figure}"] = Metric(
-                (*path, "pooled"), "label recovery",
+                (*path, "pooled"),
+                "label recovery",
                 f"{judge_text}: {text}, \\|{short}\\| (sim {{simulated:.3f}}, "
-                "gen {generated:.3f})", target,
+                "gen {generated:.3f})",
+                target,
             )
             rows[f"{judge}_{figure}_worst_bin"] = Metric(
-                (*path, "worst_bin"), "label recovery",
+                (*path, "worst_bin"),
+                "label recovery",
                 f"{judge_text}: {text}, \\|{short}\\|, worst bin "
                 "({worst_bin_range}, >= {min_events_per_bin} events; sim "
-                "{simulated:.3f}, gen {generated:.3f})", target,
+                "{simulated:.3f}, gen {generated:.3f})",
+                target,
             )
     return rows
 
@@ -148,57 +158,75 @@ METRICS = {
     # Not in FIDELITY.md: images without a cleaned shower are invisible to the
     # parameter metrics, so their share must match before those mean anything.
     "cleaning_survival": Metric(
-        ("cleaning_survival",), "parameters", "cleaning survival ratio",
+        ("cleaning_survival",),
+        "parameters",
+        "cleaning survival ratio",
         Target(0.9, 1.1),
     ),
     "separation_median": Metric(
-        ("separation_power", "median"), "parameters", "separation power, median",
+        ("separation_power", "median"),
+        "parameters",
+        "separation power, median",
         Target(high=2e-3),
     ),
     "separation_worst": Metric(
-        ("separation_power", "worst"), "parameters",
-        "separation power, worst ({feature})", Target(high=1e-2),
+        ("separation_power", "worst"),
+        "parameters",
+        "separation power, worst ({feature})",
+        Target(high=1e-2),
     ),
     "intensity_median_dex": Metric(
-        ("intensity_calibration", "median_log10_difference"), "intensity",
-        "\\|median log10 I difference\\| (dex), worst bin", Target(high=0.02),
+        ("intensity_calibration", "median_log10_difference"),
+        "intensity",
+        "\\|median log10 I difference\\| (dex), worst bin",
+        Target(high=0.02),
     ),
     "intensity_width_ratio": Metric(
-        ("intensity_calibration", "width_ratio"), "intensity",
-        "16-84 % width ratio of log10 I, worst bin", Target(0.9, 1.1),
+        ("intensity_calibration", "width_ratio"),
+        "intensity",
+        "16-84 % width ratio of log10 I, worst bin",
+        Target(0.9, 1.1),
     ),
-    "kpd": Metric(
-        ("kpd",), "parameters", "KPD (MMD², quartic)", CONSISTENT_WITH_ZERO
-    ),
+    "kpd": Metric(("kpd",), "parameters", "KPD (MMD², quartic)", CONSISTENT_WITH_ZERO),
     "auc_low_level": Metric(
-        ("two_sample_classifier", "low_level"), "classifier",
+        ("two_sample_classifier", "low_level"),
+        "classifier",
         "AUC low-level, pixels (status: {stronger}; CNN {cnn_auc:.3f}, PCA + "
-        "trees {trees_auc:.3f})", Target(high=0.70),
+        "trees {trees_auc:.3f})",
+        Target(high=0.70),
     ),
     "auc_high_level": Metric(
-        ("two_sample_classifier", "high_level"), "classifier",
-        "AUC high-level (parameters)", Target(high=0.65),
+        ("two_sample_classifier", "high_level"),
+        "classifier",
+        "AUC high-level (parameters)",
+        Target(high=0.65),
     ),
     "diversity": Metric(
-        ("diversity", "worst"), "diversity", "spread ratio, worst ({feature})",
+        ("diversity", "worst"),
+        "diversity",
+        "spread ratio, worst ({feature})",
         Target(0.9, 1.1),
     ),
     # FIDELITY §4 at exactly repeated labels (--fixed-labels) or, without them,
     # among nearest neighbours in label space: the row says which.
     "diversity_fixed_label": Metric(
-        ("diversity_fixed_label", "worst"), "diversity",
+        ("diversity_fixed_label", "worst"),
+        "diversity",
         "spread ratio at a fixed label, median over {n_labels} labels, worst "
-        "feature ({feature}; {grouping})", Target(0.9, 1.1),
+        "feature ({feature}; {grouping})",
+        Target(0.9, 1.1),
     ),
     # Gammas only: a proton's axis need not point to the source (info there).
     "orientation_pooled": Metric(
-        ("image_orientation", "pooled"), "orientation",
+        ("image_orientation", "pooled"),
+        "orientation",
         "miss distance 68 %, \\|rel. diff.\\| (sim {simulated_deg:.3f}°, gen "
         "{generated_deg:.3f}°; random axis {random_axis_simulated_deg:.3f}°)",
         Target(high=0.10),
     ),
     "orientation_worst_bin": Metric(
-        ("image_orientation", "worst_bin"), "orientation",
+        ("image_orientation", "worst_bin"),
+        "orientation",
         "miss distance 68 %, \\|rel. diff.\\|, worst bin ({worst_bin_range})",
         Target(high=0.10),
     ),

@@ -198,7 +198,7 @@ def generate(request: GenerateRequest, progress: bool = False) -> GenerateStats:
     outside = check_ranges(labels, run.label_ranges)
     scaled = run.label_scaler.forward(labels)
 
-    generator = load_generator(run)
+    generator = load_generator(run, seed=request.seed)
     tel_id = int(truth.tel_id[0]) if not _is_stereo(run) else run.tel_ids[0]
     geometry = reference.subarray.tel[tel_id].camera.geometry
     mapper = build_mapper(geometry, run.data.mapper, run.data.image_shape)

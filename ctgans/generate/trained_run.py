@@ -196,12 +196,14 @@ def _label_ranges(cache: Path, scaler: LabelScaler) -> dict[str, tuple[float, fl
     }
 
 
-def load_generator(run: TrainedRun, epoch: int | None = None):
+def load_generator(run: TrainedRun, epoch: int | None = None, seed: int | None = None):
     """The run's Keras generator (TensorFlow is imported here, not before).
 
     ``epoch``: the generator of the checkpoint after that many epochs (the
     averaged one where the run keeps a generator EMA) instead of the final
     ``generator.keras``, whose architecture and camera constants it shares.
+    ``seed``: reseeds a camera-aware generator's noise (``--seed`` of the
+    command), so that two seeds also draw different camera noise.
     """
     import keras
 
@@ -214,6 +216,9 @@ def load_generator(run: TrainedRun, epoch: int | None = None):
         raise DataError(f"{path}: cannot load the generator ({err})") from None
     if epoch is not None:
         _load_epoch(generator, run.folder, epoch)
+    camera = getattr(generator, "camera_response", None)
+    if seed is not None and camera is not None:
+        camera.reseed(seed)
     expected = tuple(run.image_shape)
     if tuple(generator.image_shape) != expected:
         raise DataError(

@@ -116,6 +116,12 @@ class CameraResponse(keras.layers.Layer):
         )
         self._initial = (None, None, None)
 
+    def reseed(self, seed: int) -> None:
+        """Restart the noise draws from ``seed`` (a loaded generator otherwise
+        repeats the training seed's sequence in every process)."""
+        state = self.seed_generator.state
+        state.assign(np.asarray([int(seed), 0], dtype=state.dtype))
+
     @property
     def excess_noise(self):
         """``F^2``, the variance of the charge per p.e. of signal."""

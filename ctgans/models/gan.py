@@ -17,8 +17,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from ctgans.data.presence import telescope_presence
 from ctgans.choices import LABEL_LOSSES
+from ctgans.data.presence import telescope_presence
 from ctgans.models.predictor import label_slices
 
 LABEL_SOURCES = ("real", "sampled")

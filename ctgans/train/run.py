@@ -20,7 +20,6 @@ from ctgans.data.pipeline import make_tf_dataset
 from ctgans.data.presence import present_telescopes, stereo_presence
 from ctgans.exceptions import CtgansInputError
 from ctgans.models import ConditionalWGAN, Critic, Generator
-from ctgans.train.camera_model import fit_camera_model
 from ctgans.train.callbacks import (
     CheckpointEvery,
     GeneratorEMA,
@@ -28,6 +27,7 @@ from ctgans.train.callbacks import (
     SampleGrid,
     StopOnNonFinite,
 )
+from ctgans.train.camera_model import fit_camera_model
 from ctgans.train.checkpoint import (
     broadcast_state,
     latest_checkpoint,

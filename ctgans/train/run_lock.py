@@ -21,7 +21,7 @@ import os
 import socket
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ctgans.exceptions import ConfigError
@@ -191,7 +191,7 @@ def _write_holder(fd: int) -> None:
     holder = {
         "pid": os.getpid(),
         "host": socket.gethostname(),
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "boot_ticks": _start_ticks(os.getpid()),
         "command": " ".join(sys.argv),
     }
