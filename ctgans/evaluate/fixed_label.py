@@ -25,6 +25,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ctgans.evaluate.binned import MIN_PER_BIN, nan_reduce, per_bin, worst_bin
+from ctgans.evaluate.compare import DIVERSITY_FEATURES
 from ctgans.evaluate.metrics import spread_ratio
 from ctgans.evaluate.orientation import miss_distance, source_in_geometry_frame
 from ctgans.evaluate.targets import METRICS, entry
@@ -40,15 +41,7 @@ __all__ = [
 
 #: Image parameters compared (intensity in log10 p.e.; ``miss_distance``: of
 #: the true source from the Hillas axis, where the labels give the source).
-FIXED_LABEL_FEATURES = (
-    "hillas_intensity",
-    "hillas_r",
-    "hillas_length",
-    "hillas_width",
-    "hillas_skewness",
-    "hillas_kurtosis",
-    "miss_distance",
-)
+FIXED_LABEL_FEATURES = (*DIVERSITY_FEATURES, "miss_distance")
 #: Images per nearest-neighbour group and the most groups: each half then holds
 #: ~50 images, over the :data:`MIN_PER_BIN` a spread needs after cleaning.
 NEIGHBOURS = 100
