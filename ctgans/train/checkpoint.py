@@ -122,15 +122,8 @@ def complete_epochs(run: Path) -> list[int]:
 
 def latest_checkpoint(run: Path) -> Path | None:
     """The complete checkpoint with the highest epoch, or None."""
-    root = run / "checkpoints"
-    if not root.is_dir():
-        return None
-    found = [
-        (int(m.group(1)), p)
-        for p in root.iterdir()
-        if (m := PATTERN.match(p.name)) and (p / "state.json").is_file()
-    ]
-    return max(found)[1] if found else None
+    epochs = complete_epochs(run)
+    return epoch_checkpoint(run, epochs[-1]) if epochs else None
 
 
 def restore_checkpoint(path: Path, gan) -> int:
