@@ -577,3 +577,32 @@ def test_the_stronger_low_level_classifier_decides():
     low = _stronger(trees | {"inputs": "pixels"}, weak_cnn)
     assert low["stronger"] == "PCA + trees" and low["status"] == "pass"
     assert low["cnn_auc"] == pytest.approx(0.55)
+
+
+def test_nearest_simulated_stand_in_carries_its_own_labels():
+    """A stand-in image is a real shower with its own source: the report judges
+    its orientation against that source, not against the requested one."""
+    from types import SimpleNamespace
+
+    from ctgans.evaluate.generation import nearest_simulated
+
+    rng = np.random.default_rng(3)
+    n = 40
+    physical = {
+        "log_true_energy": rng.uniform(-1, 1, n),
+        "cam_coord_offset_x": rng.uniform(-0.3, 0.3, n),
+    }
+    standardised = np.stack(list(physical.values()), axis=1)
+    dataset = SimpleNamespace(
+        labels=standardised,
+        images=np.arange(n, dtype=np.float32)[:, None],
+        physical_labels=physical,
+        is_validation=np.arange(n) >= 30,
+    )
+    requested = standardised[30:] + 0.01  # near, never equal to, a training label
+    images, own = nearest_simulated(SimpleNamespace(dataset=dataset, labels=requested))
+    rows = images[:, 0].astype(int)
+    assert (rows < 30).all() and len(set(rows)) == len(rows)
+    for name, values in physical.items():
+        np.testing.assert_array_equal(own[name], values[rows])
+    assert not np.allclose(own["cam_coord_offset_x"], requested[:, 1])

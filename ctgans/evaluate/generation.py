@@ -49,10 +49,16 @@ def generate_square(generator, labels: np.ndarray, z: np.ndarray, batch: int = 2
     )
 
 
-def nearest_simulated(inputs: EvaluationInputs, k: int = 16) -> np.ndarray:
+def nearest_simulated(
+    inputs: EvaluationInputs, k: int = 16
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """For each evaluated example, the training image with the nearest labels
     not given to an earlier example (among the ``k`` nearest; the nearest if all
     are taken): repeated images would let the two-sample classifiers memorise them.
+
+    Returns the images and their own labels in physical units: a stand-in image
+    is a real shower, whose source is its own, not the requested one (the
+    orientation rows measure the miss distance from it).
     """
     dataset = inputs.dataset
     train = np.flatnonzero(~dataset.is_validation)
@@ -64,7 +70,9 @@ def nearest_simulated(inputs: EvaluationInputs, k: int = 16) -> np.ndarray:
     for i, row in enumerate(candidates):
         chosen[i] = next((c for c in row if c not in used), row[0])
         used.add(int(chosen[i]))
-    return dataset.images[train[chosen]]
+    rows = train[chosen]
+    own = {name: values[rows] for name, values in dataset.physical_labels.items()}
+    return dataset.images[rows], own
 
 
 def generator_speed(

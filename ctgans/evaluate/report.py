@@ -99,6 +99,7 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
         request.run_folder,
     )
     generator = None
+    gen_physical = physical  # a generator's images have the requested labels
     if request.generator == "run":
         from ctgans.generate.trained_run import load_generator
 
@@ -106,7 +107,7 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
         z = noise(n, generator.latent_dim, request.seed)
         fake = generate_square(generator, inputs.labels, z)
     else:
-        fake = nearest_simulated(inputs)
+        fake, gen_physical = nearest_simulated(inputs)
     lap("load_and_generate")
     stereo = fake.ndim == 5
     real, fake_view = inputs.images, fake
@@ -128,10 +129,11 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
     log_energy = physical["log_true_energy"]
     splits = halvings(inputs.groups, request.n_resamples, request.seed)
 
-    source, focal_length_m = _source(inputs)
+    source, focal_length_m = _source(inputs, physical)
+    gen_source, _ = _source(inputs, gen_physical)
     near_tables = [
-        with_miss_distance(table, physical, inputs.geometry)
-        for table in (sim_features, gen_features)
+        with_miss_distance(sim_features, physical, inputs.geometry),
+        with_miss_distance(gen_features, gen_physical, inputs.geometry),
     ]
     populations = {}
     for name, mask in _populations(physical).items():
@@ -140,6 +142,7 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
         if source is not None:
             orientation = {
                 "source": (source[0][rows], source[1][rows]),
+                "gen_source": (gen_source[0][rows], gen_source[1][rows]),
                 "focal_length_m": focal_length_m,
                 "orientation_target": name != "proton",
             }
@@ -258,16 +261,16 @@ def _feature_cache(inputs: EvaluationInputs, stereo: bool):
     return feature_cache_path(Path(path), inputs.rows, settings)
 
 
-def _source(inputs: EvaluationInputs):
-    """True source positions in the frame of the image parameters (m), and the
-    effective focal length (m); ``(None, None)`` without a camera-direction label.
+def _source(inputs: EvaluationInputs, physical: dict[str, np.ndarray]):
+    """True source positions of ``physical`` labels in the frame of the image
+    parameters (m), and the effective focal length (m); ``(None, None)`` without
+    a camera-direction label.
 
     The labels are in dl1-data-handler's camera frame, rotated by the camera's
     ``pix_rotation`` against the geometry's pixel positions (70.9° for MAGIC):
     unrotated, the Hillas axes of simulated gammas miss the source as a random
     axis does.
     """
-    physical = inputs.physical_labels
     if "cam_coord_offset_x" not in physical:
         return None, None
     source = source_in_geometry_frame(
