@@ -88,6 +88,7 @@ class DataConfig:
     time_std: float = 1.0
     focal_length_choice: str = "EFFECTIVE"
     cache_dir: Path = Path("cache")
+    in_memory: str = "auto"  # how training is fed, see ctgans.data.feeding
 
     @property
     def label_columns(self) -> tuple[str, ...]:
@@ -99,6 +100,7 @@ class DataConfig:
         state = asdict(self)
         state.pop("cache_dir")
         state.pop("toy_dataset")
+        state.pop("in_memory")  # how the cache is fed, not what it holds
         if state["time_std"] == 1.0:  # the default keeps earlier cache keys valid
             state.pop("time_std")
         text = json.dumps(state, sort_keys=True, default=str)
@@ -326,6 +328,7 @@ def _data(sec: Section, check_files: bool) -> DataConfig:
         "time_std",
         "focal_length_choice",
         "cache_dir",
+        "in_memory",
     )
     toy = None
     if "toy_dataset" in sec:
@@ -401,6 +404,7 @@ def _data(sec: Section, check_files: bool) -> DataConfig:
             "focal_length_choice", ("EFFECTIVE", "EQUIVALENT"), "EFFECTIVE"
         ),
         cache_dir=Path(sec.string("cache_dir", "cache")),
+        in_memory=sec.auto_or_boolean("in_memory"),
     )
 
 

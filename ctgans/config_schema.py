@@ -118,6 +118,17 @@ class Section:
             raise ConfigError(self.message("true or false", _describe(value), key))
         return value
 
+    def auto_or_boolean(self, key) -> str:
+        """``auto`` (the default), ``true`` or ``false``, returned as that word."""
+        value = self._get(key, "auto", False)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if value != "auto":
+            raise ConfigError(
+                self.message("auto, true or false", _describe(value), key)
+            )
+        return value
+
     def string(self, key, default=None, required=False) -> str | None:
         """A non-empty string."""
         value = self._get(key, default, required)

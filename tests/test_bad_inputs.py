@@ -412,7 +412,7 @@ def _simulate_existing(w: World, tmp: Path):
 DATA_KEYS = (
     "signal, background, toy_dataset, telescopes, mode, channels, mapper, cuts, "
     "labels, validation_fraction, image_scale_pe, time_std, focal_length_choice, "
-    "cache_dir"
+    "cache_dir, in_memory"
 )
 VERSIONS = "v6.0.0, v7.0.0, v7.1.0, v7.2.0, v7.3.0, v7.4.0, v7.5.0, v7.6.0"
 TEL = "LST_MAGIC_MAGICCam"
@@ -470,6 +470,13 @@ BAD = [
         "train",
         _cfg(("mode: mono", "mode: triple")),
         "`data.mode` must be one of mono, stereo; received 'triple' (string) ({cfg})",
+    ),
+    Case(
+        "in_memory_not_a_choice",
+        "train",
+        _cfg(("mode: mono", "mode: mono\n  in_memory: sometimes")),
+        "`data.in_memory` must be auto, true or false; received 'sometimes' "
+        "(string) ({cfg})",
     ),
     Case(
         "type_label_without_background",
