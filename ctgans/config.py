@@ -134,6 +134,7 @@ class CriticConfig:
     conditioning: str = "projection"
     spectral_norm: bool = False
     image_moments: bool = False
+    minibatch_std: bool = False
 
 
 @dataclass(frozen=True)
@@ -470,7 +471,9 @@ def _model(sec: Section) -> ModelConfig:
         "base_filters", "upsampling", "normalization", "camera_noise", "source_frame"
     )
     csec = sec.section("critic")
-    csec.allow("filters", "conditioning", "spectral_norm", "image_moments")
+    csec.allow(
+        "filters", "conditioning", "spectral_norm", "image_moments", "minibatch_std"
+    )
     psec = sec.section("predictor")
     psec.allow(
         "architecture",
@@ -521,6 +524,7 @@ def _model(sec: Section) -> ModelConfig:
             ),
             spectral_norm=csec.boolean("spectral_norm", False),
             image_moments=csec.boolean("image_moments", False),
+            minibatch_std=csec.boolean("minibatch_std", False),
         ),
         predictor=PredictorConfig(
             architecture=tuple(stages) or default_p.architecture,

@@ -4,6 +4,7 @@
 
 Prints: pass/fail/unresolved counts, cleaning survival, the low- and high-level
 two-sample AUC, worst separation power (feature), worst diversity ratio, the
+worst-bin ratio of the 16-84 % widths of log10 intensity (generated/simulated), the
 energy resolution generated/simulated for both judges (CTLearn, RF), and the 68 %
 miss distance of the source from the Hillas axis (generated, simulated) and the
 same for a random axis (generated, simulated), as used in RESULTS.md's ablation table.
@@ -23,6 +24,7 @@ COLUMNS = (
     "AUC params",
     "worst sep. power",
     "worst diversity",
+    "intensity width ratio",
     "E res. gen/sim CTLearn",
     "E res. gen/sim RF",
     "miss 68 % gen / sim (deg)",
@@ -66,6 +68,7 @@ def row(folder: Path) -> list[str]:
         f"{pop['two_sample_classifier']['high_level']['value']:.3f}",
         f"{sep['worst']['value']:.3f} ({worst_feature})",
         f"{div['per_feature'][worst_div]['value']:.2f} ({worst_div})",
+        f"{pop['intensity_calibration']['width_ratio']['value']:.2f}",
         _ratio(_get(lr, "ctlearn", "energy_resolution", "pooled")),
         _ratio(_get(lr, "forest", "energy_resolution", "pooled")),
         "{:.3f} / {:.3f}".format(

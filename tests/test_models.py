@@ -121,6 +121,37 @@ def test_critic_has_no_batch_normalisation_and_wraps_spectral_norm():
     assert critic.get_layer("critic_block2_conv_sn").layer.name == "critic_block2_conv"
 
 
+@pytest.mark.parametrize("minibatch_std", [False, True])
+def test_minibatch_std_makes_a_score_depend_on_the_batch_spread(
+    minibatch_std, tmp_path
+):
+    """With ``minibatch_std`` the same image scores differently beside copies of
+    itself than beside other images; without it every score is the image's own."""
+    critic = Critic((11, 11, 1), 2, filters=(8, 16), minibatch_std=minibatch_std)
+    rng = np.random.default_rng(4)
+    image = rng.uniform(-1, 1, (1, 11, 11, 1)).astype("float32")
+    labels = np.zeros((4, 2), "float32")
+    copies = np.repeat(image, 4, axis=0)
+    varied = np.concatenate([image, rng.uniform(-1, 1, (3, 11, 11, 1))]).astype(
+        "float32"
+    )
+    alike = np.asarray(critic((copies, labels)))[0, 0]
+    mixed = np.asarray(critic((varied, labels)))[0, 0]
+    if minibatch_std:
+        assert abs(alike - mixed) > 1e-5
+    else:
+        assert alike == pytest.approx(mixed, abs=1e-6)
+    path = tmp_path / "critic.keras"
+    critic.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.get_config()["minibatch_std"] is minibatch_std
+    np.testing.assert_allclose(
+        np.asarray(loaded((varied, labels))),
+        np.asarray(critic((varied, labels))),
+        rtol=1e-6,
+    )
+
+
 def test_critic_folds_stereo_telescopes_into_channels():
     critic = Critic((2, 11, 11, 1), 3, filters=(8,))
     images = np.zeros((2, 2, 11, 11, 1), "float32")

@@ -47,6 +47,12 @@ class Critic(keras.Model):
         logarithmic, charges above ``threshold_pe``: size, centroid offset,
         length, width, the source's miss distance from the axis, alignment) with
         the labels, through a small dense branch added to the score.
+    minibatch_std : bool
+        Append the batch's mean standard deviation of the last convolution's
+        features as one more feature map (Karras et al. 2018, used there with
+        WGAN-GP): a batch of too-alike images is told apart by it. The images of
+        one call form the group: call the critic on real and generated images
+        separately (the train step does).
     """
 
     def __init__(
@@ -57,6 +63,7 @@ class Critic(keras.Model):
         conditioning: str = "projection",
         spectral_norm: bool = False,
         moments=None,
+        minibatch_std: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -77,6 +84,7 @@ class Critic(keras.Model):
         # Without labels there is nothing to condition on.
         self._conditioning = conditioning if self.n_labels else "none"
         self.spectral_norm = bool(spectral_norm)
+        self.minibatch_std = bool(minibatch_std)
 
         self.convs = [
             self._wrap(
@@ -118,7 +126,7 @@ class Critic(keras.Model):
         height, width = self.image_shape[-3:-1]
         for _ in self.filters:
             height, width = -(-height // 2), -(-width // 2)
-        return height * width * self.filters[-1]
+        return height * width * (self.filters[-1] + int(self.minibatch_std))
 
     def build(self, input_shape):
         # Run call on symbolic tensors: every sub-layer builds on its real input.
@@ -145,6 +153,8 @@ class Critic(keras.Model):
             x = ops.concatenate([x, ops.cast(planes, x.dtype)], axis=-1)
         for conv in self.convs:
             x = ops.leaky_relu(conv(x, training=training), 0.2)
+        if self.minibatch_std:
+            x = ops.concatenate([x, batch_spread(x)], axis=-1)
         features = self.flatten(x)
         score = self.score(features, training=training)
         if self.embedding is not None:
@@ -179,5 +189,13 @@ class Critic(keras.Model):
             conditioning=self.conditioning,
             spectral_norm=self.spectral_norm,
             moments=self.moments,
+            minibatch_std=self.minibatch_std,
         )
         return config
+
+
+def batch_spread(x):
+    """``(B, H, W, 1)``: the mean over features of the standard deviation of
+    ``x`` across the batch, the same value for every image (0 for one image)."""
+    std = ops.sqrt(ops.var(x, axis=0) + 1e-8)
+    return ops.ones_like(x[..., :1]) * ops.mean(std)

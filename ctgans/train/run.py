@@ -194,6 +194,7 @@ def build_gan(
             conditioning=m.critic.conditioning,
             spectral_norm=m.critic.spectral_norm,
             moments=critic_moments(cfg, dataset, camera_model),
+            minibatch_std=m.critic.minibatch_std,
         )
         gan = ConditionalWGAN(
             generator,
