@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from ctgans.choices import LABEL_LOSSES
+from ctgans.choices import LABEL_LOSSES, PRECISIONS
 from ctgans.config_schema import Section
 from ctgans.exceptions import ConfigError
 
@@ -158,6 +158,7 @@ class ModelConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
+    precision: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -465,7 +466,7 @@ def _files(sec, key, toy, check_files, required) -> tuple[Path, ...]:
 
 
 def _model(sec: Section) -> ModelConfig:
-    sec.allow("latent_dim", "generator", "critic", "predictor")
+    sec.allow("latent_dim", "generator", "critic", "predictor", "precision")
     gsec = sec.section("generator")
     gsec.allow(
         "base_filters", "upsampling", "normalization", "camera_noise", "source_frame"
@@ -506,6 +507,7 @@ def _model(sec: Section) -> ModelConfig:
     default_p = PredictorConfig()
     return ModelConfig(
         latent_dim=sec.integer("latent_dim", 128, minimum=1),
+        precision=sec.choice("precision", PRECISIONS, "float32"),
         generator=GeneratorConfig(
             base_filters=gsec.integer("base_filters", 128, minimum=1),
             upsampling=gsec.choice(

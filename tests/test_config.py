@@ -106,6 +106,8 @@ BAD = [
     ("", "loss: {label_weights: {type: 1}}\n", "unknown key `loss.label_weights.type`"),
     ("", "model: {critic: {conditioning: maybe}}\n", "`model.critic.conditioning`"),
     ("", "train: {strategy: tpu}\n", "`train.strategy` must be one of"),
+    ("", "model: {precision: float16}\n", "`model.precision` must be one of float32"),
+    ("", "model: {critic: {minibatch_std: 2}}\n", "`model.critic.minibatch_std`"),
     ("", "loss: {label_warmup_epochs: -1}\n", "`loss.label_warmup_epochs` must be"),
     ("", "train: {critic_learning_rate: 1e-4x}\n", "must be a number; received"),
 ]

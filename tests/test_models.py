@@ -152,6 +152,42 @@ def test_minibatch_std_makes_a_score_depend_on_the_batch_spread(
     )
 
 
+def test_bfloat16_precision_computes_the_convolutions_in_bfloat16(tmp_path):
+    """``precision: bfloat16``: convolutions compute in bfloat16 with float32
+    variables; inputs and outputs stay float32, and the setting survives saving."""
+    generator = Generator(
+        (13, 13, 1),
+        2,
+        latent_dim=LATENT,
+        base_filters=16,
+        upsampling="upsample",
+        precision="bfloat16",
+    )
+    critic = Critic((13, 13, 1), 2, filters=(8, 16), precision="bfloat16")
+    z, labels = _inputs(2)
+    images = generator((z, labels))
+    scores = critic((images, labels))
+    assert images.dtype == "float32" and scores.dtype == "float32"
+    for model, conv in (
+        (generator, "generator_block1_conv"),
+        (critic, "critic_block1_conv"),
+    ):
+        layer = model.get_layer(conv)
+        assert layer.compute_dtype == "bfloat16", conv
+        assert layer.kernel.dtype == "float32", conv
+    assert critic.get_layer("critic_score").compute_dtype == "float32"
+    path = tmp_path / "generator.keras"
+    generator.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.get_layer("generator_block1_conv").compute_dtype == "bfloat16"
+    np.testing.assert_array_equal(
+        np.asarray(loaded((z, labels), training=False)),
+        np.asarray(generator((z, labels), training=False)),
+    )
+    with pytest.raises(ValueError, match="precision"):
+        Generator((13, 13, 1), 2, precision="float16")
+
+
 def test_critic_folds_stereo_telescopes_into_channels():
     critic = Critic((2, 11, 11, 1), 3, filters=(8,))
     images = np.zeros((2, 2, 11, 11, 1), "float32")

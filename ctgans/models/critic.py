@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from ctgans.models.camera import image_moments, source_position
-from ctgans.models.generator import check_image_shape
+from ctgans.models.generator import check_image_shape, layer_dtype
 
 CONDITIONING = ("projection", "channels", "none")
 MOMENT_UNITS = 64
@@ -53,6 +53,9 @@ class Critic(keras.Model):
         WGAN-GP): a batch of too-alike images is told apart by it. The images of
         one call form the group: call the critic on real and generated images
         separately (the train step does).
+    precision : {"float32", "bfloat16"}
+        ``"bfloat16"``: the convolutions compute in bfloat16 (variables float32);
+        the score, the label projection and the moments stay float32.
     """
 
     def __init__(
@@ -64,9 +67,12 @@ class Critic(keras.Model):
         spectral_norm: bool = False,
         moments=None,
         minibatch_std: bool = False,
+        precision: str = "float32",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.precision = precision
+        dtype = layer_dtype(precision)
         self.image_shape = check_image_shape(image_shape, "Critic")
         if conditioning not in CONDITIONING:
             raise ValueError(
@@ -89,7 +95,12 @@ class Critic(keras.Model):
         self.convs = [
             self._wrap(
                 keras.layers.Conv2D(
-                    f, 4, strides=2, padding="same", name=f"critic_block{i}_conv"
+                    f,
+                    4,
+                    strides=2,
+                    padding="same",
+                    name=f"critic_block{i}_conv",
+                    dtype=dtype,
                 )
             )
             for i, f in enumerate(self.filters, start=1)
@@ -155,7 +166,7 @@ class Critic(keras.Model):
             x = ops.leaky_relu(conv(x, training=training), 0.2)
         if self.minibatch_std:
             x = ops.concatenate([x, batch_spread(x)], axis=-1)
-        features = self.flatten(x)
+        features = ops.cast(self.flatten(x), "float32")
         score = self.score(features, training=training)
         if self.embedding is not None:
             projection = self.embedding(labels, training=training)
@@ -190,6 +201,7 @@ class Critic(keras.Model):
             spectral_norm=self.spectral_norm,
             moments=self.moments,
             minibatch_std=self.minibatch_std,
+            precision=self.precision,
         )
         return config
 

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from ctgans.choices import PRECISIONS
 from ctgans.models.camera import CameraResponse, source_frame_warp, source_position
 
 UPSAMPLING = ("transpose", "upsample")
@@ -44,12 +45,24 @@ def upsampling_plan(height: int, width: int) -> tuple[int, int, int]:
     return n_blocks, math.ceil(height / scale), math.ceil(width / scale)
 
 
-def _normalization(kind: str, name: str):
+def layer_dtype(precision: str):
+    """The dtype policy of the convolution and dense layers for ``precision``
+    (None: the global policy, float32 by default)."""
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"`precision` must be one of {PRECISIONS}; received {precision!r}"
+        )
+    return "mixed_bfloat16" if precision == "bfloat16" else None
+
+
+def _normalization(kind: str, name: str, dtype=None):
     if kind == "batch":
         # Synchronised statistics: two replicas normalise like one global batch.
-        return keras.layers.BatchNormalization(synchronized=True, name=name)
+        return keras.layers.BatchNormalization(
+            synchronized=True, name=name, dtype=dtype
+        )
     if kind == "layer":
-        return keras.layers.LayerNormalization(name=name)
+        return keras.layers.LayerNormalization(name=name, dtype=dtype)
     return None
 
 
@@ -107,6 +120,10 @@ class Generator(keras.Model):
         ``atan2(z0 + m0(labels), z1 + m1(labels))`` and moved to the source pixel
         ``affine @ (label_x, label_y, 1)`` (standardised labels ``ix``, ``iy``)
         (:func:`~ctgans.models.camera.source_frame_warp`).
+    precision : {"float32", "bfloat16"}
+        ``"bfloat16"``: the dense, convolution and normalisation layers compute in
+        bfloat16 (variables float32, Keras' ``mixed_bfloat16``); inputs, the
+        camera layer, the source-frame warp and the output stay float32.
     """
 
     def __init__(
@@ -124,10 +141,13 @@ class Generator(keras.Model):
         camera=None,
         source_frame=None,
         camera_arrays=None,
+        precision: str = "float32",
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.image_shape = check_image_shape(image_shape, "Generator")
+        self.precision = precision
+        self._dtype = layer_dtype(precision)
         if upsampling not in UPSAMPLING:
             raise ValueError(
                 f"Generator: `upsampling` must be one of {UPSAMPLING}; "
@@ -200,13 +220,16 @@ class Generator(keras.Model):
                 )
             arrays = camera_arrays or {}
             self.camera_response = CameraResponse(
-                **self.camera, **arrays, name="generator_camera"
+                **self.camera, **arrays, name="generator_camera", dtype="float32"
             )
         if self.source_frame is not None:
             if self.camera is None:
                 raise ValueError("Generator: `source_frame` needs `camera`")
             self.angle_shift = keras.layers.Dense(
-                2, kernel_initializer="zeros", name="generator_angle_shift"
+                2,
+                kernel_initializer="zeros",
+                name="generator_angle_shift",
+                dtype="float32",
             )
 
         height, width = self.image_shape[-3:-1]
@@ -219,8 +242,11 @@ class Generator(keras.Model):
             seed_h * seed_w * self.base_filters,
             use_bias=use_bias,
             name="generator_project",
+            dtype=self._dtype,
         )
-        self.project_norm = _normalization(normalization, "generator_project_norm")
+        self.project_norm = _normalization(
+            normalization, "generator_project_norm", self._dtype
+        )
         self.body = []
         filters = self.base_filters
         for i in range(1, n_blocks + 1):
@@ -228,7 +254,11 @@ class Generator(keras.Model):
             self.body.extend(self._block(i, filters, use_bias))
         padded = (seed_h * 2**n_blocks, seed_w * 2**n_blocks)
         self.to_image = keras.layers.Conv2D(
-            channels * self._telescopes, 3, padding="same", name="generator_output_conv"
+            channels * self._telescopes,
+            3,
+            padding="same",
+            name="generator_output_conv",
+            dtype=self._dtype,
         )
         crop_h, crop_w = padded[0] - height, padded[1] - width
         self.crop = keras.layers.Cropping2D(
@@ -251,27 +281,36 @@ class Generator(keras.Model):
                     padding="same",
                     use_bias=use_bias,
                     name=f"{prefix}_upconv",
+                    dtype=self._dtype,
                 )
             ]
         else:
             upsample = [
-                keras.layers.UpSampling2D(2, name=f"{prefix}_upsample"),
+                keras.layers.UpSampling2D(
+                    2, name=f"{prefix}_upsample", dtype=self._dtype
+                ),
                 keras.layers.Conv2D(
                     filters,
                     3,
                     padding="same",
                     use_bias=use_bias,
                     name=f"{prefix}_upconv",
+                    dtype=self._dtype,
                 ),
             ]
         layers = upsample + [
-            _normalization(self.normalization, f"{prefix}_norm1"),
-            keras.layers.LeakyReLU(0.2, name=f"{prefix}_act1"),
+            _normalization(self.normalization, f"{prefix}_norm1", self._dtype),
+            keras.layers.LeakyReLU(0.2, name=f"{prefix}_act1", dtype=self._dtype),
             keras.layers.Conv2D(
-                filters, 3, padding="same", use_bias=use_bias, name=f"{prefix}_conv"
+                filters,
+                3,
+                padding="same",
+                use_bias=use_bias,
+                name=f"{prefix}_conv",
+                dtype=self._dtype,
             ),
-            _normalization(self.normalization, f"{prefix}_norm2"),
-            keras.layers.LeakyReLU(0.2, name=f"{prefix}_act2"),
+            _normalization(self.normalization, f"{prefix}_norm2", self._dtype),
+            keras.layers.LeakyReLU(0.2, name=f"{prefix}_act2", dtype=self._dtype),
         ]
         return [layer for layer in layers if layer is not None]
 
@@ -289,7 +328,7 @@ class Generator(keras.Model):
         x = ops.leaky_relu(ops.reshape(x, (-1, *self.seed_shape)), 0.2)
         for layer in self.body:
             x = layer(x, training=training)
-        x = self.crop(self.to_image(x))
+        x = ops.cast(self.crop(self.to_image(x)), "float32")
         if self.camera_response is not None:
             return self._through_camera(x, z, labels)
         if len(self.image_shape) == 4:
@@ -351,5 +390,6 @@ class Generator(keras.Model):
             empty_values=self.empty_values,
             camera=self.camera,
             source_frame=self.source_frame,
+            precision=self.precision,
         )
         return config

@@ -186,6 +186,7 @@ def build_gan(
             fixed_values=fixed_values,
             empty_values=empty_slot_values(dataset),
             **camera_settings(cfg, dataset, camera_model),
+            precision=m.precision,
         )
         critic = Critic(
             image_shape=dataset.image_shape,
@@ -195,6 +196,7 @@ def build_gan(
             spectral_norm=m.critic.spectral_norm,
             moments=critic_moments(cfg, dataset, camera_model),
             minibatch_std=m.critic.minibatch_std,
+            precision=m.precision,
         )
         gan = ConditionalWGAN(
             generator,
