@@ -214,23 +214,18 @@ def train_model(task: str, train: tuple, settings, seed: int):
 
 
 def energy_figures(model, test: Pool, mean: float, std: float) -> dict:
-    from pyirf.benchmarks.energy_bias_resolution import inter_quantile_distance
+    from ctgans.predictor.figures import energy_figures as figures
 
     reco = model.predict(test.images, batch_size=256, verbose=0)["energy"][:, 0]
-    rel = 10 ** (reco * std + mean - test.log_energy) - 1
-    return {
-        "energy_resolution": float(inter_quantile_distance(rel)),
-        "energy_bias": float(np.median(rel)),
-    }
+    return figures(10 ** (reco * std + mean - test.log_energy) - 1)
 
 
 def type_auc(model, gammas: Pool, protons: Pool) -> float:
-    from sklearn.metrics import roc_auc_score
+    from ctgans.predictor.figures import type_auc as auc
 
     images = np.concatenate([gammas.images, protons.images])
     truth = np.r_[np.ones(len(gammas)), np.zeros(len(protons))]
-    score = model.predict(images, batch_size=256, verbose=0)["type"][:, 1]
-    return float(roc_auc_score(truth, score))
+    return auc(truth, model.predict(images, batch_size=256, verbose=0)["type"][:, 1])
 
 
 def _draw(pool: Pool, n: int, rng, what: str) -> np.ndarray:

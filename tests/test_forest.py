@@ -14,9 +14,10 @@ import pytest
 
 from ctgans.evaluate.features import FEATURE_NAMES
 from ctgans.evaluate.forest import fit_forests, forest_errors, true_disp
-from ctgans.evaluate.label_recovery import energy_edges, recovery_entries
+from ctgans.evaluate.label_recovery import recovery_entries
 from ctgans.evaluate.report import halvings
 from ctgans.evaluate.targets import LABEL_FIGURES
+from ctgans.predictor.figures import energy_edges
 
 WANTED = {k: (kind, target) for k, (kind, target, _) in LABEL_FIGURES.items()}
 

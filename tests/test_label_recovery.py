@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ctgans.data.normalize import LabelScaler
-from ctgans.train.label_recovery import label_errors
+from ctgans.predictor.figures import label_errors
 
 
 def _scaler_and_labels(n=2000, seed=0):
@@ -70,9 +70,10 @@ def _binned_errors(n, rng, broken=None, shift=0.3):
 
 
 def _recovery(gen, sim, log_e):
-    from ctgans.evaluate.label_recovery import energy_edges, recovery_entries
+    from ctgans.evaluate.label_recovery import recovery_entries
     from ctgans.evaluate.report import halvings
     from ctgans.evaluate.targets import LABEL_FIGURES
+    from ctgans.predictor.figures import energy_edges
 
     wanted = {k: (kind, t) for k, (kind, t, _) in LABEL_FIGURES.items()}
     splits = halvings(np.arange(len(log_e)), 5, seed=0)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from smoke_configs import smoke_config_with
 
-import ctgans.train.predictors as predictors
+import ctgans.predictor.store as predictors
 from ctgans.config import load_config
 from ctgans.data import prepare_dataset
 from ctgans.exceptions import ConfigError, DataError

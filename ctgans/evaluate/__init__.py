@@ -4,7 +4,7 @@
 two tables (or pixel arrays) with the figures defined in ``FIDELITY.md``. The report
 (``python -m ctgans.evaluate``) is built by ``report`` from ``inputs`` (run folder
 and validation data), ``generation``, ``compare`` (distribution metrics),
-``label_recovery`` with ``predictors`` (independent evaluation predictors),
+``label_recovery`` (with the evaluation predictor of :mod:`ctgans.predictor`),
 ``critic`` and ``targets`` (value / floor / status), and written with ``plots`` and
 ``summary``. Only ``features`` and ``metrics`` are imported here (no TensorFlow).
 """

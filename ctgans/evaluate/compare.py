@@ -19,7 +19,6 @@ from threadpoolctl import threadpool_limits
 from ctgans.evaluate.binned import MIN_PER_BIN, nan_reduce, per_bin, worst_bin
 from ctgans.evaluate.cnn_classifier import CNN_DESCRIPTION
 from ctgans.evaluate.features import FEATURE_NAMES, feature_matrix
-from ctgans.evaluate.label_recovery import energy_edges
 from ctgans.evaluate.metrics import (
     kpd,
     median_difference,
@@ -29,6 +28,7 @@ from ctgans.evaluate.metrics import (
 )
 from ctgans.evaluate.orientation import orientation_section
 from ctgans.evaluate.targets import METRICS, entry
+from ctgans.predictor.figures import energy_edges
 
 __all__ = [
     "DIVERSITY_FEATURES",

@@ -209,7 +209,7 @@ def forest_errors(
     source: tuple[np.ndarray, np.ndarray] | None = None,
     is_gamma: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per-event errors as :func:`~ctgans.evaluate.label_recovery.event_errors`
+    """Per-event errors as :func:`~ctgans.predictor.figures.event_errors`
     gives them: ``energy_rel``, ``cameradirection_error`` (the DISP position's
     distance from the true source, features' unit), ``gammaness``/``is_gamma``.
 

@@ -1,6 +1,6 @@
 """Label recovery by both judges (FIDELITY §1), per population and energy bin.
 
-Judges: the CTLearn evaluation predictor (:mod:`ctgans.evaluate.predictors`) and
+Judges: the CTLearn evaluation predictor (:mod:`ctgans.predictor.store`) and
 random forests on the image parameters (:mod:`ctgans.evaluate.forest`), both
 trained on the simulated training split only. Energy and direction are judged
 per population (per particle in gamma/proton runs, never pooled); the
@@ -20,15 +20,10 @@ from threadpoolctl import threadpool_limits
 from ctgans.evaluate.binned import nan_reduce
 from ctgans.evaluate.forest import FOREST_FEATURES, FOREST_SETTINGS, fit_forests
 from ctgans.evaluate.forest import forest_errors as _forest_errors
-from ctgans.evaluate.label_recovery import (
-    MIN_STATUS_PER_BIN,
-    energy_edges,
-    event_errors,
-    figures,
-    recovery_entries,
-)
+from ctgans.evaluate.label_recovery import MIN_STATUS_PER_BIN, recovery_entries
 from ctgans.evaluate.orientation import source_in_geometry_frame
 from ctgans.evaluate.targets import LABEL_FIGURES
+from ctgans.predictor.figures import energy_edges, event_errors, figures
 
 __all__ = ["label_recovery_sections"]
 
@@ -40,8 +35,8 @@ _PER_POPULATION = {k: v for k, v in _WANTED.items() if k != "type_auc"}
 
 
 def _ctlearn_errors(inputs, real, fake):
-    from ctgans.evaluate.predictors import get_evaluation_predictor
-    from ctgans.train.label_recovery import predict_labels
+    from ctgans.predictor.figures import predict_labels
+    from ctgans.predictor.store import get_evaluation_predictor
 
     predictor, meta = get_evaluation_predictor(
         inputs.dataset, inputs.settings.predictor, inputs.settings.seed
