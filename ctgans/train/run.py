@@ -155,25 +155,6 @@ def critic_moments(cfg: Config, dataset: CachedDataset, camera_model) -> dict | 
     }
 
 
-def needs_camera_model(cfg: Config) -> bool:
-    """Whether the run fits a camera model (noise, source geometry)."""
-    m = cfg.model
-    return bool(
-        m.generator.camera_noise or m.critic.image_moments or m.critic.source_coordinates
-    )
-
-
-def critic_source_coordinates(cfg: Config, camera_model) -> dict | None:
-    """The Critic's ``source_coordinates`` argument (None without
-    ``model.critic.source_coordinates``): the label -> grid map of the camera model."""
-    if not cfg.model.critic.source_coordinates:
-        return None
-    return {
-        "label_index": list(camera_model.label_index),
-        "affine": camera_model.affine.tolist(),
-    }
-
-
 def build_gan(
     cfg: Config, dataset: CachedDataset, predictor, strategy, camera_model=None
 ):
@@ -182,7 +163,7 @@ def build_gan(
     ``camera_model`` (:func:`ctgans.train.camera_model.fit_camera_model`) is needed
     with ``model.generator.camera_noise``; it is fitted here when not given."""
     m, t = cfg.model, cfg.train
-    if needs_camera_model(cfg) and camera_model is None:
+    if (m.generator.camera_noise or m.critic.image_moments) and camera_model is None:
         camera_model = fit_camera_model(cfg, dataset, cfg.seed)
     n_labels = len(dataset.label_columns)
     activations = tuple(
@@ -215,7 +196,6 @@ def build_gan(
             spectral_norm=m.critic.spectral_norm,
             moments=critic_moments(cfg, dataset, camera_model),
             minibatch_std=m.critic.minibatch_std,
-            source_coordinates=critic_source_coordinates(cfg, camera_model),
             precision=m.precision,
         )
         gan = ConditionalWGAN(
@@ -336,7 +316,7 @@ def _train_in(cfg, dataset, strategy, folder: Path, resumed: bool, chief: bool):
         ),
     )
     camera_model = None
-    if needs_camera_model(cfg):
+    if cfg.model.generator.camera_noise or cfg.model.critic.image_moments:
         camera_model = fit_camera_model(cfg, dataset, cfg.seed)
         write_atomic(
             folder / "camera_model.json", json.dumps(camera_model.summary(), indent=2)
