@@ -135,6 +135,7 @@ class CriticConfig:
     spectral_norm: bool = False
     image_moments: bool = False
     minibatch_std: bool = False
+    source_coordinates: bool = False
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,7 @@ def _check_camera_model(cfg: Config) -> None:
     for key, on in (
         ("model.generator.source_frame", g.source_frame),
         ("model.critic.image_moments", cfg.model.critic.image_moments),
+        ("model.critic.source_coordinates", cfg.model.critic.source_coordinates),
     ):
         if on and "cameradirection" not in cfg.data.labels:
             raise ConfigError(
@@ -279,14 +281,16 @@ def _check_camera_model(cfg: Config) -> None:
             f"train.label_source real; received mode {cfg.data.mode}, label_source "
             f"{cfg.train.label_source} {where}"
         )
-    if cfg.model.critic.image_moments and (
-        cfg.data.mode != "mono" or cfg.data.channels[0] not in ("image",)
+    for key, on in (
+        ("model.critic.image_moments", cfg.model.critic.image_moments),
+        ("model.critic.source_coordinates", cfg.model.critic.source_coordinates),
     ):
-        raise ConfigError(
-            "model.critic.image_moments: needs data.mode mono with the image "
-            f"channel first; received mode {cfg.data.mode}, channels "
-            f"{list(cfg.data.channels)} {where}"
-        )
+        if on and (cfg.data.mode != "mono" or cfg.data.channels[0] != "image"):
+            raise ConfigError(
+                f"{key}: needs data.mode mono with the image channel first; "
+                f"received mode {cfg.data.mode}, channels "
+                f"{list(cfg.data.channels)} {where}"
+            )
 
 
 def _check_output_folders(cfg: Config) -> None:
@@ -473,7 +477,12 @@ def _model(sec: Section) -> ModelConfig:
     )
     csec = sec.section("critic")
     csec.allow(
-        "filters", "conditioning", "spectral_norm", "image_moments", "minibatch_std"
+        "filters",
+        "conditioning",
+        "spectral_norm",
+        "image_moments",
+        "minibatch_std",
+        "source_coordinates",
     )
     psec = sec.section("predictor")
     psec.allow(
@@ -527,6 +536,7 @@ def _model(sec: Section) -> ModelConfig:
             spectral_norm=csec.boolean("spectral_norm", False),
             image_moments=csec.boolean("image_moments", False),
             minibatch_std=csec.boolean("minibatch_std", False),
+            source_coordinates=csec.boolean("source_coordinates", False),
         ),
         predictor=PredictorConfig(
             architecture=tuple(stages) or default_p.architecture,

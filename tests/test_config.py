@@ -108,6 +108,11 @@ BAD = [
     ("", "train: {strategy: tpu}\n", "`train.strategy` must be one of"),
     ("", "model: {precision: float16}\n", "`model.precision` must be one of float32"),
     ("", "model: {critic: {minibatch_std: 2}}\n", "`model.critic.minibatch_std`"),
+    (
+        "labels: [energy]\n",
+        "model: {critic: {source_coordinates: true}}\n",
+        "model.critic.source_coordinates: needs the cameradirection label",
+    ),
     ("", "loss: {label_warmup_epochs: -1}\n", "`loss.label_warmup_epochs` must be"),
     ("", "train: {critic_learning_rate: 1e-4x}\n", "must be a number; received"),
 ]

@@ -188,6 +188,31 @@ def test_bfloat16_precision_computes_the_convolutions_in_bfloat16(tmp_path):
         Generator((13, 13, 1), 2, precision="float16")
 
 
+def test_source_coordinates_give_each_pixel_its_offset_from_the_source():
+    """The planes are zero at the requested source and grow with the distance;
+    through them even an unconditional critic's score follows the source."""
+    affine = [[10.0, 0.0, 5.0], [0.0, 10.0, 5.0]]  # standardised label -> pixel
+    frame = {"label_index": [0, 1], "affine": affine}
+    critic = Critic(
+        (11, 11, 1), 2, filters=(8,), conditioning="none", source_coordinates=frame
+    )
+    labels = np.array([[0.0, 0.0], [0.3, -0.2]], "float32")
+    planes = np.asarray(critic._source_planes(labels, "float32"))
+    assert planes.shape == (2, 11, 11, 3)
+    assert planes[0, 5, 5, 2] == pytest.approx(0.0, abs=1e-5)  # source at (5, 5)
+    assert planes[1, 8, 3, 2] == pytest.approx(0.0, abs=1e-5)  # source at (8, 3)
+    assert planes[0, 5, 10, 1] == pytest.approx(5 / 11) and planes[0, 0, 5, 0] < 0
+    images = np.zeros((2, 11, 11, 1), "float32")
+    scores = np.asarray(critic((images, labels)))
+    assert abs(scores[0, 0] - scores[1, 0]) > 1e-6
+    plain = Critic((11, 11, 1), 2, filters=(8,), conditioning="none")
+    flat = np.asarray(plain((images, labels)))
+    assert flat[0, 0] == pytest.approx(flat[1, 0], abs=1e-7)
+    assert Critic.from_config(critic.get_config()).source_coordinates == frame
+    with pytest.raises(ValueError, match="mono"):
+        Critic((2, 11, 11, 1), 2, source_coordinates=frame)
+
+
 def test_critic_folds_stereo_telescopes_into_channels():
     critic = Critic((2, 11, 11, 1), 3, filters=(8,))
     images = np.zeros((2, 2, 11, 11, 1), "float32")

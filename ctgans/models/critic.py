@@ -53,6 +53,15 @@ class Critic(keras.Model):
         WGAN-GP): a batch of too-alike images is told apart by it. The images of
         one call form the group: call the critic on real and generated images
         separately (the train step does).
+    source_coordinates : dict, optional
+        Mono: ``{"label_index": [ix, iy], "affine": [[...3], [...3]]}`` (as the
+        generator's ``source_frame``). Three channels are appended to the image:
+        each pixel's row and column offset from the requested source and its
+        distance, in image sizes (CoordConv relative to the source). The
+        convolutions can then relate where the light is to where the source is
+        (the distance and orientation of the shower), which a label projection,
+        linear in the labels, cannot. They depend on the labels only, so the
+        gradient penalty is unchanged.
     precision : {"float32", "bfloat16"}
         ``"bfloat16"``: the convolutions compute in bfloat16 (variables float32);
         the score, the label projection and the moments stay float32.
@@ -67,6 +76,7 @@ class Critic(keras.Model):
         spectral_norm: bool = False,
         moments=None,
         minibatch_std: bool = False,
+        source_coordinates=None,
         precision: str = "float32",
         **kwargs,
     ):
@@ -91,6 +101,14 @@ class Critic(keras.Model):
         self._conditioning = conditioning if self.n_labels else "none"
         self.spectral_norm = bool(spectral_norm)
         self.minibatch_std = bool(minibatch_std)
+        self.source_coordinates = (
+            None if source_coordinates is None else dict(source_coordinates)
+        )
+        if self.source_coordinates is not None and len(self.image_shape) != 3:
+            raise ValueError(
+                "Critic: `source_coordinates` needs mono images (H, W, C); "
+                f"received image_shape {self.image_shape}"
+            )
 
         self.convs = [
             self._wrap(
@@ -162,6 +180,8 @@ class Critic(keras.Model):
                 (ops.shape(x)[0], height, width, self.n_labels),
             )
             x = ops.concatenate([x, ops.cast(planes, x.dtype)], axis=-1)
+        if self.source_coordinates is not None:
+            x = ops.concatenate([x, self._source_planes(labels, x.dtype)], axis=-1)
         for conv in self.convs:
             x = ops.leaky_relu(conv(x, training=training), 0.2)
         if self.minibatch_std:
@@ -174,6 +194,19 @@ class Critic(keras.Model):
         if self.moment_layers:
             score = score + self._moment_score(images, labels, training)
         return score
+
+    def _source_planes(self, labels, dtype):
+        """``(B, H, W, 3)``: row and column offsets of each pixel from the
+        requested source, and their length, in units of the image height."""
+        frame = self.source_coordinates
+        height, width = self.image_shape[:2]
+        source = source_position(labels, frame["label_index"], frame["affine"])
+        rows = ops.arange(height, dtype="float32")[None, :, None]
+        cols = ops.arange(width, dtype="float32")[None, None, :]
+        d_row = (rows - source[:, 0, None, None]) / height + 0.0 * cols
+        d_col = (cols - source[:, 1, None, None]) / height + 0.0 * rows
+        distance = ops.sqrt(d_row**2 + d_col**2 + 1e-12)
+        return ops.cast(ops.stack([d_row, d_col, distance], axis=-1), dtype)
 
     def _moment_score(self, images, labels, training):
         m = self.moments
@@ -201,6 +234,7 @@ class Critic(keras.Model):
             spectral_norm=self.spectral_norm,
             moments=self.moments,
             minibatch_std=self.minibatch_std,
+            source_coordinates=self.source_coordinates,
             precision=self.precision,
         )
         return config

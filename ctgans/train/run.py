@@ -17,11 +17,9 @@ from ctgans.config import Config
 from ctgans.data import CachedDataset, prepare_dataset
 from ctgans.data.normalize import CHARGE_CHANNELS
 from ctgans.data.pipeline import make_tf_dataset
-from ctgans.data.presence import stereo_presence
+from ctgans.data.presence import present_telescopes, stereo_presence
 from ctgans.exceptions import CtgansInputError
 from ctgans.models import ConditionalWGAN, Critic, Generator
-from ctgans.predictor.recovery import label_recovery
-from ctgans.predictor.store import check_predictor, get_predictor
 from ctgans.train.callbacks import (
     CheckpointEvery,
     GeneratorEMA,
@@ -38,6 +36,8 @@ from ctgans.train.checkpoint import (
 )
 from ctgans.train.dataset_checks import check_dataset
 from ctgans.train.history import HistoryCSV
+from ctgans.train.label_recovery import label_errors
+from ctgans.train.predictors import check_predictor, get_predictor
 from ctgans.train.run_folder import check_run_folder, claim_run_folder, write_atomic
 
 log = logging.getLogger(__name__)
@@ -155,6 +155,27 @@ def critic_moments(cfg: Config, dataset: CachedDataset, camera_model) -> dict | 
     }
 
 
+def needs_camera_model(cfg: Config) -> bool:
+    """Whether the run fits a camera model (noise, source geometry)."""
+    m = cfg.model
+    return bool(
+        m.generator.camera_noise
+        or m.critic.image_moments
+        or m.critic.source_coordinates
+    )
+
+
+def critic_source_coordinates(cfg: Config, camera_model) -> dict | None:
+    """The Critic's ``source_coordinates`` argument (None without
+    ``model.critic.source_coordinates``): the label -> grid map of the camera model."""
+    if not cfg.model.critic.source_coordinates:
+        return None
+    return {
+        "label_index": list(camera_model.label_index),
+        "affine": camera_model.affine.tolist(),
+    }
+
+
 def build_gan(
     cfg: Config, dataset: CachedDataset, predictor, strategy, camera_model=None
 ):
@@ -163,7 +184,7 @@ def build_gan(
     ``camera_model`` (:func:`ctgans.train.camera_model.fit_camera_model`) is needed
     with ``model.generator.camera_noise``; it is fitted here when not given."""
     m, t = cfg.model, cfg.train
-    if (m.generator.camera_noise or m.critic.image_moments) and camera_model is None:
+    if needs_camera_model(cfg) and camera_model is None:
         camera_model = fit_camera_model(cfg, dataset, cfg.seed)
     n_labels = len(dataset.label_columns)
     activations = tuple(
@@ -196,6 +217,7 @@ def build_gan(
             spectral_norm=m.critic.spectral_norm,
             moments=critic_moments(cfg, dataset, camera_model),
             minibatch_std=m.critic.minibatch_std,
+            source_coordinates=critic_source_coordinates(cfg, camera_model),
             precision=m.precision,
         )
         gan = ConditionalWGAN(
@@ -316,7 +338,7 @@ def _train_in(cfg, dataset, strategy, folder: Path, resumed: bool, chief: bool):
         ),
     )
     camera_model = None
-    if cfg.model.generator.camera_noise or cfg.model.critic.image_moments:
+    if needs_camera_model(cfg):
         camera_model = fit_camera_model(cfg, dataset, cfg.seed)
         write_atomic(
             folder / "camera_model.json", json.dumps(camera_model.summary(), indent=2)
@@ -427,3 +449,54 @@ def _fit(
             f"training stopped: non-finite losses {guard.bad_values} at step "
             f"{guard.bad_step}; last good checkpoint: {last or 'none'}"
         )
+
+
+def label_recovery(gan, predictor, dataset: CachedDataset, seed: int) -> dict:
+    """Predictor figures of merit on simulated vs generated validation images."""
+    val = (
+        dataset.is_validation
+        if dataset.is_validation.any()
+        else np.ones(len(dataset.images), bool)
+    )
+    images, labels = dataset.images[val], dataset.labels[val]
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((len(labels), gan.latent_dim)).astype(np.float32)
+    fake = np.concatenate(
+        [
+            np.asarray(
+                gan.sampler((z[i : i + 256], labels[i : i + 256]), training=False)
+            )
+            for i in range(0, len(labels), 256)
+        ]
+    )
+    present = (gan.presence_channel, gan.presence_threshold)
+    results = {"n_events": int(len(labels))}
+    for name, x in (("simulated", images), ("generated", fake)):
+        # Stereo: present telescopes only; a young generator may light none.
+        x, y = present_telescopes(x, labels, *present)
+        results[name] = (
+            label_errors(_predict(predictor, x), y, dataset.label_scaler)
+            if len(x)
+            else {}
+        )
+        if images.ndim == 5:
+            results[name]["n_telescope_images"] = int(len(x))
+    return results
+
+
+def _predict(predictor, images: np.ndarray, batch_size: int = 256) -> dict:
+    """``{task: predictions}``, like ``predict_labels`` but on this worker only.
+
+    ``predict`` would distribute the images over the workers; direct calls keep
+    every worker's result complete and need no collective operations.
+    """
+    if images.ndim == 5:
+        images = images.reshape(-1, *images.shape[2:])
+    parts = [
+        predictor(images[i : i + batch_size], training=False)
+        for i in range(0, len(images), batch_size)
+    ]
+    return {
+        task: np.concatenate([np.asarray(part[task]) for part in parts])
+        for task in parts[0]
+    }
