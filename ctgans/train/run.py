@@ -17,9 +17,11 @@ from ctgans.config import Config
 from ctgans.data import CachedDataset, prepare_dataset
 from ctgans.data.normalize import CHARGE_CHANNELS
 from ctgans.data.pipeline import make_tf_dataset
-from ctgans.data.presence import present_telescopes, stereo_presence
+from ctgans.data.presence import stereo_presence
 from ctgans.exceptions import CtgansInputError
 from ctgans.models import ConditionalWGAN, Critic, Generator
+from ctgans.predictor.recovery import label_recovery
+from ctgans.predictor.store import check_predictor, get_predictor
 from ctgans.train.callbacks import (
     CheckpointEvery,
     GeneratorEMA,
@@ -36,8 +38,6 @@ from ctgans.train.checkpoint import (
 )
 from ctgans.train.dataset_checks import check_dataset
 from ctgans.train.history import HistoryCSV
-from ctgans.train.label_recovery import label_errors
-from ctgans.train.predictors import check_predictor, get_predictor
 from ctgans.train.run_folder import check_run_folder, claim_run_folder, write_atomic
 
 log = logging.getLogger(__name__)
@@ -159,9 +159,7 @@ def needs_camera_model(cfg: Config) -> bool:
     """Whether the run fits a camera model (noise, source geometry)."""
     m = cfg.model
     return bool(
-        m.generator.camera_noise
-        or m.critic.image_moments
-        or m.critic.source_coordinates
+        m.generator.camera_noise or m.critic.image_moments or m.critic.source_coordinates
     )
 
 
@@ -449,54 +447,3 @@ def _fit(
             f"training stopped: non-finite losses {guard.bad_values} at step "
             f"{guard.bad_step}; last good checkpoint: {last or 'none'}"
         )
-
-
-def label_recovery(gan, predictor, dataset: CachedDataset, seed: int) -> dict:
-    """Predictor figures of merit on simulated vs generated validation images."""
-    val = (
-        dataset.is_validation
-        if dataset.is_validation.any()
-        else np.ones(len(dataset.images), bool)
-    )
-    images, labels = dataset.images[val], dataset.labels[val]
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((len(labels), gan.latent_dim)).astype(np.float32)
-    fake = np.concatenate(
-        [
-            np.asarray(
-                gan.sampler((z[i : i + 256], labels[i : i + 256]), training=False)
-            )
-            for i in range(0, len(labels), 256)
-        ]
-    )
-    present = (gan.presence_channel, gan.presence_threshold)
-    results = {"n_events": int(len(labels))}
-    for name, x in (("simulated", images), ("generated", fake)):
-        # Stereo: present telescopes only; a young generator may light none.
-        x, y = present_telescopes(x, labels, *present)
-        results[name] = (
-            label_errors(_predict(predictor, x), y, dataset.label_scaler)
-            if len(x)
-            else {}
-        )
-        if images.ndim == 5:
-            results[name]["n_telescope_images"] = int(len(x))
-    return results
-
-
-def _predict(predictor, images: np.ndarray, batch_size: int = 256) -> dict:
-    """``{task: predictions}``, like ``predict_labels`` but on this worker only.
-
-    ``predict`` would distribute the images over the workers; direct calls keep
-    every worker's result complete and need no collective operations.
-    """
-    if images.ndim == 5:
-        images = images.reshape(-1, *images.shape[2:])
-    parts = [
-        predictor(images[i : i + batch_size], training=False)
-        for i in range(0, len(images), batch_size)
-    ]
-    return {
-        task: np.concatenate([np.asarray(part[task]) for part in parts])
-        for task in parts[0]
-    }
