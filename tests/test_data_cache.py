@@ -46,11 +46,13 @@ def test_time_std_changes_the_cache_key_only_when_set():
     # At its default the key is the hash of the settings without time_std, as
     # before the setting existed, so earlier caches stay valid.
     state = asdict(default)
-    for key in ("cache_dir", "toy_dataset", "time_std"):
+    for key in ("cache_dir", "toy_dataset", "time_std", "in_memory"):
         state.pop(key)
     before = hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode())
     assert default.fingerprint() == before.hexdigest()
     assert replace(default, time_std=0.1).fingerprint() != default.fingerprint()
+    # How the cache is fed does not change what it holds.
+    assert replace(default, in_memory="false").fingerprint() == default.fingerprint()
 
 
 def test_label_scaler_standardises_and_keeps_particle_class():
@@ -87,13 +89,13 @@ def test_split_keeps_telescopes_of_one_event_together():
 @pytest.fixture
 def counting_build(monkeypatch):
     calls = []
-    original = prepare.build_dataset
+    original = prepare.build_cache
 
-    def build(cfg, seed):
+    def build(cfg, seed, *args, **kwargs):
         calls.append(cfg)
-        return original(cfg, seed)
+        return original(cfg, seed, *args, **kwargs)
 
-    monkeypatch.setattr(prepare, "build_dataset", build)
+    monkeypatch.setattr(prepare, "build_cache", build)
     return calls
 
 

@@ -11,6 +11,7 @@ Both have an exact inverse, used to write generated images back to DL1 files.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -65,6 +66,25 @@ class ImageNormalization:
                 )
         return cls(tuple(channels), tuple(transforms))
 
+    @classmethod
+    def from_moments(
+        cls, moments: ExampleMoments, channels, scale_pe: float, time_std: float = 1.0
+    ) -> ImageNormalization:
+        """:meth:`fit` from per-example moments (a chunked build, see
+        :class:`ExampleMoments`); the charge peak is the same number, the time
+        mean and spread agree with :meth:`fit` to rounding."""
+        transforms = []
+        for i, channel in enumerate(channels):
+            if channel in CHARGE_CHANNELS:
+                peak = float(np.log1p(moments.peak(i) / scale_pe))
+                transforms.append(ChannelTransform("signed_log", scale_pe, peak or 1.0))
+            else:
+                mean, std = moments.mean_std(i)
+                transforms.append(
+                    ChannelTransform("standard", mean, std / time_std or 1.0)
+                )
+        return cls(tuple(channels), tuple(transforms))
+
     def forward(self, images: np.ndarray) -> np.ndarray:
         """Physical units -> network units, float32."""
         out = np.empty(images.shape, np.float32)
@@ -94,6 +114,53 @@ class ImageNormalization:
             tuple(state["channels"]),
             tuple(ChannelTransform(**t) for t in state["transforms"]),
         )
+
+
+class ExampleMoments:
+    """Per-example pixel moments, gathered chunk by chunk, pooled over a subset.
+
+    For each example and channel: the largest ``|x|``, the pixel sum and the sum of
+    squared deviations from the example's own mean. Pooling them (exact ``fsum``,
+    Chan's parallel variance) over any subset gives the same result whatever the
+    chunks were, so a chunked build normalises exactly as an in-memory one.
+    """
+
+    def __init__(self, n_examples: int, n_channels: int):
+        self.abs_max = np.zeros((n_examples, n_channels))
+        self.sums = np.zeros((n_examples, n_channels))
+        self.m2 = np.zeros((n_examples, n_channels))
+        self.n_pixels = 0
+
+    def add(self, start: int, images: np.ndarray) -> None:
+        """Moments of ``images`` (examples ``start`` onwards, channel last)."""
+        n, channels = len(images), images.shape[-1]
+        flat = np.moveaxis(images, -1, 1).reshape(n, channels, -1).astype(np.float64)
+        self.n_pixels = flat.shape[-1]
+        rows = slice(start, start + n)
+        self.abs_max[rows] = np.abs(flat).max(axis=-1)
+        self.sums[rows] = flat.sum(axis=-1)
+        own_mean = self.sums[rows] / self.n_pixels
+        self.m2[rows] = ((flat - own_mean[..., None]) ** 2).sum(axis=-1)
+
+    def select(self, subset: np.ndarray) -> ExampleMoments:
+        """The moments pooled over the examples where ``subset`` is True."""
+        other = ExampleMoments(0, 0)
+        other.abs_max, other.sums, other.m2 = (
+            a[subset] for a in (self.abs_max, self.sums, self.m2)
+        )
+        other.n_pixels = self.n_pixels
+        return other
+
+    def peak(self, channel: int) -> float:
+        return float(self.abs_max[:, channel].max())
+
+    def mean_std(self, channel: int) -> tuple[float, float]:
+        n = self.n_pixels
+        total = len(self.sums) * n
+        mean = math.fsum(self.sums[:, channel]) / total
+        spread = (self.sums[:, channel] / n - mean) ** 2 * n
+        m2 = math.fsum(self.m2[:, channel]) + math.fsum(spread)
+        return mean, math.sqrt(m2 / total)
 
 
 @dataclass(frozen=True)

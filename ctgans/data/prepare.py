@@ -9,7 +9,8 @@ from collections.abc import Callable
 import numpy as np
 
 from ctgans.config import TOY_FILES, DataConfig
-from ctgans.data.cache import CachedDataset, cache_path, read_cache, write_cache
+from ctgans.data.build import build_cache
+from ctgans.data.cache import CachedDataset, cache_path, read_cache
 from ctgans.data.files import check_files
 from ctgans.data.normalize import ImageNormalization, LabelScaler
 from ctgans.data.reader import read_examples
@@ -30,7 +31,11 @@ def split_by_event(events: np.ndarray, fraction: float, seed: int) -> np.ndarray
 
 
 def build_dataset(cfg: DataConfig, seed: int) -> CachedDataset:
-    """Read, split and normalise the configured files (no cache involved)."""
+    """Read, split and normalise the configured files in memory (no cache).
+
+    The reference for the chunked build (:func:`ctgans.data.build.build_cache`),
+    which writes the same arrays without holding every image.
+    """
     start = time.perf_counter()
     examples = read_examples(cfg)
     is_val = split_by_event(examples.events, cfg.validation_fraction, seed)
@@ -85,25 +90,22 @@ def ensure_toy_dataset(cfg: DataConfig) -> None:
 def prepare_dataset(
     cfg: DataConfig, seed: int, check: Callable[[CachedDataset], None] | None = None
 ) -> CachedDataset:
-    """The cached dataset for ``cfg``: built and written once, then reused.
+    """The cached dataset for ``cfg``: built once chunk by chunk, then reused.
 
-    ``check(dataset)``, if given, runs before the cache is written: a check that
-    needs the data (e.g. batch sizes against the training examples) refuses
-    without leaving a cache behind.
+    ``check(dataset)``, if given, runs before the cache is renamed into place: a
+    check that needs the data (e.g. batch sizes against the training examples)
+    refuses without leaving a cache behind. The images are in memory or read
+    from the cache file as ``cfg.in_memory`` says (:func:`read_cache`).
     """
     ensure_toy_dataset(cfg)
     check_files(cfg)
     path = cache_path(cfg, seed)
     if path.is_file():
         log.info("using cached dataset %s", path)
-        dataset = read_cache(path)
+        dataset = read_cache(path, cfg.in_memory)
         if check is not None:
             check(dataset)
         return dataset
     log.info("building cached dataset %s", path)
-    dataset = build_dataset(cfg, seed)
-    if check is not None:
-        check(dataset)
-    write_cache(path, dataset)
-    dataset.path = path
-    return dataset
+    build_cache(cfg, seed, path, split_by_event, check)
+    return read_cache(path, cfg.in_memory)

@@ -149,15 +149,103 @@ def read_examples(cfg: DataConfig) -> Examples:
     return Examples(images, labels, events, tel_ids, n_bad)
 
 
-def _read_images(reader: DLImageReader, rows) -> np.ndarray:
-    """Mapped images for every row of ``rows``, read in bulk per telescope table."""
+@dataclass
+class ExamplePlan:
+    """Which reader rows make each example, known before any image is read.
+
+    ``row_order[row_start[i]:row_start[i + 1]]`` are the rows of example ``i``
+    (one in mono; the telescopes of one shower in stereo, in slot ``slot[row]``).
+    """
+
+    rows: object  # the reader's example_identifiers table
+    labels: dict[str, np.ndarray]
+    events: np.ndarray
+    tel_ids: tuple[int, ...]
+    example_of_row: np.ndarray
+    row_order: np.ndarray
+    row_start: np.ndarray
+    slot: np.ndarray | None
+    image_shape: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+
+def plan_examples(reader: DLImageReader, cfg: DataConfig) -> ExamplePlan:
+    """Labels, identifiers and row grouping of every example, without images."""
+    rows = reader.example_identifiers
+    if len(rows) == 0:
+        raise DataError(
+            f"no events pass the selection (data.cuts, data.telescopes) in "
+            f"{', '.join(str(p) for p in (*cfg.signal, *cfg.background))}"
+        )
+    columns = cfg.label_columns
+    tel_ids = tuple(int(t) for t in reader.tel_ids)
+    size = reader.image_mappers[reader.cam_name].image_shape
+    shape = (size, size, len(reader.channels))
+    n_rows = len(rows)
+    if cfg.mode == "mono":
+        every = np.arange(n_rows)
+        labels = {c: np.asarray(rows[c], dtype=np.float64) for c in columns}
+        events = _event_table(rows, every, np.asarray(rows["tel_id"]))
+        return ExamplePlan(
+            rows,
+            labels,
+            events,
+            tel_ids,
+            every,
+            every,
+            np.arange(n_rows + 1),
+            None,
+            shape,
+        )
+    keys = np.stack([np.asarray(rows[c]) for c in EVENT_COLUMNS[:-1]], axis=1)
+    unique, first, inverse = np.unique(
+        keys, axis=0, return_index=True, return_inverse=True
+    )
+    inverse = inverse.ravel()
+    slot_of = {t: i for i, t in enumerate(tel_ids)}
+    slot = np.array([slot_of[int(t)] for t in rows["tel_id"]], dtype=np.int64)
+    order = np.argsort(inverse, kind="stable")
+    start = np.searchsorted(inverse[order], np.arange(len(unique) + 1))
+    labels = {c: np.asarray(rows[c], dtype=np.float64)[first] for c in columns}
+    events = _event_table(rows, first, np.full(len(first), -1))
+    return ExamplePlan(
+        rows,
+        labels,
+        events,
+        tel_ids,
+        inverse,
+        order,
+        start,
+        slot,
+        (len(tel_ids), *shape),
+    )
+
+
+def map_examples(
+    reader: DLImageReader, plan: ExamplePlan, start: int, stop: int
+) -> np.ndarray:
+    """Mapped images (p.e., ns) of examples ``start:stop`` of ``plan``."""
+    which = plan.row_order[plan.row_start[start] : plan.row_start[stop]]
+    tel_images = _read_images(reader, plan.rows, which)
+    if plan.slot is None:
+        return tel_images
+    out = np.zeros((stop - start, *plan.image_shape), np.float32)
+    out[plan.example_of_row[which] - start, plan.slot[which]] = tel_images
+    return out
+
+
+def _read_images(reader: DLImageReader, rows, which=None) -> np.ndarray:
+    """Mapped images of ``rows`` (or of ``rows[which]``), read in bulk per table."""
     file_names = list(reader.files)
     mapper = reader.image_mappers[reader.cam_name]
     size = mapper.image_shape
-    out = np.zeros((len(rows), size, size, len(reader.channels)), np.float32)
-    file_index = np.asarray(rows["file_index"])
-    tel_id = np.asarray(rows["tel_id"])
-    table_index = np.asarray(rows["table_index"])
+    which = np.arange(len(rows)) if which is None else np.asarray(which)
+    out = np.zeros((len(which), size, size, len(reader.channels)), np.float32)
+    file_index = np.asarray(rows["file_index"])[which]
+    tel_id = np.asarray(rows["tel_id"])[which]
+    table_index = np.asarray(rows["table_index"])[which]
     for f in np.unique(file_index):
         node = reader.files[file_names[f]].root.dl1.event.telescope.images
         for t in np.unique(tel_id[file_index == f]):
