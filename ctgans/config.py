@@ -124,6 +124,7 @@ class GeneratorConfig:
     normalization: str = "batch"
     camera_noise: bool = False
     source_frame: bool = False
+    label_film: bool = False
 
 
 @dataclass(frozen=True)
@@ -473,7 +474,12 @@ def _model(sec: Section) -> ModelConfig:
     sec.allow("latent_dim", "generator", "critic", "predictor", "precision")
     gsec = sec.section("generator")
     gsec.allow(
-        "base_filters", "upsampling", "normalization", "camera_noise", "source_frame"
+        "base_filters",
+        "upsampling",
+        "normalization",
+        "camera_noise",
+        "source_frame",
+        "label_film",
     )
     csec = sec.section("critic")
     csec.allow(
@@ -527,6 +533,7 @@ def _model(sec: Section) -> ModelConfig:
             ),
             camera_noise=gsec.boolean("camera_noise", False),
             source_frame=gsec.boolean("source_frame", False),
+            label_film=gsec.boolean("label_film", False),
         ),
         critic=CriticConfig(
             filters=tuple(_critic_filters(csec)),

@@ -213,6 +213,54 @@ def test_source_coordinates_give_each_pixel_its_offset_from_the_source():
         Critic((2, 11, 11, 1), 2, source_coordinates=frame)
 
 
+@pytest.mark.parametrize("normalization", ["batch", "none"])
+def test_label_film_starts_as_the_unconditioned_network_and_uses_the_labels(
+    normalization, tmp_path
+):
+    """FiLM layers follow every normalisation (or convolution), start at zero (the
+    same output as without them) and, once non-zero, make the labels matter."""
+    kwargs = dict(
+        latent_dim=LATENT,
+        base_filters=16,
+        upsampling="upsample",
+        normalization=normalization,
+    )
+    plain = Generator((13, 13, 1), 2, **kwargs)
+    film = Generator((13, 13, 1), 2, label_film=True, **kwargs)
+    z, labels = _inputs(2)
+    plain((z, labels))
+    film((z, labels))
+    assert len(film.film_layers) == 2 * film.n_blocks
+    for layer in plain.layers:  # same weights: FiLM at zero changes nothing
+        film.get_layer(layer.name).set_weights(layer.get_weights())
+    np.testing.assert_allclose(
+        np.asarray(film((z, labels), training=False)),
+        np.asarray(plain((z, labels), training=False)),
+        atol=1e-6,
+    )
+    other = labels + 1.0
+    before = np.asarray(film((z, other), training=False)) - np.asarray(
+        plain((z, other), training=False)
+    )
+    assert np.abs(before).max() < 1e-6
+    for dense in film.film_layers:
+        kernel, bias = dense.get_weights()
+        dense.set_weights([np.full_like(kernel, 0.1), bias])
+    after = np.asarray(film((z, other), training=False)) - np.asarray(
+        plain((z, other), training=False)
+    )
+    assert np.abs(after).max() > 1e-4
+    path = tmp_path / "film.keras"
+    film.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(
+        np.asarray(loaded((z, labels), training=False)),
+        np.asarray(film((z, labels), training=False)),
+    )
+    with pytest.raises(ValueError, match="label_film"):
+        Generator((13, 13, 1), 0, label_film=True)
+
+
 def test_critic_folds_stereo_telescopes_into_channels():
     critic = Critic((2, 11, 11, 1), 3, filters=(8,))
     images = np.zeros((2, 2, 11, 11, 1), "float32")

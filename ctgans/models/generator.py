@@ -120,6 +120,11 @@ class Generator(keras.Model):
         ``atan2(z0 + m0(labels), z1 + m1(labels))`` and moved to the source pixel
         ``affine @ (label_x, label_y, 1)`` (standardised labels ``ix``, ``iy``)
         (:func:`~ctgans.models.camera.source_frame_warp`).
+    label_film : bool
+        Labels at every block (FiLM, Perez et al. 2018; conditional normalisation):
+        after each normalisation (each convolution without one) the features are
+        scaled and shifted per channel, ``x * (1 + g(labels)) + b(labels)``, with
+        ``g``, ``b`` dense layers starting at zero (the unconditioned network).
     precision : {"float32", "bfloat16"}
         ``"bfloat16"``: the dense, convolution and normalisation layers compute in
         bfloat16 (variables float32, Keras' ``mixed_bfloat16``); inputs, the
@@ -142,10 +147,18 @@ class Generator(keras.Model):
         source_frame=None,
         camera_arrays=None,
         precision: str = "float32",
+        label_film: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.image_shape = check_image_shape(image_shape, "Generator")
+        self.label_film = bool(label_film)
+        if self.label_film and not n_labels:
+            raise ValueError(
+                "Generator: `label_film` needs labels; received n_labels 0"
+            )
+        self.film_layers = []
+        self._film_after = {}
         self.precision = precision
         self._dtype = layer_dtype(precision)
         if upsampling not in UPSAMPLING:
@@ -312,7 +325,29 @@ class Generator(keras.Model):
             _normalization(self.normalization, f"{prefix}_norm2", self._dtype),
             keras.layers.LeakyReLU(0.2, name=f"{prefix}_act2", dtype=self._dtype),
         ]
-        return [layer for layer in layers if layer is not None]
+        layers = [layer for layer in layers if layer is not None]
+        if self.label_film:
+            # After each normalisation, or each convolution where there is none.
+            kinds = (
+                ("_norm1", "_norm2")
+                if self.normalization != "none"
+                else (
+                    "_upconv",
+                    "_conv",
+                )
+            )
+            for layer in layers:
+                if layer.name.endswith(kinds):
+                    self._film_after[layer.name] = len(self.film_layers)
+                    self.film_layers.append(
+                        keras.layers.Dense(
+                            2 * filters,
+                            kernel_initializer="zeros",
+                            name=f"{layer.name}_film",
+                            dtype=self._dtype,
+                        )
+                    )
+        return layers
 
     def build(self, input_shape):
         # Run call on symbolic tensors: every sub-layer builds on its real input.
@@ -328,6 +363,10 @@ class Generator(keras.Model):
         x = ops.leaky_relu(ops.reshape(x, (-1, *self.seed_shape)), 0.2)
         for layer in self.body:
             x = layer(x, training=training)
+            if layer.name in self._film_after:
+                x = self._film(
+                    x, labels, self.film_layers[self._film_after[layer.name]]
+                )
         x = ops.cast(self.crop(self.to_image(x)), "float32")
         if self.camera_response is not None:
             return self._through_camera(x, z, labels)
@@ -346,6 +385,13 @@ class Generator(keras.Model):
         if self._free is not None:
             x = x * self._free + self._fixed
         return x
+
+    @staticmethod
+    def _film(x, labels, dense):
+        scale, shift = ops.split(dense(labels), 2, axis=-1)
+        scale = ops.cast(scale, x.dtype)[:, None, None, :]
+        shift = ops.cast(shift, x.dtype)[:, None, None, :]
+        return x * (1.0 + scale) + shift
 
     def expected_signal(self, raw):
         """Network output -> expected p.e. per grid pixel (the charge transform's
@@ -391,5 +437,6 @@ class Generator(keras.Model):
             camera=self.camera,
             source_frame=self.source_frame,
             precision=self.precision,
+            label_film=self.label_film,
         )
         return config

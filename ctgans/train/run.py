@@ -206,6 +206,7 @@ def build_gan(
             empty_values=empty_slot_values(dataset),
             **camera_settings(cfg, dataset, camera_model),
             precision=m.precision,
+            label_film=m.generator.label_film,
         )
         critic = Critic(
             image_shape=dataset.image_shape,
