@@ -109,3 +109,150 @@ def test_disk_images_index_like_the_array(tmp_path, toy_pair, monkeypatch):
     for key in (mask, rows, slice(10, 40), 5, (rows, 3)):
         assert np.array_equal(on_disk[key], memory[key])
     assert np.array_equal(np.asarray(on_disk), memory)
+
+
+# --- feeding from disk ---
+
+
+def _numbered_cache(tmp_path, n=1000, val_every=7):
+    """A cache whose image i is filled with i and whose label row i is (i, -i)."""
+    from ctgans.data.cache import CachedDataset, write_cache
+    from ctgans.data.normalize import ImageNormalization, LabelScaler
+
+    events = np.zeros(
+        n, [(c, np.int64) for c in ("file_index", "obs_id", "event_id", "tel_id")]
+    )
+    events["event_id"] = np.arange(n)
+    physical = {"a": np.arange(n, dtype=np.float64), "b": -np.arange(n, dtype=float)}
+    dataset = CachedDataset(
+        path=None,
+        images=np.broadcast_to(
+            np.arange(n, dtype=np.float32)[:, None, None, None], (n, 5, 5, 1)
+        ).copy(),
+        labels=np.stack([physical["a"], physical["b"]], 1).astype(np.float32),
+        physical_labels=physical,
+        events=events,
+        is_validation=np.arange(n) % val_every == 0,
+        normalization=ImageNormalization(("image",), ()),
+        label_scaler=LabelScaler(("a", "b"), (0.0, 0.0), (1.0, 1.0)),
+        tel_ids=(1,),
+    )
+    path = tmp_path / "numbered.h5"
+    write_cache(path, dataset)
+    return read_cache(path, "false")
+
+
+def _epochs(stream, n_epochs=2):
+    """Per epoch, the list of batches as arrays of example numbers."""
+    out = []
+    for _ in range(n_epochs):
+        epoch = []
+        for images, labels in stream:
+            ids = images.numpy()[:, 0, 0, 0].astype(np.int64)
+            assert np.array_equal(labels.numpy()[:, 0], ids)  # labels follow
+            assert images.numpy().min(axis=(1, 2, 3)).tolist() == ids.tolist()
+            epoch.append(ids)
+        out.append(epoch)
+    return out
+
+
+def _disk(dataset, seed, **kwargs):
+    from ctgans.data.disk_pipeline import make_disk_dataset
+
+    kwargs = {"chunk_examples": 64, "shuffle_buffer": 100, **kwargs}
+    rows = np.flatnonzero(~dataset.is_validation)
+    return make_disk_dataset(dataset.images, dataset.labels, rows, 32, seed, **kwargs)
+
+
+def test_disk_feeding_every_example_once_per_epoch(tmp_path):
+    dataset = _numbered_cache(tmp_path)
+    train = np.flatnonzero(~dataset.is_validation)
+    first, second = _epochs(_disk(dataset, 5, drop_remainder=False))
+    for epoch in (first, second):
+        seen = np.concatenate(epoch)
+        assert len(seen) == len(train)
+        assert np.array_equal(np.sort(seen), train)
+    assert not np.array_equal(np.concatenate(first), np.concatenate(second))
+    # Examples of one chunk are spread out: not read in cache order.
+    assert not np.array_equal(np.concatenate(first), np.sort(np.concatenate(first)))
+    # drop_remainder: full batches only, still no example twice.
+    batches = _epochs(_disk(dataset, 5), 1)[0]
+    seen = np.concatenate(batches)
+    assert {len(b) for b in batches} == {32}
+    assert len(seen) == len(train) // 32 * 32 == len(set(seen.tolist()))
+
+
+def test_disk_feeding_same_seed_same_batches_other_seed_others(tmp_path):
+    dataset = _numbered_cache(tmp_path)
+    a = _epochs(_disk(dataset, 5))
+    b = _epochs(_disk(dataset, 5))
+    c = _epochs(_disk(dataset, 6))
+    assert all(np.array_equal(x, y) for ea, eb in zip(a, b) for x, y in zip(ea, eb))
+    assert not all(np.array_equal(x, y) for ea, ec in zip(a, c) for x, y in zip(ea, ec))
+
+
+def test_disk_feeding_without_shuffle_is_cache_order(tmp_path):
+    dataset = _numbered_cache(tmp_path)
+    val = np.flatnonzero(dataset.is_validation)
+    from ctgans.data.disk_pipeline import make_disk_dataset
+
+    stream = make_disk_dataset(
+        dataset.images,
+        dataset.labels,
+        val,
+        10,
+        0,
+        shuffle=False,
+        drop_remainder=False,
+        chunk_examples=16,
+    )
+    assert np.array_equal(np.concatenate(_epochs(stream, 1)[0]), val)
+
+
+def test_disk_feeding_shards_by_chunk_disjoint_and_equal(tmp_path):
+    dataset = _numbered_cache(tmp_path)
+    train = set(np.flatnonzero(~dataset.is_validation).tolist())
+    shards = [
+        _epochs(_disk(dataset, 5, num_shards=3, shard_index=i, drop_remainder=False))
+        for i in range(3)
+    ]
+    for epoch in range(2):
+        seen = [np.concatenate(s[epoch]) for s in shards]
+        assert len({len(s) for s in seen}) == 1  # same steps on every worker
+        assert len(seen[0]) == len(train) // 64 // 3 * 64
+        together = np.concatenate(seen).tolist()
+        assert len(set(together)) == len(together)  # disjoint
+        assert set(together) <= train
+
+
+def test_split_dataset_in_memory_keeps_the_batches_of_the_copied_split(tmp_path):
+    from ctgans.data.pipeline import make_tf_dataset, split_dataset
+
+    dataset = read_cache(_numbered_cache(tmp_path).path)  # in memory
+    train = ~dataset.is_validation
+    copied = make_tf_dataset(dataset.images[train], dataset.labels[train], 32, 4)
+    in_place = split_dataset(dataset, train, 32, 4)
+    assert all(
+        np.array_equal(x, y)
+        for ea, eb in zip(_epochs(copied), _epochs(in_place))
+        for x, y in zip(ea, eb)
+    )
+    assert in_place.element_spec[0].shape.as_list() == [32, 5, 5, 1]
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096
+
+
+def test_in_memory_feeding_holds_no_second_copy_of_the_arrays():
+    from ctgans.data.pipeline import make_tf_dataset
+
+    images = np.ones((12000, 43, 43, 2), np.float32)  # 355 MB
+    labels = np.ones((12000, 3), np.float32)
+    next(iter(make_tf_dataset(images[:100], labels[:100], 8, 0)))  # TF warmed up
+    before = _rss()
+    stream = make_tf_dataset(images, labels, 64, 0, rows=np.arange(0, 12000, 2))
+    for _ in zip(range(5), stream):
+        pass
+    assert _rss() - before < 100e6  # a tensor copy of the images was +370 MB

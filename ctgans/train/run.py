@@ -16,7 +16,8 @@ import tensorflow as tf
 from ctgans.config import Config
 from ctgans.data import CachedDataset, prepare_dataset
 from ctgans.data.normalize import CHARGE_CHANNELS
-from ctgans.data.pipeline import make_tf_dataset
+from ctgans.data.disk_pipeline import worker_shards
+from ctgans.data.pipeline import split_dataset
 from ctgans.data.presence import stereo_presence
 from ctgans.exceptions import CtgansInputError
 from ctgans.models import ConditionalWGAN, Critic, Generator
@@ -396,20 +397,15 @@ def _fit(
     val = dataset.is_validation
     global_batch = t.batch_size * cfg.loss.critic_steps  # checked: check_dataset
     # Another shuffle seed per resumed segment, so a resume does not replay epoch 1.
-    train = make_tf_dataset(
-        dataset.images[~val],
-        dataset.labels[~val],
-        global_batch,
-        cfg.seed + initial_epoch,
+    # Views of the cached arrays, in memory or read from the file (data.in_memory).
+    shards = worker_shards() if t.strategy == "multi_worker" else (1, 0)
+    train = split_dataset(
+        dataset, ~val, global_batch, cfg.seed + initial_epoch, shards=shards
     )
     validation = None
     if val.sum() >= t.batch_size:
-        validation = make_tf_dataset(
-            dataset.images[val],
-            dataset.labels[val],
-            t.batch_size,
-            cfg.seed,
-            shuffle=False,
+        validation = split_dataset(
+            dataset, val, t.batch_size, cfg.seed, shuffle=False, shards=shards
         )
     sample_rows = np.flatnonzero(val if val.any() else ~val)[:N_SAMPLES]
     guard = StopOnNonFinite()
