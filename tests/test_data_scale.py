@@ -102,6 +102,7 @@ def test_disk_images_index_like_the_array(tmp_path, toy_pair, monkeypatch):
     on_disk = read_cache(path, "false").images
     assert isinstance(on_disk, DiskImages)
     assert on_disk.shape == memory.shape and on_disk.ndim == memory.ndim
+    assert all(type(s) is int for s in on_disk.shape)  # JSON-writable
     monkeypatch.setattr(DiskImages, "READ_ROWS", 7)
     rng = np.random.default_rng(0)
     mask = rng.random(len(memory)) < 0.3
@@ -256,3 +257,26 @@ def test_in_memory_feeding_holds_no_second_copy_of_the_arrays():
     for _ in zip(range(5), stream):
         pass
     assert _rss() - before < 100e6  # a tensor copy of the images was +370 MB
+
+
+@pytest.mark.slow
+def test_training_fed_from_disk_is_deterministic(tmp_path, toy_pair):
+    """configs/smoke.yml with data.in_memory false, twice: same history."""
+    from test_determinism import _smoke_config
+
+    from ctgans.config import load_config
+    from ctgans.train.run import run
+
+    histories = []
+    for name in ("first", "second"):
+        folder = tmp_path / name
+        folder.mkdir()
+        path = _smoke_config(folder, toy_pair["gamma"])
+        path.write_text(
+            path.read_text().replace("data:\n", "data:\n  in_memory: false\n", 1)
+        )
+        cfg = load_config(path)
+        assert cfg.data.in_memory == "false"
+        histories.append((run(cfg) / "history.csv").read_text())
+    assert histories[0] == histories[1]
+    assert len(histories[0].splitlines()) == 2  # header and the one epoch

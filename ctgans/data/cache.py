@@ -59,7 +59,7 @@ class DiskImages:
         self.path = Path(path)
         with tables.open_file(str(self.path), "r") as h5:
             node = h5.root.images
-            self.shape = tuple(node.shape)
+            self.shape = tuple(int(s) for s in node.shape)
             self.dtype = np.dtype(node.dtype)
 
     @property
