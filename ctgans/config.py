@@ -230,6 +230,16 @@ def load_config(path: str | Path, check_files: bool = True) -> Config:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(f"{path}: YAML syntax error{where}: {problem}") from None
+    return config_from_dict(raw, path, check_files)
+
+
+def config_from_dict(raw, source: Path, check_files: bool = True) -> Config:
+    """Validate a config already read from YAML (``source`` names it in errors).
+
+    :func:`load_config` reads files through this; a run folder's resolved
+    ``config.yml`` is read back through it by :mod:`ctgans.runs`.
+    """
+    path = Path(source)
     root = Section(raw if raw is not None else {}, "", path)
     root.allow("data", "model", "loss", "train", "seed")
     data = _data(root.section("data", required=True), check_files)

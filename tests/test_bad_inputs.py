@@ -321,7 +321,7 @@ def _all_nonfinite(w: World, tmp: Path):
 
 def _other_config_run(w: World, tmp: Path):
     from ctgans.config import load_config
-    from ctgans.train.run_folder import config_hash
+    from ctgans.runs.folder import config_hash
 
     cfg = w.config(tmp)
     (tmp / "runs" / "cfg-001").mkdir(parents=True)
@@ -343,7 +343,7 @@ def _run_in_use(w: World, tmp: Path):
     """A run folder of this config whose ``train.lock`` a live process holds
     (:func:`_lock_held`)."""
     from ctgans.config import load_config
-    from ctgans.train.run_folder import config_hash
+    from ctgans.runs.folder import config_hash
 
     cfg = w.config(tmp)
     folder = tmp / "runs" / "cfg-001"

@@ -1,4 +1,4 @@
-"""One training process per run folder: ``train.lock`` (:mod:`ctgans.train.run_lock`).
+"""One training process per run folder: ``train.lock`` (:mod:`ctgans.runs.lock`).
 
 Fast tests lock folders directly (a second holder is refused, a lock left by a dead
 process is taken over, a released lock leaves no file); the slow test starts two
@@ -18,8 +18,8 @@ import pytest
 from smoke_configs import smoke_config_with
 
 from ctgans.exceptions import ConfigError
-from ctgans.train import run_lock
-from ctgans.train.run_lock import LOCK_NAME, acquire, check_free
+from ctgans.runs import lock as run_lock
+from ctgans.runs.lock import LOCK_NAME, acquire, check_free
 
 HOLD = (
     "import fcntl, sys, time\n"
@@ -80,7 +80,7 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, caplog):
     stale = {"pid": pid, "host": "here", "started": "2026-11-25T10:00:00"}
     (tmp_path / LOCK_NAME).write_text(json.dumps(stale))
     check_free(tmp_path)  # not refused
-    with caplog.at_level(logging.WARNING, logger="ctgans.train.run_lock"):
+    with caplog.at_level(logging.WARNING, logger="ctgans.runs.lock"):
         lock = acquire(tmp_path)
     assert f"took over the stale lock of process {pid} on here" in caplog.text
     assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
@@ -109,7 +109,7 @@ def test_without_flock_a_dead_pid_is_stale_and_a_live_one_holds(tmp_path, monkey
 
 def test_claimed_new_run_folder_is_locked_until_released(tmp_path, toy_pair):
     from ctgans.config import load_config
-    from ctgans.train.run_folder import claim_run_folder, open_run_folder
+    from ctgans.runs.folder import claim_run_folder, open_run_folder
 
     cfg = load_config(smoke_config_with(tmp_path, toy_pair))
     folder, resumed, lock = claim_run_folder(cfg, fresh=False)

@@ -72,11 +72,8 @@ def test_checkpoint_restores_epoch_and_optimizer_state_exactly(tmp_path, toy_pai
     import tensorflow as tf
 
     from ctgans.data.pipeline import make_tf_dataset
-    from ctgans.train.checkpoint import (
-        latest_checkpoint,
-        restore_checkpoint,
-        save_checkpoint,
-    )
+    from ctgans.runs.layout import latest_checkpoint
+    from ctgans.train.checkpoint import restore_checkpoint, save_checkpoint
     from ctgans.train.run import build_gan
 
     cfg = load_config(smoke_config_with(tmp_path, toy_pair))
@@ -118,7 +115,7 @@ def test_checkpoint_restores_epoch_and_optimizer_state_exactly(tmp_path, toy_pai
 
 
 def test_incomplete_checkpoint_is_ignored(tmp_path):
-    from ctgans.train.checkpoint import latest_checkpoint
+    from ctgans.runs.layout import latest_checkpoint
 
     (tmp_path / "checkpoints" / "epoch-0001").mkdir(parents=True)
     (tmp_path / "checkpoints" / "epoch-0001" / "state.json").write_text('{"epoch": 1}')
@@ -128,7 +125,7 @@ def test_incomplete_checkpoint_is_ignored(tmp_path):
 
 
 def test_resume_refuses_run_folder_of_anothersmoke_config_with(tmp_path, toy_pair):
-    from ctgans.train.run_folder import open_run_folder
+    from ctgans.runs.folder import open_run_folder
 
     cfg = load_config(smoke_config_with(tmp_path, toy_pair))
     folder, resumed = open_run_folder(cfg, fresh=False)

@@ -117,7 +117,7 @@ def write_report(output: Path, report: dict, data, overwrite: bool) -> None:
     """Write the report folder atomically (temporary sibling folder + rename)."""
     from ctgans.evaluate.plots import feature_histograms, label_recovery_curves
     from ctgans.evaluate.summary import markdown_summary
-    from ctgans.train.callbacks import plot_sample_grid
+    from ctgans.runs.samples import plot_sample_grid
 
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
         run = open_run(args.run_folder)  # bad input is reported before TF loads
         if request.epoch is not None:
-            from ctgans.train.checkpoint import complete_epochs, epoch_checkpoint
+            from ctgans.runs.layout import complete_epochs, epoch_checkpoint
 
             if epoch_checkpoint(run.folder, request.epoch) is None:
                 raise CtgansInputError(

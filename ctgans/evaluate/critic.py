@@ -16,7 +16,8 @@ import numpy as np
 
 from ctgans.evaluate.inputs import EvaluationInputs
 from ctgans.evaluate.targets import entry
-from ctgans.train.checkpoint import epoch_checkpoint, latest_checkpoint
+from ctgans.runs.files import read_critic
+from ctgans.runs.layout import epoch_checkpoint, latest_checkpoint
 
 __all__ = ["critic_scores", "load_critic", "wasserstein_entry"]
 
@@ -36,11 +37,11 @@ def load_critic(inputs: EvaluationInputs, epoch: int | None = None):
     if checkpoint is None:
         log.warning("%s: no checkpoint, no critic estimate", inputs.run.folder)
         return None, None
-    saved = inputs.run.folder / "critic.json"
-    if saved.exists():  # written by training since the critic's image moments
-        critic = Critic.from_config(json.loads(saved.read_text()))
+    saved = read_critic(inputs.run.folder)
+    if saved is not None:  # written by training since the critic's image moments
+        critic = Critic.from_config(saved)
     else:
-        c = inputs.settings.critic
+        c = inputs.config.model.critic
         critic = Critic(
             image_shape=inputs.run.image_shape,
             n_labels=len(inputs.run.label_columns),

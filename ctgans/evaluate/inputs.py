@@ -11,16 +11,13 @@ common to both and cancel in the comparison.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from ctgans.config import CriticConfig, PredictorConfig, ToyDatasetConfig
+from ctgans.config import Config
 from ctgans.data.cache import CachedDataset, read_cache
 from ctgans.data.normalize import CHARGE_CHANNELS
 from ctgans.data.prepare import prepare_dataset
@@ -28,21 +25,12 @@ from ctgans.data.reference import prepare_reference, reference_config
 from ctgans.exceptions import DataError
 from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
 from ctgans.generate.reference import Reference, read_reference
-from ctgans.generate.trained_run import TrainedRun, open_run, resolve_path
+from ctgans.generate.trained_run import TrainedRun, open_run
+from ctgans.runs.files import read_dataset
 
-__all__ = ["EvaluationInputs", "RunSettings", "load_inputs", "shower_groups"]
+__all__ = ["EvaluationInputs", "load_inputs", "shower_groups"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """The parts of a run's resolved ``config.yml`` evaluation uses."""
-
-    latent_dim: int
-    critic: CriticConfig
-    predictor: PredictorConfig
-    seed: int
 
 
 @dataclass
@@ -53,8 +41,8 @@ class EvaluationInputs:
     ----------
     run : ctgans.generate.trained_run.TrainedRun
         The opened run folder.
-    settings : RunSettings
-        Critic, predictor and noise settings of the run.
+    config : ctgans.config.Config
+        The run's validated config (critic, predictor, seed, data).
     dataset : ctgans.data.cache.CachedDataset
         The run's cached dataset (training and validation split).
     rows : numpy.ndarray
@@ -76,7 +64,7 @@ class EvaluationInputs:
     """
 
     run: TrainedRun
-    settings: RunSettings
+    config: Config
     dataset: CachedDataset
     rows: np.ndarray
     geometry: object
@@ -158,16 +146,13 @@ def load_inputs(
         matches the run's normalisation, or reference files without events.
     """
     run = open_run(folder)
-    raw = yaml.safe_load((folder / "config.yml").read_text())
-    settings = _settings(raw, folder)
-    dataset = _dataset(run, raw, folder)
+    dataset = _dataset(run, folder)
     if reference_files:
-        cfg = dataclasses.replace(
-            reference_config(run.data, reference_files),
-            cache_dir=resolve_path(raw["data"]["cache_dir"], folder),
-        )
         sample = prepare_reference(
-            cfg, run.normalization, run.label_scaler, dataset.tel_ids
+            reference_config(run.data, reference_files),
+            run.normalization,
+            run.label_scaler,
+            dataset.tel_ids,
         )
         where = f"--reference {', '.join(map(str, reference_files))}"
     else:
@@ -192,7 +177,7 @@ def load_inputs(
         )
     return EvaluationInputs(
         run,
-        settings,
+        run.config,
         dataset,
         rows,
         geometry,
@@ -204,57 +189,15 @@ def load_inputs(
     )
 
 
-def _settings(raw: dict, folder: Path) -> RunSettings:
-    try:
-        model = raw["model"]
-        predictor = dict(model["predictor"])
-        predictor["architecture"] = tuple(
-            (int(f), int(b)) for f, b in predictor["architecture"]
-        )
-        predictor["directory"] = resolve_path(predictor["directory"], folder)
-        critic = dict(model["critic"])
-        critic["filters"] = tuple(int(f) for f in critic["filters"])
-        return RunSettings(
-            latent_dim=int(model["latent_dim"]),
-            critic=CriticConfig(**critic),
-            predictor=PredictorConfig(**predictor),
-            seed=int(raw["seed"]),
-        )
-    except (KeyError, TypeError, ValueError) as err:
-        raise DataError(
-            f"{folder / 'config.yml'}: not a resolved ctgans config "
-            f"({type(err).__name__}: {err})"
-        ) from None
-
-
-def _dataset(run: TrainedRun, raw: dict, folder: Path) -> CachedDataset:
+def _dataset(run: TrainedRun, folder: Path) -> CachedDataset:
     """The run's cached dataset; rebuilt from its data settings if the file is gone."""
-    meta = json.loads((folder / "dataset.json").read_text())
-    cache = resolve_path(meta.get("cache", ""), folder)
+    cache = read_dataset(folder).cache
     if cache.is_file():
         log.info("validation data from %s", cache)
         dataset = read_cache(cache)
     else:
-        data = raw["data"]
-        toy = data.get("toy_dataset")
-        cfg = dataclasses.replace(
-            run.data,
-            validation_fraction=float(data["validation_fraction"]),
-            image_scale_pe=float(data["image_scale_pe"]),
-            time_std=float(data.get("time_std", 1.0)),
-            cache_dir=resolve_path(data["cache_dir"], folder),
-            toy_dataset=(
-                ToyDatasetConfig(
-                    resolve_path(toy["directory"], folder),
-                    int(toy["n_events_per_particle"]),
-                    int(toy["seed"]),
-                )
-                if toy
-                else None
-            ),
-        )
         log.info("cache %s is gone: rebuilding the run's dataset", cache)
-        dataset = prepare_dataset(cfg, int(raw["seed"]))
+        dataset = prepare_dataset(run.data, run.config.seed)
     if (
         dataset.normalization != run.normalization
         or dataset.label_scaler != run.label_scaler

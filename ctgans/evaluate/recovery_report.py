@@ -39,7 +39,7 @@ def _ctlearn_errors(inputs, real, fake):
     from ctgans.predictor.store import get_evaluation_predictor
 
     predictor, meta = get_evaluation_predictor(
-        inputs.dataset, inputs.settings.predictor, inputs.settings.seed
+        inputs.dataset, inputs.config.model.predictor, inputs.config.seed
     )
     scaler = inputs.dataset.label_scaler
     sim = event_errors(predict_labels(predictor, real), inputs.labels, scaler)
@@ -87,7 +87,7 @@ def _forest_judge(inputs, sim_features, gen_features, populations):
     if has_source:
         sim["cameradirection_error"] = np.full(n, np.nan)
         gen["cameradirection_error"] = np.full(n, np.nan)
-    seed = inputs.settings.seed
+    seed = inputs.config.seed
     n_train = {}
     with threadpool_limits(1):
         for name, rows in populations.items():

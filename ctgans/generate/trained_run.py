@@ -2,33 +2,38 @@
 
 A run folder (written by ``python -m ctgans.train``) holds ``generator.keras``,
 ``dataset.json`` (label columns, image shape, normalisation, label scaler, cache
-path) and ``config.yml`` (the resolved config). Paths stored there are as they were
-given to training, often relative to the folder training ran in; a relative path
-that does not exist from the current folder is looked up from each parent of the
-run folder in turn.
+path) and ``config.yml`` (the resolved config), read here through
+:mod:`ctgans.runs` (the validated config, paths resolved from the run folder).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from ctgans.config import CutConfig, DataConfig
+from ctgans.config import Config, DataConfig
 from ctgans.data.normalize import ImageNormalization, LabelScaler
 from ctgans.exceptions import DataError
-from ctgans.train.checkpoint import latest_checkpoint
-from ctgans.train.run_folder import recorded_config_hash
+from ctgans.runs.files import read_config, read_dataset
+from ctgans.runs.folder import recorded_config_hash
+from ctgans.runs.layout import (
+    CONFIG,
+    DATASET,
+    GENERATOR,
+    checkpoint_epoch,
+    complete_epochs,
+    epoch_checkpoint,
+    latest_checkpoint,
+)
 
 __all__ = ["TrainedRun", "load_generator", "open_run"]
 
 log = logging.getLogger(__name__)
 
-REQUIRED_FILES = ("generator.keras", "dataset.json", "config.yml")
+REQUIRED_FILES = (GENERATOR, DATASET, CONFIG)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class TrainedRun:
     generator_epoch : int or None
         Epoch of the newest complete checkpoint, the one ``generator.keras`` was
         saved from; None without checkpoints.
+    config : ctgans.config.Config or None
+        The run's whole validated config (``data`` is its ``data``).
     """
 
     folder: Path
@@ -74,23 +81,12 @@ class TrainedRun:
     presence: tuple[int | None, float] = (None, 0.0)
     config_hash: str | None = None
     generator_epoch: int | None = None
+    config: Config | None = None
 
     @property
     def label_columns(self) -> tuple[str, ...]:
         """The generator's label columns, in order."""
         return self.label_scaler.columns
-
-
-def resolve_path(path: str | Path, folder: Path) -> Path:
-    """``path`` as given if it exists, else relative to the nearest parent of
-    ``folder`` where it exists; unchanged when found nowhere."""
-    path = Path(path)
-    if path.is_absolute() or path.exists():
-        return path
-    for parent in folder.resolve().parents:
-        if (parent / path).exists():
-            return parent / path
-    return path
 
 
 def open_run(folder: str | Path) -> TrainedRun:
@@ -113,25 +109,9 @@ def open_run(folder: str | Path) -> TrainedRun:
             raise DataError(
                 f"run folder {folder}: no {name}; expected a finished training run"
             )
-    try:
-        meta = json.loads((folder / "dataset.json").read_text())
-        config = yaml.safe_load((folder / "config.yml").read_text())
-        data = _data_config(config["data"], folder)
-        normalization = ImageNormalization.from_json(json.dumps(meta["normalization"]))
-        scaler = LabelScaler.from_json(json.dumps(meta["label_scaler"]))
-        image_shape = tuple(int(s) for s in meta["image_shape"])
-        tel_ids = tuple(int(t) for t in meta["tel_ids"])
-        presence = meta.get("presence") or {}
-        channel = presence.get("channel")
-        presence = (
-            None if channel is None else int(channel),
-            float(presence.get("threshold", 0.0)),
-        )
-    except (KeyError, TypeError, ValueError, yaml.YAMLError) as err:
-        raise DataError(
-            f"run folder {folder}: unreadable dataset.json or config.yml "
-            f"({type(err).__name__}: {err})"
-        ) from None
+    config = read_config(folder)
+    record = read_dataset(folder)
+    data, image_shape, tel_ids = config.data, record.image_shape, record.tel_ids
     expected_rank = 3 if data.mode == "mono" else 4
     if len(image_shape) != expected_rank or (
         data.mode == "stereo" and image_shape[0] != len(tel_ids)
@@ -141,41 +121,24 @@ def open_run(folder: str | Path) -> TrainedRun:
             f"does not fit a {data.mode} run of telescopes {list(tel_ids)}; "
             "expected (H, W, C) for mono, (T, H, W, C) with T telescopes for stereo"
         )
-    cache = resolve_path(meta.get("cache", ""), folder)
     return TrainedRun(
         folder,
         data,
-        normalization,
-        scaler,
+        record.normalization,
+        record.label_scaler,
         image_shape,
         tel_ids,
-        _label_ranges(cache, scaler),
-        presence,
+        _label_ranges(record.cache, record.label_scaler),
+        record.presence,
         recorded_config_hash(folder),
         _generator_epoch(folder),
+        config,
     )
 
 
 def _generator_epoch(folder: Path) -> int | None:
     checkpoint = latest_checkpoint(folder)
-    return None if checkpoint is None else int(checkpoint.name.split("-")[1])
-
-
-def _data_config(data: dict, folder: Path) -> DataConfig:
-    """The DataConfig of a resolved ``config.yml`` ``data`` section."""
-    return DataConfig(
-        signal=tuple(resolve_path(p, folder) for p in data["signal"]),
-        background=tuple(resolve_path(p, folder) for p in data.get("background", [])),
-        tel_types=tuple(data["tel_types"]),
-        tel_ids=tuple(data["tel_ids"]) if data.get("tel_ids") else None,
-        mode=data["mode"],
-        channels=tuple(data["channels"]),
-        mapper=data["mapper"],
-        image_shape=data.get("image_shape"),
-        cuts=tuple(CutConfig(**cut) for cut in data.get("cuts", [])),
-        labels=tuple(data["labels"]),
-        focal_length_choice=data.get("focal_length_choice", "EFFECTIVE"),
-    )
+    return None if checkpoint is None else checkpoint_epoch(checkpoint)
 
 
 def _label_ranges(cache: Path, scaler: LabelScaler) -> dict[str, tuple[float, float]]:
@@ -209,7 +172,7 @@ def load_generator(run: TrainedRun, epoch: int | None = None, seed: int | None =
 
     import ctgans.models  # noqa: F401  registers the ctgans Keras classes
 
-    path = run.folder / "generator.keras"
+    path = run.folder / GENERATOR
     try:
         generator = keras.models.load_model(path, compile=False)
     except (OSError, ValueError) as err:
@@ -229,8 +192,6 @@ def load_generator(run: TrainedRun, epoch: int | None = None, seed: int | None =
 
 
 def _load_epoch(generator, folder, epoch: int) -> None:
-    from ctgans.train.checkpoint import complete_epochs, epoch_checkpoint
-
     checkpoint = epoch_checkpoint(folder, epoch)
     if checkpoint is None:
         raise DataError(

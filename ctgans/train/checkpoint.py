@@ -3,11 +3,13 @@
 A checkpoint is a folder ``checkpoints/epoch-NNNN`` written under a temporary name
 (``checkpoints/.tmp-*``), flushed to disk and renamed into place, so one that exists
 is complete: a process killed at any moment leaves either the whole checkpoint or a
-temporary folder, which :func:`remove_stale_temporaries` deletes on resume. It holds
+temporary folder, which
+:func:`~ctgans.runs.layout.remove_stale_temporaries` deletes on resume. It holds
 the generator and critic weights (Keras ``.weights.h5``), every variable of both
 optimizers and the GAN's seed generators (``state.npz``), and ``state.json`` with
 the epoch. Under multi-worker training only the chief reads and writes checkpoints;
-:func:`broadcast_state` gives the other workers the chief's state.
+:func:`broadcast_state` gives the other workers the chief's state. The folder names
+belong to the run folder's layout (:mod:`ctgans.runs.layout`).
 """
 
 from __future__ import annotations
@@ -15,31 +17,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from ctgans.runs.layout import CHECKPOINTS, TMP_PREFIX, checkpoint_path
 
-PATTERN = re.compile(r"^epoch-(\d{4,})$")
-TMP_PREFIX = ".tmp-"
-# Temporaries of the atomic writers in a run folder: (sub-folder, name prefixes).
-STALE = (
-    ("checkpoints", (TMP_PREFIX,)),
-    ("samples", (".epoch-",)),
-    (
-        ".",
-        (
-            ".generator.",
-            ".history.csv.",
-            ".dataset.json.",
-            ".label_recovery.json.",
-        ),
-    ),
-)
+log = logging.getLogger(__name__)
 
 
 def _stateful(gan) -> dict[str, list]:
@@ -74,9 +60,9 @@ def _fsync(path: Path) -> None:
 
 def save_checkpoint(run: Path, gan, epoch: int) -> Path:
     """Write the state after ``epoch`` completed epochs; return its folder."""
-    root = run / "checkpoints"
+    root = run / CHECKPOINTS
     root.mkdir(exist_ok=True)
-    final = root / f"epoch-{epoch:04d}"
+    final = checkpoint_path(run, epoch)
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=root))
     try:
         gan.generator.save_weights(tmp / "generator.weights.h5")
@@ -102,30 +88,6 @@ def save_checkpoint(run: Path, gan, epoch: int) -> Path:
     return final
 
 
-def epoch_checkpoint(run: Path, epoch: int) -> Path | None:
-    """The complete checkpoint after ``epoch`` epochs, or None."""
-    path = run / "checkpoints" / f"epoch-{epoch:04d}"
-    return path if (path / "state.json").is_file() else None
-
-
-def complete_epochs(run: Path) -> list[int]:
-    """Epochs of the run's complete checkpoints, ascending."""
-    root = run / "checkpoints"
-    if not root.is_dir():
-        return []
-    return sorted(
-        int(m.group(1))
-        for p in root.iterdir()
-        if (m := PATTERN.match(p.name)) and (p / "state.json").is_file()
-    )
-
-
-def latest_checkpoint(run: Path) -> Path | None:
-    """The complete checkpoint with the highest epoch, or None."""
-    epochs = complete_epochs(run)
-    return epoch_checkpoint(run, epochs[-1]) if epochs else None
-
-
 def restore_checkpoint(path: Path, gan) -> int:
     """Load a checkpoint into a built, compiled GAN; return its epoch."""
     gan.generator.load_weights(path / "generator.weights.h5")
@@ -135,33 +97,6 @@ def restore_checkpoint(path: Path, gan) -> int:
             for i, variable in enumerate(variables):
                 variable.assign(arrays[f"{group}/{i}"])
     return int(json.loads((path / "state.json").read_text())["epoch"])
-
-
-def remove_stale_temporaries(run: Path) -> list[Path]:
-    """Delete what writers killed mid-write left in ``run``; return the paths.
-
-    Only names of this package's atomic writers are touched (``checkpoints/.tmp-*``,
-    ``.generator.*.keras``, ...); they are never read, so this is tidying, not repair.
-    """
-    removed = []
-    for sub, prefixes in STALE:
-        folder = run / sub
-        if not folder.is_dir():
-            continue
-        for path in folder.iterdir():
-            if path.name.startswith(prefixes):
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
-                removed.append(path)
-    if removed:
-        log.info(
-            "removed %d temporary file(s) left by an interrupted run: %s",
-            len(removed),
-            ", ".join(p.name for p in removed),
-        )
-    return removed
 
 
 def broadcast_state(strategy, gan, header: list[int], is_chief: bool) -> list[int]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import keras
 
-from ctgans.train.run_folder import write_atomic
+from ctgans.runs.layout import write_atomic
 
 
 def read_history(path: Path) -> list[dict[str, str]]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,6 +21,19 @@ from ctgans.exceptions import CtgansInputError
 from ctgans.models import ConditionalWGAN, Critic, Generator
 from ctgans.predictor.recovery import label_recovery
 from ctgans.predictor.store import check_predictor, get_predictor
+from ctgans.runs import files
+from ctgans.runs.folder import (
+    check_run_folder,
+    claim_run_folder,
+    run_folder_path,
+    run_index,
+)
+from ctgans.runs.layout import (
+    HISTORY,
+    TENSORBOARD,
+    latest_checkpoint,
+    remove_stale_temporaries,
+)
 from ctgans.train.callbacks import (
     CheckpointEvery,
     GeneratorEMA,
@@ -31,15 +42,10 @@ from ctgans.train.callbacks import (
     StopOnNonFinite,
 )
 from ctgans.train.camera_model import fit_camera_model
-from ctgans.train.checkpoint import (
-    broadcast_state,
-    latest_checkpoint,
-    remove_stale_temporaries,
-    restore_checkpoint,
-)
+from ctgans.train.checkpoint import broadcast_state, restore_checkpoint
 from ctgans.train.dataset_checks import check_dataset
 from ctgans.train.history import HistoryCSV
-from ctgans.train.run_folder import check_run_folder, claim_run_folder, write_atomic
+from ctgans.train.strategy import is_chief, make_strategy, multi_worker
 
 log = logging.getLogger(__name__)
 
@@ -51,57 +57,6 @@ MOMENT_SIGMAS = 3.0  # critic moments: pixels above this many pedestal sigmas
 
 class TrainingDiverged(CtgansInputError):
     """Losses became NaN or inf; the last good checkpoint is kept."""
-
-
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    """The tf.distribute strategy named in ``train.strategy``.
-
-    ``multi_worker`` reads the cluster from the ``TF_CONFIG`` environment variable
-    (one process per node, see the README); without it, one worker trains alone.
-    Call this before anything else touches TensorFlow.
-    """
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        _check_tf_config()
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
-def _check_tf_config() -> None:
-    text = os.environ.get("TF_CONFIG", "")
-    if not text:
-        log.warning("train.strategy is multi_worker but TF_CONFIG is not set: 1 worker")
-        return
-    try:
-        config = json.loads(text)
-        task = config["task"]
-        workers = config["cluster"][task["type"]]
-        workers[int(task["index"])]
-    except (ValueError, KeyError, IndexError, TypeError) as err:
-        raise CtgansInputError(
-            'TF_CONFIG: expected JSON {"cluster": {"worker": ["host:port", '
-            '...]}, "task": {"type": "worker", "index": i}} with the task in the '
-            f"cluster; received {text!r} ({type(err).__name__}: {err})"
-        ) from None
-
-
-def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """Whether this process writes the run folder: always, unless a non-chief worker.
-
-    The chief is the ``chief`` task, or worker 0 when the cluster has no ``chief``.
-    """
-    resolver = strategy.cluster_resolver
-    if resolver is None or resolver.task_type is None:
-        return True
-    if resolver.task_type == "chief":
-        return True
-    cluster = resolver.cluster_spec().as_dict()
-    return (
-        resolver.task_type == "worker"
-        and resolver.task_id == 0
-        and ("chief" not in cluster)
-    )
 
 
 def camera_settings(cfg: Config, dataset: CachedDataset, camera_model) -> dict:
@@ -160,7 +115,9 @@ def needs_camera_model(cfg: Config) -> bool:
     """Whether the run fits a camera model (noise, source geometry)."""
     m = cfg.model
     return bool(
-        m.generator.camera_noise or m.critic.image_moments or m.critic.source_coordinates
+        m.generator.camera_noise
+        or m.critic.image_moments
+        or m.critic.source_coordinates
     )
 
 
@@ -266,19 +223,6 @@ def empty_slot_values(dataset: CachedDataset) -> list[float] | None:
     return dataset.normalization.forward(np.zeros((1, channels)))[0].tolist()
 
 
-def save_keras_atomic(model: keras.Model, path: Path) -> None:
-    """``model.save`` to a temporary ``.keras`` file, then rename."""
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=".keras", dir=path.parent
-    )
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def run(cfg: Config, fresh: bool = False) -> Path:
     """Train (or resume) the run of ``cfg``; return the run folder.
 
@@ -321,41 +265,24 @@ def _train_in(cfg, dataset, strategy, folder: Path, resumed: bool, chief: bool):
     presence = stereo_presence(
         dataset.images[~dataset.is_validation], cfg.data.channels
     )
-    write_atomic(
-        folder / "dataset.json",
-        json.dumps(
-            {
-                "cache": str(dataset.path),
-                "label_columns": list(dataset.label_columns),
-                "image_shape": list(dataset.image_shape),
-                "tel_ids": list(dataset.tel_ids),
-                "channels": list(cfg.data.channels),
-                "normalization": json.loads(dataset.normalization.to_json()),
-                "label_scaler": json.loads(dataset.label_scaler.to_json()),
-                "presence": dict(zip(("channel", "threshold"), presence)),
-            },
-            indent=2,
-        ),
-    )
+    files.write_dataset(folder, dataset, cfg.data.channels, presence)
     camera_model = None
     if needs_camera_model(cfg):
         camera_model = fit_camera_model(cfg, dataset, cfg.seed)
-        write_atomic(
-            folder / "camera_model.json", json.dumps(camera_model.summary(), indent=2)
-        )
+        files.write_camera_model(folder, camera_model.summary())
     predictor = _get_predictor(cfg, dataset, strategy)
     gan = build_gan(cfg, dataset, predictor, strategy, camera_model)
     # The critic's exact settings (incl. fitted camera constants) for evaluation.
-    write_atomic(folder / "critic.json", json.dumps(gan.critic.get_config()))
+    files.write_critic(folder, gan.critic.get_config())
 
     initial_epoch = 0
     checkpoint = latest_checkpoint(folder) if resumed else None
     if checkpoint is not None:
         initial_epoch = restore_checkpoint(checkpoint, gan)
         log.info("resumed from %s (epoch %d)", checkpoint, initial_epoch)
-    index = int(folder.name.rsplit("-", 1)[1]) if chief else 0
+    index = run_index(folder) if chief else 0
     initial_epoch, index = broadcast_state(strategy, gan, [initial_epoch, index], chief)
-    run_folder = cfg.train.run_dir / f"{cfg.source.stem}-{index:03d}"
+    run_folder = run_folder_path(cfg, index)
     if not chief:
         log.info("chief's run folder %s, epoch %d", run_folder, initial_epoch)
 
@@ -364,20 +291,15 @@ def _train_in(cfg, dataset, strategy, folder: Path, resumed: bool, chief: bool):
         _fit(cfg, dataset, gan, folder, initial_epoch, run_folder)
     else:
         log.info("run already trained for %d epochs", initial_epoch)
-    save_keras_atomic(gan.sampler, folder / "generator.keras")
+    files.save_generator(folder, gan.sampler)
     recovery = label_recovery(gan, predictor, dataset, cfg.seed)
-    write_atomic(folder / "label_recovery.json", json.dumps(recovery, indent=2))
+    files.write_label_recovery(folder, recovery)
     log.info("label recovery on validation, simulated vs generated: %s", recovery)
     return run_folder
 
 
-def _multi_worker(strategy) -> bool:
-    resolver = strategy.cluster_resolver
-    return resolver is not None and len(resolver.cluster_spec().as_dict()) > 0
-
-
 def _get_predictor(cfg: Config, dataset: CachedDataset, strategy):
-    if _multi_worker(strategy):
+    if multi_worker(strategy):
         # Keras' fit cannot build a model with compiled losses from multi-worker
         # batches, so each worker trains (or finds) the predictor alone; it is then
         # loaded under the strategy and the chief's weights are broadcast.
@@ -415,7 +337,7 @@ def _fit(
         *([GeneratorEMA(gan)] if gan.ema_generator is not None else []),
         LabelWarmup(gan, cfg.loss.label_warmup_epochs),
         # The history row before the checkpoint: a resume drops rows past it.
-        HistoryCSV(folder / "history.csv", initial_epoch),
+        HistoryCSV(folder / HISTORY, initial_epoch),
         CheckpointEvery(folder, gan, t.checkpoint_every, t.epochs, guard),
         SampleGrid(
             folder,
@@ -428,7 +350,7 @@ def _fit(
             t.epochs,
             cfg.seed,
         ),
-        keras.callbacks.TensorBoard(str(folder / "tensorboard"), write_graph=False),
+        keras.callbacks.TensorBoard(str(folder / TENSORBOARD), write_graph=False),
     ]
     gan.fit(
         train,

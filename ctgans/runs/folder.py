@@ -1,5 +1,9 @@
 """Run folders: one per training run, reproducible, resumable, never deleted.
 
+Made here (:func:`claim_run_folder`) with ``config.yml``, ``versions.json`` and
+``run.json``; the other files are written and read through :mod:`ctgans.runs.files`
+and named in :mod:`ctgans.runs.layout`.
+
 A run folder holds the resolved config, package versions, the seed, CSV and
 TensorBoard logs, checkpoints, sample grids and the final generator. Running the
 same command again resumes the newest run folder of that config; ``--fresh`` starts
@@ -16,7 +20,6 @@ import os
 import platform
 import secrets
 import shutil
-import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -24,7 +27,8 @@ import yaml
 
 from ctgans.config import Config
 from ctgans.exceptions import ConfigError
-from ctgans.train.run_lock import RunLock, acquire, check_free
+from ctgans.runs.layout import CONFIG, RUN, VERSIONS, write_atomic
+from ctgans.runs.lock import RunLock, acquire, check_free
 
 PACKAGES = (
     "ctgans",
@@ -64,18 +68,6 @@ def config_hash(cfg: Config) -> str:
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to path via a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -89,9 +81,19 @@ def package_versions() -> dict[str, str]:
 def recorded_config_hash(folder: Path) -> str | None:
     """The config hash in a run folder's ``run.json``; None if it has none."""
     try:
-        return json.loads((folder / "run.json").read_text()).get("config_hash")
+        return json.loads((folder / RUN).read_text()).get("config_hash")
     except (ValueError, AttributeError, OSError):
         return None
+
+
+def run_folder_path(cfg: Config, index: int) -> Path:
+    """The ``index``-th run folder of ``cfg``: ``<train.run_dir>/<stem>-NNN``."""
+    return cfg.train.run_dir / f"{cfg.source.stem}-{index:03d}"
+
+
+def run_index(folder: Path) -> int:
+    """The index ``NNN`` of a run folder ``<stem>-NNN``."""
+    return int(folder.name.rsplit("-", 1)[1])
 
 
 def _runs_of(cfg: Config) -> list[Path]:
@@ -108,13 +110,13 @@ def check_run_folder(cfg: Config, fresh: bool) -> Path | None:
     Raises ConfigError when the newest run folder of this config name was made
     with other settings (resuming it would mix two experiments) or its
     ``run.json`` is unreadable, or another process trains it
-    (:func:`~ctgans.train.run_lock.check_free`). Called before any data is read.
+    (:func:`~ctgans.runs.lock.check_free`). Called before any data is read.
     """
     runs = _runs_of(cfg)
     if not runs or fresh:
         return None
     latest = runs[-1]
-    meta = latest / "run.json"
+    meta = latest / RUN
     if not meta.is_file():
         return None
     digest = config_hash(cfg)
@@ -145,7 +147,7 @@ def open_run_folder(cfg: Config, fresh: bool) -> tuple[Path, bool]:
 
 
 def claim_run_folder(cfg: Config, fresh: bool) -> tuple[Path, bool, RunLock]:
-    """:func:`open_run_folder`, locked for this process (:mod:`.run_lock`).
+    """:func:`open_run_folder`, locked for this process (:mod:`.lock`).
 
     A new folder is locked before it gets its final name, so a second process
     never finds it unlocked; when two processes make the same new folder at
@@ -171,8 +173,7 @@ def _make_run_folder(cfg: Config, locked: bool):
     one of that name first."""
     runs = _runs_of(cfg)
     digest = config_hash(cfg)
-    index = int(runs[-1].name.rsplit("-", 1)[1]) + 1 if runs else 1
-    folder = cfg.train.run_dir / f"{cfg.source.stem}-{index:03d}"
+    folder = run_folder_path(cfg, run_index(runs[-1]) + 1 if runs else 1)
     # Filled under a temporary name and renamed: a run folder without run.json
     # (killed while being made) would otherwise make the next run start another.
     try:
@@ -186,11 +187,11 @@ def _make_run_folder(cfg: Config, locked: bool):
     lock = acquire(tmp) if locked else None
     try:
         write_atomic(
-            tmp / "config.yml", yaml.safe_dump(resolved_config(cfg), sort_keys=False)
+            tmp / CONFIG, yaml.safe_dump(resolved_config(cfg), sort_keys=False)
         )
-        write_atomic(tmp / "versions.json", json.dumps(package_versions(), indent=2))
+        write_atomic(tmp / VERSIONS, json.dumps(package_versions(), indent=2))
         write_atomic(
-            tmp / "run.json",
+            tmp / RUN,
             json.dumps(
                 {
                     "config_hash": digest,
