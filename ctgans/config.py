@@ -125,6 +125,7 @@ class GeneratorConfig:
     camera_noise: bool = False
     source_frame: bool = False
     label_film: bool = False
+    canvas_scale: int = 1
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,11 @@ def _check_camera_model(cfg: Config) -> None:
             "model.generator.camera_noise: needs data.mode mono and data.channels "
             f"[image]; received mode {cfg.data.mode}, channels "
             f"{list(cfg.data.channels)} {where}"
+        )
+    if g.canvas_scale != 1 and not g.source_frame:
+        raise ConfigError(
+            "model.generator.canvas_scale: 2 needs model.generator.source_frame: "
+            f"true; received source_frame false {where}"
         )
     if g.source_frame and not g.camera_noise:
         raise ConfigError(
@@ -490,6 +496,7 @@ def _model(sec: Section) -> ModelConfig:
         "camera_noise",
         "source_frame",
         "label_film",
+        "canvas_scale",
     )
     csec = sec.section("critic")
     csec.allow(
@@ -544,6 +551,7 @@ def _model(sec: Section) -> ModelConfig:
             camera_noise=gsec.boolean("camera_noise", False),
             source_frame=gsec.boolean("source_frame", False),
             label_film=gsec.boolean("label_film", False),
+            canvas_scale=gsec.integer("canvas_scale", 1, minimum=1, maximum=2),
         ),
         critic=CriticConfig(
             filters=tuple(_critic_filters(csec)),

@@ -120,6 +120,13 @@ class Generator(keras.Model):
         ``atan2(z0 + m0(labels), z1 + m1(labels))`` and moved to the source pixel
         ``affine @ (label_x, label_y, 1)`` (standardised labels ``ix``, ``iy``)
         (:func:`~ctgans.models.camera.source_frame_warp`).
+    canvas_scale : {1, 2}
+        Needs ``source_frame``. 2: the source-frame canvas has twice the grid's
+        resolution (the output convolution draws 4 sub-pixels per grid pixel,
+        rearranged depth-to-space), and each grid pixel averages the rotated
+        canvas at its 2 x 2 sub-pixel centres. A bilinear rotation of a canvas at
+        the grid's own resolution widens narrow showers (Hillas width of simulated
+        images rotated so: +28 %, RESULTS.md); at twice the resolution it does not.
     label_film : bool
         Labels at every block (FiLM, Perez et al. 2018; conditional normalisation):
         after each normalisation (each convolution without one) the features are
@@ -148,6 +155,7 @@ class Generator(keras.Model):
         camera_arrays=None,
         precision: str = "float32",
         label_film: bool = False,
+        canvas_scale: int = 1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -159,6 +167,13 @@ class Generator(keras.Model):
             )
         self.film_layers = []
         self._film_after = {}
+        self.canvas_scale = int(canvas_scale)
+        if self.canvas_scale not in (1, 2):
+            raise ValueError(
+                f"Generator: `canvas_scale` must be 1 or 2; received {canvas_scale!r}"
+            )
+        if self.canvas_scale != 1 and source_frame is None:
+            raise ValueError("Generator: `canvas_scale` 2 needs `source_frame`")
         self.precision = precision
         self._dtype = layer_dtype(precision)
         if upsampling not in UPSAMPLING:
@@ -267,7 +282,7 @@ class Generator(keras.Model):
             self.body.extend(self._block(i, filters, use_bias))
         padded = (seed_h * 2**n_blocks, seed_w * 2**n_blocks)
         self.to_image = keras.layers.Conv2D(
-            channels * self._telescopes,
+            channels * self._telescopes * self.canvas_scale**2,
             3,
             padding="same",
             name="generator_output_conv",
@@ -406,6 +421,8 @@ class Generator(keras.Model):
         return source_position(labels, frame["label_index"], frame["affine"])
 
     def _through_camera(self, raw, z, labels):
+        if self.canvas_scale == 2:
+            raw = depth_to_space2(raw)
         signal = self.expected_signal(raw)
         if self.source_frame is not None:
             shift = self.angle_shift(labels)
@@ -415,6 +432,7 @@ class Generator(keras.Model):
                 self.source_position(labels),
                 angle,
                 tuple(self.source_frame["origin"]),
+                scale=self.canvas_scale,
             )
         x = self.camera_response(signal)
         if self._free is not None:
@@ -438,5 +456,15 @@ class Generator(keras.Model):
             source_frame=self.source_frame,
             precision=self.precision,
             label_film=self.label_film,
+            canvas_scale=self.canvas_scale,
         )
         return config
+
+
+def depth_to_space2(x):
+    """``(B, H, W, 4)`` -> ``(B, 2H, 2W, 1)``: channel ``2 i + j`` is the
+    sub-pixel in row ``i``, column ``j`` of each 2 x 2 cell."""
+    height, width = x.shape[1], x.shape[2]
+    x = ops.reshape(x, (-1, height, width, 2, 2))
+    x = ops.transpose(x, (0, 1, 3, 2, 4))
+    return ops.reshape(x, (-1, 2 * height, 2 * width, 1))

@@ -165,6 +165,7 @@ def build_gan(
             **camera_settings(cfg, dataset, camera_model),
             precision=m.precision,
             label_film=m.generator.label_film,
+            canvas_scale=m.generator.canvas_scale,
         )
         critic = Critic(
             image_shape=dataset.image_shape,
