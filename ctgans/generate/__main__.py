@@ -10,6 +10,11 @@ Examples::
     python -m ctgans.generate runs/gamma-001 --output gen.dl1.h5 \\
         --labels-from data/toy/gamma_diffuse.dl1.h5
 
+    # 1 000 000 events in bounded memory, DL1 parameters computed and written
+    # by 2 worker processes
+    python -m ctgans.generate runs/gamma-001 --output gen.dl1.h5 \\
+        --n-events 1000000 --workers 2
+
     # a point source 0.4 deg off-axis, 0.1-10 TeV, E^-2.6
     python -m ctgans.generate runs/gamma-001 --output gen.dl1.h5 --n-events 5000 \\
         --energy-min 0.1 --energy-max 10 --spectral-index -2.6 \\
@@ -45,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes computing DL1 parameters and writing (default 1: this "
+        "one; N > 1: N parts merged by ctapipe; the same events either way)",
+    )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing output file"
     )
@@ -123,8 +136,9 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             batch_size=args.batch_size,
             overwrite=args.overwrite,
+            workers=args.workers,
         )
-        stats = generate(request, progress=not args.no_progress)
+        stats = generate(request, progress=not args.no_progress, keep_truth=False)
         outside = ", ".join(stats.outside_training_range)
         note = f"; outside the training range: {outside}" if outside else ""
         print(f"{stats.path}: {stats.n_events} events in {stats.seconds:.1f} s{note}")

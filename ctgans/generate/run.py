@@ -2,11 +2,15 @@
 
 The steps, in order: check the request and the output path (nothing heavy runs
 before a bad argument is reported); open the run folder and the reference file;
-choose the truth (:mod:`ctgans.generate.labels`); compute and standardise the
-generator's labels; generate square images batch by batch from seeded noise,
+choose the truth (:mod:`ctgans.generate.labels`); then chunk by chunk
+(:mod:`ctgans.generate.chunks`: each chunk seeded from the seed and its index, so
+memory does not grow with the number of events): compute and standardise the
+generator's labels, generate square images batch by batch from seeded noise,
 undo the intensity normalisation (p.e., ns), map them back to camera pixels
 (:mod:`ctgans.generate.inverse_mapping`); write them with ctapipe
-(:mod:`ctgans.generate.writer`).
+(:mod:`ctgans.generate.writer`), in this process or, with ``workers > 1``, in
+worker processes whose parts ctapipe's merger joins
+(:mod:`ctgans.generate.parts`).
 
 Stereo runs (``data.mode: stereo``) generate the images of all ``T`` telescopes of
 one shower jointly, from one noise vector and the shower's labels; each event is
@@ -32,6 +36,13 @@ from ctgans.data.normalize import CHARGE_CHANNELS
 from ctgans.data.presence import present_slots
 from ctgans.dl1_output import check_output
 from ctgans.exceptions import ConfigError, DataError
+from ctgans.generate.chunks import (
+    CopiedTruth,
+    SampledTruth,
+    chunk_ranges,
+    chunk_seed,
+    concatenate,
+)
 from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
 from ctgans.generate.labels import (
     DIRECTIONS,
@@ -41,6 +52,7 @@ from ctgans.generate.labels import (
     sample_truth,
     truth_from_file,
 )
+from ctgans.generate.parts import Chunk, write_in_parts
 from ctgans.generate.provenance import Drawn, root_attributes, simulation_configs
 from ctgans.generate.reference import SHOWER_TABLE, Reference, read_reference
 from ctgans.generate.stereo_truth import one_row_per_event, sample_cores
@@ -85,9 +97,14 @@ class GenerateRequest:
     seed : int
         Seeds label sampling, the generator noise and ctapipe's timing fit.
     batch_size : int
-        Images generated per generator call.
+        Images generated per generator call (at most a chunk,
+        :data:`~ctgans.generate.chunks.CHUNK_EVENTS`).
     overwrite : bool
         Replace an existing output file.
+    workers : int
+        Processes computing the DL1 parameters and writing: 1 writes in this
+        process; more write a part per chunk in that many worker processes and
+        merge the parts with ctapipe's ``HDF5Merger``. The events are the same.
     """
 
     run_folder: Path
@@ -103,6 +120,7 @@ class GenerateRequest:
     seed: int = 0
     batch_size: int = 256
     overwrite: bool = False
+    workers: int = 1
 
     def __post_init__(self):
         if self.n_events is None and self.labels_from is None:
@@ -114,6 +132,10 @@ class GenerateRequest:
         if self.batch_size <= 0:
             raise ConfigError(
                 f"--batch-size must be a positive integer; received {self.batch_size}"
+            )
+        if self.workers <= 0:
+            raise ConfigError(
+                f"--workers must be a positive integer; received {self.workers}"
             )
         if self.seed < 0:
             raise ConfigError(f"--seed must be >= 0; received {self.seed}")
@@ -154,18 +176,21 @@ class GenerateStats:
 
     ``truth`` and ``labels`` (physical units, the generator's label columns) are
     those of the written events, in event_id order (stereo: one row per event,
-    ``truth.tel_id`` the telescope whose camera frame the labels are in).
+    ``truth.tel_id`` the telescope whose camera frame the labels are in); None
+    when :func:`generate` was asked not to keep them.
     """
 
     path: Path
     n_events: int
     seconds: float
     outside_training_range: tuple[str, ...]
-    truth: Truth
-    labels: dict[str, np.ndarray]
+    truth: Truth | None
+    labels: dict[str, np.ndarray] | None
 
 
-def generate(request: GenerateRequest, progress: bool = False) -> GenerateStats:
+def generate(
+    request: GenerateRequest, progress: bool = False, keep_truth: bool = True
+) -> GenerateStats:
     """Generate ``request.n_events`` labeled images into a ctapipe DL1 file.
 
     Parameters
@@ -174,6 +199,9 @@ def generate(request: GenerateRequest, progress: bool = False) -> GenerateStats:
         What to generate.
     progress : bool
         Show a tqdm progress bar over the written events.
+    keep_truth : bool
+        Return the truth and labels of every event (about 100 bytes an event);
+        False keeps the memory independent of the number of events.
 
     Raises
     ------
@@ -193,13 +221,13 @@ def generate(request: GenerateRequest, progress: bool = False) -> GenerateStats:
             f"telescopes {list(run.tel_ids)} needs all of them in the reference file"
         )
     signal_id = _first_primary_id(run.data.signal[0])
-    truth, drawn = _truth(request, run, reference, signal_id)
-    labels = generator_labels(truth, run.label_columns, reference, signal_id)
-    outside = check_ranges(labels, run.label_ranges)
-    scaled = run.label_scaler.forward(labels)
+    plan, drawn = _truth(request, run, reference, signal_id)
 
     generator = load_generator(run, seed=request.seed)
-    tel_id = int(truth.tel_id[0]) if not _is_stereo(run) else run.tel_ids[0]
+    if _is_stereo(run):
+        tel_id = run.tel_ids[0]
+    else:
+        tel_id = int(plan.chunk(0, 0, 1).tel_id[0])
     geometry = reference.subarray.tel[tel_id].camera.geometry
     mapper = build_mapper(geometry, run.data.mapper, run.data.image_shape)
     height, width = run.image_shape[-3:-1]
@@ -210,33 +238,104 @@ def generate(request: GenerateRequest, progress: bool = False) -> GenerateStats:
             f"generator {height}x{width}"
         )
     inverse = InverseMapper(mapper, geometry)
-    noise_rng = np.random.default_rng(np.random.SeedSequence([request.seed, 1]))
-    z = noise_rng.standard_normal((len(truth), generator.latent_dim)).astype(np.float32)
-    batches = _batches(generator, run, inverse, truth, z, scaled, request.batch_size)
-
-    source = GeneratedEventSource(
-        reference,
-        batches,
-        simulation_config=simulation_configs(
-            reference.simulation_config, truth.obs_id, drawn
-        ),
+    kept: list[tuple[Truth, dict]] | None = [] if keep_truth else None
+    outside: list[str] = []
+    chunks = _chunks(
+        generator, run, reference, inverse, plan, request, signal_id, outside, kept
     )
-    bar = _progress_bar(len(truth)) if progress else None
+    simulation_config = _simulation_configs(reference, plan, drawn)
+    attributes = root_attributes(run, reference_path, drawn, request.seed)
+    bar = _progress_bar(plan.n_events) if progress else None
+    update = bar.update if bar is not None else None
     try:
-        n = write_generated(
-            source,
-            request.output,
-            request.seed,
-            request.overwrite,
-            progress=bar.update if bar is not None else None,
-            attributes=root_attributes(run, reference_path, drawn, request.seed),
-        )
+        if request.workers == 1:
+            source = GeneratedEventSource(
+                reference,
+                (batch for chunk in chunks for batch in chunk.batches),
+                simulation_config=simulation_config,
+            )
+            n = write_generated(
+                source,
+                request.output,
+                request.seed,
+                request.overwrite,
+                progress=update,
+                attributes=attributes,
+            )
+        else:
+            n = write_in_parts(
+                chunks,
+                reference,
+                simulation_config,
+                request.output,
+                request.seed,
+                request.workers,
+                overwrite=request.overwrite,
+                progress=update,
+                attributes=attributes,
+            )
     finally:
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - start
     log.info("%s: %d generated events in %.1f s", request.output, n, seconds)
+    truth = labels = None
+    if kept:
+        truth = concatenate([t for t, _ in kept])
+        labels = {c: np.concatenate([lab[c] for _, lab in kept]) for c in kept[0][1]}
     return GenerateStats(request.output, n, seconds, tuple(outside), truth, labels)
+
+
+def _chunks(
+    generator, run, reference, inverse, plan, request, signal_id, outside, kept
+):
+    """Yield the Chunk of every chunk of ``plan``, generated one at a time.
+
+    Appends the label columns found outside the training range to ``outside``
+    (a warning each, the first time) and, unless ``kept`` is None, ``(truth,
+    labels)`` of each chunk to ``kept``.
+    """
+    camera = getattr(generator, "camera_response", None)
+    for k, first, stop in chunk_ranges(plan.n_events):
+        truth = plan.chunk(k, first, stop)
+        labels = generator_labels(truth, run.label_columns, reference, signal_id)
+        unseen = {c: v for c, v in labels.items() if c not in outside}
+        outside.extend(check_ranges(unseen, run.label_ranges))
+        scaled = run.label_scaler.forward(labels)
+        noise_rng = np.random.default_rng(chunk_seed(request.seed, "noise", k))
+        z = noise_rng.standard_normal((len(truth), generator.latent_dim))
+        if camera is not None:
+            camera.reseed(_int_seed(chunk_seed(request.seed, "camera", k)))
+        batches = list(
+            _batches(
+                generator,
+                run,
+                inverse,
+                truth,
+                z.astype(np.float32),
+                scaled,
+                request.batch_size,
+            )
+        )
+        batches[0] = replace(batches[0], fit_seed=chunk_seed(request.seed, "fit", k))
+        if kept is not None:
+            kept.append((truth, labels))
+        yield Chunk(k, first, tuple(batches))
+
+
+def _int_seed(sequence: np.random.SeedSequence) -> int:
+    return int(sequence.generate_state(1)[0] >> 1)  # fits an int32 seed state
+
+
+def _simulation_configs(reference: Reference, plan, drawn: Drawn) -> dict:
+    """The simulation settings of the file: what was drawn, events per obs_id."""
+    counts = plan.obs_counts()
+    configs = simulation_configs(
+        reference.simulation_config, np.asarray(list(counts), np.int64), drawn
+    )
+    for obs_id, config in configs.items():
+        config.n_showers = counts.get(obs_id, 0)
+    return configs
 
 
 def _is_stereo(run: TrainedRun) -> bool:
@@ -250,16 +349,15 @@ def _first_primary_id(path: Path) -> int:
 
 def _truth(
     request: GenerateRequest, run: TrainedRun, reference: Reference, signal_id: int
-) -> tuple[Truth, Drawn]:
-    """The truth to generate, and how it was chosen."""
+) -> tuple[CopiedTruth | SampledTruth, Drawn]:
+    """The truth to generate (chunk by chunk), and how it was chosen."""
     if request.labels_from is not None:
         drawn = Drawn(labels=f"copied from {request.labels_from}")
-        if not _is_stereo(run):
-            truth = truth_from_file(run.data, request.labels_from, request.n_events)
-            return truth, drawn
-        events = one_row_per_event(truth_from_file(run.data, request.labels_from, None))
+        events = truth_from_file(run.data, request.labels_from, None)
+        if _is_stereo(run):
+            events = one_row_per_event(events)
         count = len(events) if request.n_events is None else request.n_events
-        return events.take(np.resize(np.arange(len(events)), count)), drawn
+        return CopiedTruth(events, count), drawn
     config = reference.simulation_config[reference.obs_ids[0]]
     ranges = run.label_ranges
     if "log_true_energy" in ranges:
@@ -294,28 +392,35 @@ def _truth(
         direction,
         radius,
     )
-    rng = np.random.default_rng(np.random.SeedSequence([request.seed, 0]))
-    truth = sample_truth(
-        request.n_events,
-        reference,
-        # Stereo: the labels are in the first telescope's camera frame.
-        run.tel_ids[:1] if _is_stereo(run) else run.tel_ids,
-        rng,
-        energy,
-        index,
-        direction,
-        radius,
-        primary,
-    )
+    tel_ids = run.tel_ids[:1] if _is_stereo(run) else run.tel_ids
+
+    def draw(n: int, rng: np.random.Generator) -> Truth:
+        return sample_truth(
+            n,
+            reference,
+            # Stereo: the labels are in the first telescope's camera frame.
+            tel_ids,
+            rng,
+            energy,
+            index,
+            direction,
+            radius,
+            primary,
+        )
+
     drawn = Drawn("sampled", energy, index, direction, radius, (0.0, 0.0))
+    obs_id = reference.obs_ids[0]
     if not _is_stereo(run):
-        return truth, drawn
+        return SampledTruth(draw, request.n_events, obs_id, request.seed), drawn
     pool_file = _particle_file(run, primary, signal_id)
     log.info("stereo: cores drawn from selected events of %s", pool_file)
     pool = one_row_per_event(truth_from_file(run.data, pool_file, None))
-    core_rng = np.random.default_rng(np.random.SeedSequence([request.seed, 2]))
     drawn = replace(drawn, scatter_m=_scatter_range(pool_file))
-    return sample_cores(truth, pool, core_rng), drawn
+
+    def cores(truth: Truth, rng: np.random.Generator) -> Truth:
+        return sample_cores(truth, pool, rng)
+
+    return SampledTruth(draw, request.n_events, obs_id, request.seed, cores), drawn
 
 
 def _scatter_range(path: Path) -> tuple[float, float]:
@@ -381,8 +486,13 @@ def _batches(
         # (n, [T,] H, W, C) -> (n, [T,] n_pixels, C): every telescope alike.
         pixels = inverse(physical.reshape(-1, *physical.shape[-3:]))
         pixels = pixels.reshape(*physical.shape[:-3], *pixels.shape[-2:])
-        image = pixels[..., charge]
-        peak_time = pixels[..., timing] if timing is not None else np.zeros_like(image)
+        # float32 as written: a chunk sent to a worker is half the size.
+        image = pixels[..., charge].astype(np.float32)
+        peak_time = (
+            pixels[..., timing].astype(np.float32)
+            if timing is not None
+            else np.zeros_like(image)
+        )
         if stereo:
             present = present_slots(square, *run.presence)
             yield EventBatch(

@@ -4,9 +4,10 @@
 like the toy simulator's :class:`~ctgans.simulate.source.ToyMagicEventSource`, but
 its instrument, pointing, observation and simulation settings are copied from a
 reference DL1 file, and its events come from outside. ctapipe's ``ImageProcessor``
-computes the DL1 parameters (the toy's MAGIC tailcuts for MAGICCam, ctapipe's
-defaults for other cameras) and ``DataWriter`` writes the file, so the data model
-is the one ``DLImageReader`` and ``ctlearn-train-model`` read.
+computes the DL1 parameters with the camera's cleaning (:mod:`ctgans.cameras`:
+MAGIC's for MAGICCam, ctapipe's defaults for cameras it does not list) and
+``DataWriter`` writes the file, so the data model is the one ``DLImageReader``
+and ``ctlearn-train-model`` read.
 
 A mono event holds one telescope image (the telescope of its truth row); a stereo
 event holds one image per present telescope of the run (the generator leaves a
@@ -14,6 +15,11 @@ telescope empty as the cuts empty a simulated one), all of one shower, with the
 same pointing and the shower's truth, as the toy simulator writes its M1+M2 events.
 Images without a time channel get ``peak_time = 0`` in every pixel (the timing
 parameters are then 0 or NaN).
+
+A file may be written in parts (:mod:`ctgans.generate.parts`): a source then
+numbers its events from ``first_event_id``, and a batch carrying a ``fit_seed``
+restarts ctapipe's timing-fit generator before its first event, so that a chunk's
+parameters do not depend on which process wrote it or what it wrote before.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
+from ctapipe import fitting
 from ctapipe.containers import (
     ArrayEventContainer,
     DL1CameraContainer,
@@ -54,6 +61,8 @@ class EventBatch:
     is written for ``truth.tel_id``. Stereo: shape ``(n, T, n_pixels)``,
     ``tel_ids`` names the ``T`` telescopes, in that order, and ``present``
     (``(n, T)`` bool, default all) says which of them an event holds.
+    ``fit_seed``, when given, restarts ctapipe's timing-fit generator before the
+    batch's first event.
     """
 
     truth: Truth
@@ -61,6 +70,7 @@ class EventBatch:
     peak_time: np.ndarray
     tel_ids: tuple[int, ...] | None = None
     present: np.ndarray | None = None
+    fit_seed: np.random.SeedSequence | None = None
 
     def images_of(self, i: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """``{tel_id: (image, peak_time)}`` of event ``i``."""
@@ -85,6 +95,9 @@ class GeneratedEventSource(InMemoryDL1Source):
     simulation_config : dict, optional
         Simulation settings per obs_id to write instead of the reference's
         (:func:`ctgans.generate.provenance.simulation_configs`).
+    first_event_id : int
+        The event_id of the first event (a part of a file starts after the
+        events of the parts before it).
     **kwargs
         Passed to `ctapipe.io.EventSource`.
     """
@@ -94,12 +107,14 @@ class GeneratedEventSource(InMemoryDL1Source):
         reference: Reference,
         batches: Iterable[EventBatch],
         simulation_config: dict | None = None,
+        first_event_id: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.reference = reference
         self._batches = batches
         self._simulation_config = simulation_config
+        self.first_event_id = int(first_event_id)
         self.n_written = 0
 
     @property
@@ -126,6 +141,10 @@ class GeneratedEventSource(InMemoryDL1Source):
 
     def _generator(self) -> Iterator[ArrayEventContainer]:
         for batch in self._batches:
+            if batch.fit_seed is not None:
+                fitting.FIT_RNG.bit_generator.state = np.random.default_rng(
+                    batch.fit_seed
+                ).bit_generator.state
             for i in range(len(batch.truth)):
                 yield self._event(batch, i)
                 self.n_written += 1
@@ -134,10 +153,11 @@ class GeneratedEventSource(InMemoryDL1Source):
         truth = batch.truth
         obs_id = int(truth.obs_id[i])
         images = batch.images_of(i)
+        event_id = self.first_event_id + self.n_written
         event = new_event(
             obs_id,
-            self.n_written,
-            self.n_written,
+            event_id,
+            event_id,
             list(images),
             truth,
             i,

@@ -1,0 +1,199 @@
+"""Write a generated file in parts, in worker processes, merged by ctapipe.
+
+The images are generated in this process (one TensorFlow model, chunk by chunk,
+:mod:`ctgans.generate.chunks`); each chunk goes to one of ``workers`` processes
+that computes its DL1 parameters and writes it with ctapipe's ``DataWriter``
+(:func:`ctgans.generate.writer.write_generated`) as a part file, and the parts
+are appended in chunk order, as they come back, to the output by ctapipe's
+``HDF5Merger`` (``events-single-ob``: one observation split in consecutive
+chunks), then deleted. The file has the tables, columns and attributes of a file
+written in one piece and the same events in the same order, with one difference
+the merger makes: it appends every part's ``/configuration/simulation/run``, so
+the rows after the first part's are removed (every part carries the settings of
+the whole file).
+
+At most ``2 * workers`` chunks are in flight, so memory and the disk taken by
+parts stay bounded whatever the number of events. Parts and the merged file are
+hidden temporary files beside the output, renamed to it when complete and
+deleted on any failure. Workers are started with ``spawn`` (never ``fork`` a
+process holding TensorFlow's threads) and import no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import tables
+from ctapipe.core import Provenance
+from ctapipe.io import HDF5Merger
+from ctapipe.io.hdf5merger import CannotMerge
+
+from ctgans.dl1_output import check_output
+from ctgans.exceptions import DataError
+from ctgans.generate.reference import Reference
+from ctgans.generate.writer import EventBatch, GeneratedEventSource, write_generated
+
+__all__ = ["Chunk", "write_in_parts"]
+
+log = logging.getLogger(__name__)
+
+SIMULATION_RUN_TABLE = "/configuration/simulation/run"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """The generated events of chunk ``index``; its first event is ``start``."""
+
+    index: int
+    start: int
+    batches: tuple[EventBatch, ...]
+
+
+def write_in_parts(
+    chunks: Iterable[Chunk],
+    reference: Reference,
+    simulation_config: dict,
+    output_path: Path,
+    seed: int,
+    workers: int,
+    overwrite: bool = False,
+    progress: Callable[[int], None] | None = None,
+    attributes: dict | None = None,
+) -> int:
+    """Write ``chunks`` to ``output_path`` through ``workers`` processes.
+
+    Parameters
+    ----------
+    chunks : iterable of Chunk
+        The events, in order (generated lazily: at most ``2 * workers`` are held).
+    reference : Reference
+        Subarray, pointing and observation to write.
+    simulation_config : dict
+        Simulation settings per obs_id (those of the whole file).
+    output_path : pathlib.Path
+        The DL1 file to write, atomically.
+    seed : int
+        The generation seed (the parts' ctapipe timing fits, with the chunks' own).
+    workers : int
+        Worker processes.
+    overwrite : bool
+        Replace an existing output file.
+    progress : callable, optional
+        Called with the number of events of each part merged.
+    attributes : dict, optional
+        Root attributes set on the merged file (replacing ctapipe's own).
+
+    Returns
+    -------
+    int
+        The number of events written.
+    """
+    check_output(output_path, overwrite)
+    tmp_path = output_path.with_name(f".{output_path.name}.{os.getpid()}.tmp")
+    part_prefix = f".{output_path.name}.{os.getpid()}.part"
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(reference, simulation_config, seed),
+    )
+    Provenance().start_activity("ctgans.generate.merge")
+    n_written = 0
+    try:
+        with HDF5Merger(
+            tmp_path, overwrite=True, merge_strategy="events-single-ob"
+        ) as merger:
+            pending = deque()
+            run_rows = filters = None
+
+            def merge_oldest():
+                nonlocal n_written, run_rows, filters
+                part, n = pending.popleft().result()
+                merger(part)
+                if run_rows is None:
+                    run_rows = merger.h5file.get_node(SIMULATION_RUN_TABLE).nrows
+                    with tables.open_file(str(part), "r") as h5:
+                        filters = h5.filters
+                part.unlink()
+                n_written += n
+                if progress is not None:
+                    progress(n)
+
+            for chunk in chunks:
+                part = output_path.with_name(f"{part_prefix}{chunk.index:06d}.h5")
+                pending.append(pool.submit(_write_part, chunk, part))
+                while len(pending) > 2 * workers:
+                    merge_oldest()
+            while pending:
+                merge_oldest()
+            run_table = merger.h5file.get_node(SIMULATION_RUN_TABLE)
+            run_table.truncate(run_rows)
+            run_table.attrs.NROWS = run_table.nrows  # truncate leaves it stale
+        # The merger opens its output with ctapipe's default compression; the
+        # tables keep the parts' own, and so does the file's default.
+        _set_root_attributes(tmp_path, attributes or {}, filters)
+        if not _readable(tmp_path):
+            raise _write_failed(output_path, "the merged file is incomplete")
+        os.replace(tmp_path, output_path)
+    except (OSError, tables.HDF5ExtError, CannotMerge) as err:
+        raise _write_failed(output_path, f"{type(err).__name__}: {err}") from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        Provenance().finish_activity()
+        for path in output_path.parent.glob(f"*{part_prefix}*"):
+            path.unlink(missing_ok=True)
+        tmp_path.unlink(missing_ok=True)
+    return n_written
+
+
+# Set once in each worker process by _start_worker.
+_WORKER: dict = {}
+
+
+def _start_worker(reference: Reference, simulation_config: dict, seed: int) -> None:
+    _WORKER.update(reference=reference, simulation_config=simulation_config, seed=seed)
+
+
+def _write_part(chunk: Chunk, path: Path) -> tuple[Path, int]:
+    """In a worker: parametrise and write one chunk as a part file."""
+    source = GeneratedEventSource(
+        _WORKER["reference"],
+        chunk.batches,
+        simulation_config=_WORKER["simulation_config"],
+        first_event_id=chunk.start,
+    )
+    n = write_generated(source, path, _WORKER["seed"])
+    return path, n
+
+
+def _set_root_attributes(path: Path, attributes: dict, filters) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tables.NaturalNameWarning)  # "CTA ..." names
+        with tables.open_file(str(path), "a") as h5:
+            if filters is not None:
+                h5.root._v_filters = filters
+            for name, value in attributes.items():
+                h5.root._v_attrs[name] = value
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with tables.open_file(str(path), "r"):
+            return True
+    except tables.HDF5ExtError:
+        return False
+
+
+def _write_failed(output_path: Path, reason: str) -> DataError:
+    return DataError(
+        f"{output_path}: writing failed ({reason}); disk full or folder not "
+        "writable? Nothing was written"
+    )
