@@ -37,22 +37,6 @@ from ctgans.exceptions import DataError
 RUN_START = Time("2025-01-01T00:00:00", scale="utc")
 
 
-def image_processor_config() -> Config:
-    """MAGIC standard tailcuts cleaning (6 / 3.5 p.e.) for ctapipe's ImageProcessor."""
-    return Config(
-        {
-            "ImageProcessor": {
-                "TailcutsImageCleaner": {
-                    "picture_threshold_pe": 6.0,
-                    "boundary_threshold_pe": 3.5,
-                    "min_picture_neighbors": 1,
-                    "keep_isolated_pixels": False,
-                }
-            }
-        }
-    )
-
-
 def check_output(output_path: Path, overwrite: bool) -> None:
     """Raise DataError unless ``output_path`` may be written."""
     if output_path.exists() and not overwrite:
@@ -97,7 +81,8 @@ def write_dl1(
     activity : str
         Provenance activity name.
     processor_config : traitlets.config.Config
-        Configuration of ctapipe's ImageProcessor (cleaning).
+        Configuration of ctapipe's ImageProcessor (cleaning), from
+        :func:`ctgans.cameras.processor_config`.
     overwrite : bool
         Replace an existing file instead of refusing.
     progress : callable, optional

@@ -1,6 +1,7 @@
 """Image parameters of camera images: the physics features the metrics compare.
 
-Each image is cleaned with ctapipe's tailcuts and parametrised as ctapipe's DL1
+Each image is cleaned with its camera's tailcuts (:mod:`ctgans.cameras`, the
+settings its DL1 file is written with) and parametrised as ctapipe's DL1
 image processor does (Hillas, leakage, concentration, morphology). Features are
 named like ctapipe's DL1 parameter columns. Lengths are in the unit of the pixel
 positions of the geometry given (metres for the MAGIC geometry in its camera
@@ -19,10 +20,11 @@ from ctapipe.image import (
     hillas_parameters,
     leakage_parameters,
     number_of_islands,
-    tailcuts_clean,
 )
 from ctapipe.image.hillas import HillasParameterizationError
 from ctapipe.instrument import CameraGeometry
+
+from ctgans.cameras import CameraSettings, camera_settings
 
 __all__ = ["FEATURE_NAMES", "MIN_PIXELS", "feature_matrix", "image_features"]
 
@@ -56,8 +58,7 @@ FEATURE_NAMES = (
 def image_features(
     images: np.ndarray,
     geometry: CameraGeometry,
-    picture: float = 6.0,
-    boundary: float = 3.5,
+    cleaning: CameraSettings | None = None,
 ) -> dict[str, np.ndarray]:
     """Clean and parametrise camera images.
 
@@ -68,9 +69,8 @@ def image_features(
         ``(n_pixels,)`` is accepted as a batch of one).
     geometry : ctapipe.instrument.CameraGeometry
         Geometry of the camera the pixels belong to.
-    picture, boundary : float
-        Tailcuts thresholds in p.e.; a picture pixel needs at least one picture
-        neighbour and isolated pixels are dropped.
+    cleaning : ctgans.cameras.CameraSettings, optional
+        The tailcuts; by default the camera table's for ``geometry.name``.
 
     Returns
     -------
@@ -95,9 +95,10 @@ def image_features(
             f"images must have shape (n_images, {geometry.n_pixels}) for camera "
             f"{geometry.name}; received {images.shape}"
         )
+    cleaning = cleaning or camera_settings(geometry.name)
     features = {name: np.full(len(images), np.nan) for name in FEATURE_NAMES}
     for index, image in enumerate(images):
-        row = _parametrise(image, geometry, picture, boundary)
+        row = _parametrise(image, geometry, cleaning)
         if row is not None:
             for name, value in row.items():
                 features[name][index] = value
@@ -105,16 +106,9 @@ def image_features(
 
 
 def _parametrise(
-    image: np.ndarray, geometry: CameraGeometry, picture: float, boundary: float
+    image: np.ndarray, geometry: CameraGeometry, cleaning: CameraSettings
 ) -> dict[str, float] | None:
-    mask = tailcuts_clean(
-        geometry,
-        image,
-        picture_thresh=picture,
-        boundary_thresh=boundary,
-        keep_isolated_pixels=False,
-        min_number_picture_neighbors=1,
-    )
+    mask = cleaning.clean(geometry, image)
     n_pixels = int(mask.sum())
     if n_pixels < MIN_PIXELS:
         return None

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ctgans.cameras import camera_settings
 from ctgans.evaluate.compare import compare_population, log_intensity_table
 from ctgans.evaluate.feature_cache import cached_features, feature_cache_path
 from ctgans.evaluate.features import image_features
@@ -229,6 +230,8 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
             "fixed_labels": fixed_sizes,
         },
         "label_columns": list(inputs.run.label_columns),
+        # The cleaning both samples' image parameters were computed with.
+        "cleaning": camera_settings(inputs.geometry.name).as_dict(),
         "label_recovery": recovery,
         "populations": populations,
         "critic_wasserstein": critic,
@@ -257,6 +260,7 @@ def _feature_cache(inputs: EvaluationInputs, stereo: bool):
         "image_shape": inputs.inverse.image_shape,
         "view": "brightest telescope" if stereo else "telescope image",
         "charge_channel": inputs.charge_channel,
+        "cleaning": camera_settings(inputs.geometry.name).as_dict(),
     }
     return feature_cache_path(Path(path), inputs.rows, settings)
 

@@ -37,12 +37,15 @@ from ctapipe.containers import (
     TelescopePointingContainer,
 )
 from ctapipe.coordinates import TelescopeFrame
-from ctapipe.image import hillas_parameters, tailcuts_clean
+from ctapipe.image import hillas_parameters
 from ctapipe.image.hillas import HillasParameterizationError
 from ctapipe.instrument import SubarrayDescription
 from ctapipe.io import read_table
 from ctapipe.reco import HillasReconstructor
 from scipy.stats import spearmanr
+
+from ctgans.cameras import camera_settings
+from ctgans.predictor.figures import CONTAINMENT
 
 __all__ = [
     "StereoEvents",
@@ -54,9 +57,7 @@ __all__ = [
     "stereo_features",
 ]
 
-PICTURE_PE, BOUNDARY_PE = 6.0, 3.5  # the MAGIC tailcuts of the toy and generator
 MIN_INTENSITY_PE = 50.0  # HillasReconstructor's default quality cut
-CONTAINMENT = 0.68
 IMPACT_DIFFERENCE_BINS_M = (-300.0, -150.0, -75.0, -25.0, 25.0, 75.0, 150.0, 300.0)
 MIN_PER_BIN = 5
 
@@ -202,7 +203,8 @@ def stereo_features(
     pointing : (float, float)
         (alt, az) in radians of every telescope and of the array.
     min_intensity : float
-        Images below this intensity (p.e., after 6 / 3.5 p.e. tailcuts) are not used.
+        Images below this intensity (p.e., after the camera's tailcuts,
+        :mod:`ctgans.cameras`) are not used.
 
     Returns
     -------
@@ -258,9 +260,7 @@ def stereo_features(
 
 def _image_parameters(geometry, image) -> ImageParametersContainer | None:
     image = np.asarray(image, np.float64)
-    mask = tailcuts_clean(
-        geometry, image, PICTURE_PE, BOUNDARY_PE, min_number_picture_neighbors=1
-    )
+    mask = camera_settings(geometry.name).clean(geometry, image)
     if mask.sum() < 3:
         return None
     try:

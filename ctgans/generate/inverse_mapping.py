@@ -15,7 +15,7 @@ term dominates, so mapping the result forward again gives back ``s`` to < 1e-4
 (relative L2) wherever the grid samples every pixel.
 
 Measured on toy MAGIC gamma images (153 of 400 with ``hillas_intensity >= 50``
-after 6 / 3.5 p.e. tailcuts), camera -> square -> camera with
+after MAGIC's tailcuts of :mod:`ctgans.cameras`), camera -> square -> camera with
 :class:`BilinearMapper`, absolute differences (90th percentile / maximum):
 
 * 43 x 43 (every pixel sampled; 78 x 78 alike): total charge 2e-5 / 2e-4

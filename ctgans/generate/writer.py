@@ -39,12 +39,8 @@ from ctapipe.containers import (
 )
 from traitlets.config import Config as TraitletsConfig
 
-from ctgans.dl1_output import (
-    InMemoryDL1Source,
-    image_processor_config,
-    new_event,
-    write_dl1,
-)
+from ctgans.cameras import processor_config
+from ctgans.dl1_output import InMemoryDL1Source, new_event, write_dl1
 from ctgans.generate.labels import Truth
 from ctgans.generate.reference import Reference
 
@@ -176,9 +172,8 @@ class GeneratedEventSource(InMemoryDL1Source):
 
 
 def _processor_config(subarray) -> TraitletsConfig:
-    if {c.name for c in subarray.camera_types} == {"MAGICCam"}:
-        return image_processor_config()
-    return TraitletsConfig()
+    """The cleaning of the camera table (:mod:`ctgans.cameras`) for its cameras."""
+    return processor_config(c.name for c in subarray.camera_types)
 
 
 def write_generated(

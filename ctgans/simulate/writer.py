@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ctgans.cameras import processor_config
 from ctgans.config import EMBEDDED_EVENTS, TOY_FILES
-from ctgans.dl1_output import image_processor_config, write_dl1
+from ctgans.dl1_output import write_dl1
 from ctgans.simulate.settings import SimulationSettings
 from ctgans.simulate.source import ToyMagicEventSource
 
@@ -82,7 +83,7 @@ def simulate(
         output_path,
         fit_seed=np.random.SeedSequence(settings.seed).spawn(3)[2],  # 0, 1: the source
         activity=f"ctgans.simulate {settings.particle}",
-        processor_config=image_processor_config(),
+        processor_config=processor_config(c.name for c in source.subarray.camera_types),
         overwrite=overwrite,
         finish=lambda writer: writer.write_simulated_shower_distributions(
             source.simulated_shower_distributions
