@@ -31,7 +31,7 @@ from ctapipe.image import ImageProcessor
 from ctapipe.io import DataLevel, DataWriter, EventSource
 from traitlets.config import Config
 
-from ctgans.exceptions import DataError
+from ctgans.exceptions import DataError, hdf5_reason
 
 #: Trigger time of every in-memory event (the toy has no clock).
 RUN_START = Time("2025-01-01T00:00:00", scale="utc")
@@ -125,8 +125,6 @@ def write_dl1(
             raise _write_failed(output_path, "the file written is incomplete")
         os.replace(tmp_path, output_path)
     except (OSError, tables.HDF5ExtError) as err:
-        from ctgans.data.files import hdf5_reason  # here: a light import path
-
         reason = f"{type(err).__name__}: {hdf5_reason(err)}"
         raise _write_failed(output_path, reason) from None
     finally:

@@ -17,7 +17,7 @@ from ctapipe.instrument import FocalLengthKind, SubarrayDescription
 from ctapipe.io.hdf5eventsource import COMPATIBLE_DATA_MODEL_VERSIONS
 
 from ctgans.config import DataConfig
-from ctgans.exceptions import DataError
+from ctgans.exceptions import DataError, hdf5_reason
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +68,6 @@ def check_file(path: Path, cfg: DataConfig) -> None:
         raise DataError(
             f"{path}: unreadable HDF5 (truncated or corrupt?): {hdf5_reason(err)}"
         ) from None
-
-
-def hdf5_reason(err: Exception) -> str:
-    """The innermost line of an HDF5 error back trace (else its last line)."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    end = "End of HDF5 error back trace"
-    if end in lines and lines.index(end) > 0:
-        return lines[lines.index(end) - 1]
-    return lines[-1] if lines else type(err).__name__
 
 
 def _check_open_file(path: Path, h5: tables.File, cfg: DataConfig) -> None:

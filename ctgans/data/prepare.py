@@ -8,13 +8,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ctgans.config import TOY_FILES, DataConfig
+from ctgans.config import DataConfig
 from ctgans.data.build import build_cache
 from ctgans.data.cache import CachedDataset, cache_path, read_cache
 from ctgans.data.files import check_files
 from ctgans.data.normalize import ImageNormalization, LabelScaler
 from ctgans.data.reader import read_examples
-from ctgans.exceptions import DataError
+from ctgans.simulate.embedded import ensure_toy_dataset
 
 log = logging.getLogger(__name__)
 
@@ -63,28 +63,6 @@ def build_dataset(cfg: DataConfig, seed: int) -> CachedDataset:
         label_scaler=scaler,
         tel_ids=examples.tel_ids,
     )
-
-
-def ensure_toy_dataset(cfg: DataConfig) -> None:
-    """Simulate the embedded toy dataset if the config names it and it is missing."""
-    toy = cfg.toy_dataset
-    if toy is None:
-        return
-    wanted = [p for p in (*cfg.signal, *cfg.background) if p.parent == toy.directory]
-    if all(p.is_file() for p in wanted):
-        return
-    from ctgans.simulate import write_embedded_dataset  # only when simulating
-
-    log.info("simulating the embedded toy dataset into %s", toy.directory)
-    write_embedded_dataset(
-        toy.directory, n_events_per_particle=toy.n_events_per_particle, seed=toy.seed
-    )
-    missing = [p for p in wanted if not p.is_file()]
-    if missing:
-        raise DataError(
-            f"{missing[0]}: not written by the toy simulator; expected one of "
-            f"{sorted(TOY_FILES.values())}"
-        )
 
 
 def prepare_dataset(
