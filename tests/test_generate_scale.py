@@ -170,32 +170,51 @@ def test_a_file_made_in_parts_is_read_back_with_the_requested_labels(
             handle.close()
 
 
-def test_labels_copied_from_a_file_cycle_across_chunks(
+def test_copied_truth_cycles_over_the_file_across_chunks():
+    from ctgans.generate.chunks import CopiedTruth
+    from ctgans.generate.labels import Truth
+
+    rows = np.arange(5.0)
+    events = Truth(
+        *(rows + 10 * i for i in range(7)),
+        primary_id=np.zeros(5, np.int64),
+        tel_id=np.ones(5, np.int64),
+        obs_id=np.array([1, 1, 2, 2, 2]),
+    )
+    copied = CopiedTruth(events, n_events=12)
+    np.testing.assert_array_equal(copied.chunk(1, 8, 12).energy_tev, [3, 4, 0, 1])
+    np.testing.assert_array_equal(
+        copied.chunk(0, 0, 8).energy_tev, [0, 1, 2, 3, 4, 0, 1, 2]
+    )
+    # 12 events = the 5 twice, then the first 2: obs 1 gets 2 + 2 + 2
+    assert copied.obs_counts() == {1: 6, 2: 6}
+
+
+def test_labels_copied_from_a_file_span_chunks_and_parts(
     run_folder, toy_pair, tmp_path, small_chunks
 ):
+    from ctapipe.io import read_table
+
     from ctgans.data.reader import open_reader
     from ctgans.generate import GenerateRequest, generate
     from ctgans.generate.trained_run import open_run
 
-    selected = open_reader(open_run(run_folder).data).example_identifiers
-    n = len(selected) + 5  # past the end of the file's events: starts again
+    selected = open_reader(open_run(run_folder).data).example_identifiers[:12]
     stats = generate(
         GenerateRequest(
             run_folder,
             tmp_path / "copy.dl1.h5",
-            n_events=n,
+            n_events=12,
             labels_from=toy_pair["gamma"],
             workers=2,
         )
     )
-    expected = np.resize(np.asarray(selected["true_energy"]), n)
+    expected = np.asarray(selected["true_energy"])
     np.testing.assert_allclose(stats.truth.energy_tev, expected, rtol=1e-9)
-    from ctapipe.io import read_table
-
     shower = read_table(stats.path, "/simulation/event/subarray/shower")
     np.testing.assert_allclose(np.asarray(shower["true_energy"]), expected, rtol=1e-6)
     run_rows = read_table(stats.path, "/configuration/simulation/run")
-    assert list(run_rows["n_showers"]) == [n]
+    assert list(run_rows["n_showers"]) == [12]
 
 
 def test_a_failed_merge_leaves_nothing(run_folder, tmp_path, small_chunks, monkeypatch):
@@ -219,12 +238,13 @@ def test_a_failed_merge_leaves_nothing(run_folder, tmp_path, small_chunks, monke
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cli_workers_must_be_positive(run_folder, tmp_path, capsys):
+def test_cli_workers_must_be_positive(tmp_path, capsys):
     from ctgans.generate.__main__ import main
 
     output = tmp_path / "out.dl1.h5"
     for value in ("0", "-2"):
-        args = [str(run_folder), "--output", str(output), "--n-events", "3"]
+        # refused before the run folder is even opened
+        args = [str(tmp_path), "--output", str(output), "--n-events", "3"]
         assert main([*args, "--workers", value]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert err == [f"error: --workers must be a positive integer; received {value}"]
