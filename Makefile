@@ -34,6 +34,7 @@ train: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/data_pipeline.py
 	$(BIN)/python bench/train_step.py
+	$(BIN)/python bench/generate.py
 
 clean-venv:
 	rm -rf $(VENV)
