@@ -562,8 +562,8 @@ def test_cnn_two_sample_auc_on_two_halves_of_one_sample_is_chance(toy_images):
 def test_the_stronger_low_level_classifier_decides():
     """The low-level row takes the entry (value, floor, status) of the classifier
     with the higher AUC and reports both."""
-    from ctgans.evaluate.compare import _stronger
     from ctgans.evaluate.targets import METRICS, entry
+    from ctgans.evaluate.two_sample import stronger as _stronger
 
     target = METRICS["auc_low_level"].target
     trees = entry([0.62, 0.64, 0.63], [0.5, 0.52, 0.51], target, classifier="trees")

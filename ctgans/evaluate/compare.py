@@ -11,23 +11,20 @@ simulated B) (see :mod:`ctgans.evaluate.targets`).
 from __future__ import annotations
 
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.pipeline import make_pipeline
 from threadpoolctl import threadpool_limits
 
 from ctgans.evaluate.binned import MIN_PER_BIN, nan_reduce, per_bin, worst_bin
-from ctgans.evaluate.cnn_classifier import CNN_DESCRIPTION
-from ctgans.evaluate.features import FEATURE_NAMES, feature_matrix
+from ctgans.evaluate.features import FEATURE_NAMES, KPD_FEATURES, feature_matrix
 from ctgans.evaluate.metrics import (
     kpd,
     median_difference,
+    nan_on_error,
     separation_power,
     spread_ratio,
-    two_sample_auc,
 )
 from ctgans.evaluate.orientation import orientation_section
-from ctgans.evaluate.targets import METRICS, entry
+from ctgans.evaluate.targets import TARGETS, entry
+from ctgans.evaluate.two_sample import classifier_section, cnn_entry, stronger
 from ctgans.predictor.figures import energy_edges
 
 __all__ = [
@@ -39,8 +36,6 @@ __all__ = [
     "log_intensity_table",
 ]
 
-#: Features of KPD and of the high-level classifier (angles left out: circular).
-KPD_FEATURES = tuple(f for f in FEATURE_NAMES if f not in ("hillas_phi", "hillas_psi"))
 #: Hillas features whose spread at fixed label measures diversity.
 DIVERSITY_FEATURES = (
     "hillas_intensity",
@@ -50,8 +45,6 @@ DIVERSITY_FEATURES = (
     "hillas_skewness",
     "hillas_kurtosis",
 )
-#: Name -> target of every metric (from the registry :data:`METRICS`).
-TARGETS = {name: metric.target for name, metric in METRICS.items()}
 
 
 def log_intensity_table(features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -125,8 +118,8 @@ def compare_population(
         )
     if square is not None:
         classifiers = result["two_sample_classifier"]
-        classifiers["low_level"] = _stronger(
-            classifiers["low_level"], _cnn(*square, labels, splits, seed)
+        classifiers["low_level"] = stronger(
+            classifiers["low_level"], cnn_entry(*square, labels, splits, seed)
         )
     if source is not None:
         result["image_orientation"] = orientation_section(
@@ -158,7 +151,7 @@ def _compare(sim, gen, sim_pixels, gen_pixels, labels, log_energy, splits, seed)
         "separation_power": _separation(sim, gen, splits),
         "intensity_calibration": _intensity(sim, gen, log_energy, edges, splits),
         "kpd": _kpd(sim, gen, splits, seed),
-        "two_sample_classifier": _classifiers(
+        "two_sample_classifier": classifier_section(
             sim, gen, sim_pixels, gen_pixels, labels, splits, seed
         ),
         "diversity": _diversity(sim, gen, log_energy, edges, splits),
@@ -185,22 +178,18 @@ def _survival(sim, gen, splits) -> dict:
     )
 
 
-def _safe(function, *args, **kwargs) -> float:
-    """NaN instead of an error when a sample has too few finite values."""
-    try:
-        return function(*args, **kwargs)
-    except ValueError:
-        return float("nan")
-
-
 def _separation(sim, gen, splits) -> dict:
     per_feature = {}
     for name in FEATURE_NAMES:
         values, floors = [], []
         for a, b in splits:
             bins = _bins(min(len(a), len(b)))
-            values.append(_safe(separation_power, gen[name][a], sim[name][b], bins))
-            floors.append(_safe(separation_power, sim[name][a], sim[name][b], bins))
+            values.append(
+                nan_on_error(separation_power, gen[name][a], sim[name][b], bins)
+            )
+            floors.append(
+                nan_on_error(separation_power, sim[name][a], sim[name][b], bins)
+            )
         per_feature[name] = (np.array(values), np.array(floors))
     stacked_v = np.array([v for v, _ in per_feature.values()])  # (features, R)
     stacked_f = np.array([f for _, f in per_feature.values()])
@@ -318,99 +307,6 @@ def _kpd(sim, gen, splits, seed: int) -> dict:
         kernel="(x.y/d + 1)^4 on features standardised with the simulated "
         "sample's mean and std, not clipped; 10 batches of half a sample",
     )
-
-
-def _classifiers(sim, gen, sim_pixels, gen_pixels, labels, splits, seed) -> dict:
-    high_sim = np.hstack([feature_matrix(sim, KPD_FEATURES), labels])
-    high_gen = np.hstack([feature_matrix(gen, KPD_FEATURES), labels])
-    # Charges span decades: compare them on a signed log scale.
-    low_sim = np.hstack([np.sign(sim_pixels) * np.log1p(np.abs(sim_pixels)), labels])
-    low_gen = np.hstack([np.sign(gen_pixels) * np.log1p(np.abs(gen_pixels)), labels])
-    result = {}
-    for name, x_sim, x_gen in (
-        ("low_level", low_sim, low_gen),
-        ("high_level", high_sim, high_gen),
-    ):
-        values, floors = [], []
-        for r, (a, b) in enumerate(splits):
-            model = _classifier(name, int(0.6 * min(len(a), len(b))), seed + r)
-            for out, x in ((values, x_gen), (floors, x_sim)):
-                rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC, r]))
-                out.append(_safe(two_sample_auc, x_sim[b], x[a], rng, model))
-        result[name] = entry(
-            values,
-            floors,
-            TARGETS[f"auc_{name}"],
-            inputs=(
-                "camera charges (sign(q) log(1 + |q|/p.e.)) + standardised labels"
-                if name == "low_level"
-                else "image parameters (log10 intensity) + standardised labels"
-            ),
-            classifier=("PCA (<= 50 components) + " if name == "low_level" else "")
-            + "HistGradientBoosting, sigmoid-calibrated, 60/20/20 split",
-        )
-    mean_auc = result["low_level"]["value"]
-    result["low_level"] |= {
-        "stronger": "PCA + trees",
-        "cnn_auc": None,
-        "trees_auc": mean_auc,
-    }
-    return result
-
-
-def _cnn(sim_square, gen_square, labels, splits, seed) -> dict:
-    """The CNN two-sample AUC on square images, value and floor per halving."""
-    from ctgans.evaluate.cnn_classifier import cnn_two_sample_auc, signed_log
-
-    x_sim, x_gen = signed_log(sim_square), signed_log(gen_square)
-    values, floors = [], []
-    for r, (a, b) in enumerate(splits):
-        for out, x in ((values, x_gen), (floors, x_sim)):
-            rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC22, r]))
-            out.append(
-                _safe(cnn_two_sample_auc, x_sim[b], x[a], labels[b], labels[a], rng)
-            )
-    return entry(values, floors, TARGETS["auc_low_level"])
-
-
-def _stronger(trees: dict, cnn: dict) -> dict:
-    """The low-level entry of the classifier with the higher AUC, both beside it.
-
-    A weak classifier only ever lowers the AUC, so the stronger one decides."""
-    summary = ("value", "value_std", "floor", "floor_std", "n_resamples")
-    cnn = cnn | {
-        "inputs": "square images (the camera charges mapped as for training, "
-        "sign(q) log(1 + |q|/p.e.)) + standardised labels",
-        "classifier": CNN_DESCRIPTION,
-    }
-    both = {"cnn": cnn, "pca_trees": trees}
-    cnn_wins = np.nan_to_num(cnn["value"], nan=-1) > np.nan_to_num(
-        trees["value"], nan=-1
-    )
-    name = "cnn" if cnn_wins else "pca_trees"
-    return both[name] | {
-        "stronger": "CNN" if cnn_wins else "PCA + trees",
-        "cnn_auc": cnn["value"],
-        "trees_auc": trees["value"],
-        "classifiers": {
-            k: {key: e[key] for key in (*summary, "inputs", "classifier")}
-            for k, e in both.items()
-        },
-    }
-
-
-def _classifier(name: str, n_fit: int, seed: int):
-    """Gradient-boosted trees; on pixels after a PCA (trees on a thousand pixel
-    columns cost ~10 s per fit on one CPU core, on 50 components < 1 s). Seeded:
-    the PCA of a large table uses a randomised SVD."""
-    # sklearn's default of 20 events per leaf cannot split tiny samples.
-    trees = HistGradientBoostingClassifier(
-        min_samples_leaf=int(np.clip(n_fit // 20, 3, 20)), random_state=seed
-    )
-    if name == "high_level":
-        return trees
-    pca = PCA(n_components=int(np.clip(n_fit // 4, 2, 50)), random_state=seed)
-    return make_pipeline(pca, trees)
 
 
 def _diversity(sim, gen, energy, edges, splits) -> dict:

@@ -26,7 +26,13 @@ from ctapipe.instrument import CameraGeometry
 
 from ctgans.cameras import CameraSettings, camera_settings
 
-__all__ = ["FEATURE_NAMES", "MIN_PIXELS", "feature_matrix", "image_features"]
+__all__ = [
+    "FEATURE_NAMES",
+    "KPD_FEATURES",
+    "MIN_PIXELS",
+    "feature_matrix",
+    "image_features",
+]
 
 #: Images with fewer surviving pixels after cleaning get NaN for every feature.
 MIN_PIXELS = 3
@@ -53,6 +59,8 @@ FEATURE_NAMES = (
     "morphology_n_pixels",
     "morphology_n_islands",
 )
+#: Features of KPD and of the high-level classifier (angles left out: circular).
+KPD_FEATURES = tuple(f for f in FEATURE_NAMES if f not in ("hillas_phi", "hillas_psi"))
 
 
 def image_features(

@@ -303,3 +303,11 @@ def median_difference(gen, sim) -> float:
     the intensity calibration in dex, FIDELITY §2)."""
     gen, sim = _finite_1d(gen, "gen"), _finite_1d(sim, "sim")
     return float(abs(np.median(gen) - np.median(sim)))
+
+
+def nan_on_error(function, *args, **kwargs) -> float:
+    """NaN instead of an error when a sample has too few finite values."""
+    try:
+        return function(*args, **kwargs)
+    except ValueError:
+        return float("nan")

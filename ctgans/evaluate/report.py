@@ -42,6 +42,7 @@ from ctgans.evaluate.orientation import source_in_geometry_frame
 from ctgans.evaluate.recovery_report import label_recovery_sections
 from ctgans.evaluate.request import ReportRequest
 from ctgans.evaluate.stereo_report import brightest_telescope, stereo_section
+from ctgans.evaluate.targets import report_entries
 
 __all__ = ["ReportRequest", "build_report", "halvings", "statuses"]
 
@@ -295,17 +296,9 @@ def _populations(physical: dict) -> dict[str, np.ndarray]:
 
 
 def statuses(report: dict) -> dict:
-    """Count the statuses of every metric entry in the report."""
+    """Count the statuses of the registered metrics' entries (the summary's rows)."""
     counts = {"pass": 0, "fail": 0, "unresolved": 0, "info": 0}
-
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get("status") in counts and "value" in node:
-                counts[node["status"]] += 1
-                return
-            for key, value in node.items():
-                if key != "per_feature":  # counted once, in median / worst
-                    walk(value)
-
-    walk({k: v for k, v in report.items() if k != "summary"})
+    for _, _, e in report_entries(report):
+        if e.get("status") in counts and "value" in e:
+            counts[e["status"]] += 1
     return counts

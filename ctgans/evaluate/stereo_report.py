@@ -35,12 +35,18 @@ from ctgans.evaluate.stereo import (
     intensity_ratio_vs_impact,
     stereo_features,
 )
-from ctgans.evaluate.targets import Target, entry
+from ctgans.evaluate.targets import STEREO_METRICS, entry
 
 __all__ = ["brightest_telescope", "stereo_section"]
 
-FRACTION_TARGET = Target(high=0.05)
-DIRECTION_TARGET = Target(high=0.10)
+#: Registered metric (:data:`~ctgans.evaluate.targets.STEREO_METRICS`) -> the
+#: figure it compares and whether relatively.
+FIGURES = {
+    "fraction_two_images": ("fraction_two_images", False),
+    "fraction_reconstructed": ("fraction_reconstructed", False),
+    "direction_68_deg": ("direction_68_deg", True),
+    "intensity_ratio_spearman": ("spearman", False),
+}
 
 
 def brightest_telescope(images: np.ndarray, channel: int) -> np.ndarray:
@@ -106,30 +112,30 @@ def stereo_section(inputs, fake: np.ndarray, splits) -> dict:
     everything = np.arange(len(real))
     sim_all, gen_all = _figures(sim, everything), _figures(gen, everything)
 
-    def metric(name, target, relative=False):
+    def metric(name, figure, relative):
+        target = STEREO_METRICS[name].target
+
         def compare(x, y):
             return abs(x / y - 1) if relative else abs(x - y)
 
         return entry(
-            [compare(g[name], sb[name]) for g, _, sb in figures],
-            [compare(sa[name], sb[name]) for _, sa, sb in figures],
+            [compare(g[figure], sb[figure]) for g, _, sb in figures],
+            [compare(sa[figure], sb[figure]) for _, sa, sb in figures],
             target,
             comparison=(
                 f"|{'relative ' if relative else ''}difference|, generated A vs "
                 "simulated B"
             ),
-            simulated=sim_all[name],
-            generated=gen_all[name],
+            simulated=sim_all[figure],
+            generated=gen_all[figure],
         )
 
     return {
         "tel_ids": list(inputs.run.tel_ids),
         "presence": {"channel": channel, "threshold": threshold},
         "metrics": {
-            "fraction_two_images": metric("fraction_two_images", FRACTION_TARGET),
-            "fraction_reconstructed": metric("fraction_reconstructed", FRACTION_TARGET),
-            "direction_68_deg": metric("direction_68_deg", DIRECTION_TARGET, True),
-            "intensity_ratio_spearman": metric("spearman", None),
+            name: metric(name, figure, relative)
+            for name, (figure, relative) in FIGURES.items()
         },
         "all_events": compare_stereo(sim, gen),
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ctgans.evaluate.targets import METRICS, RUN_METRICS
+from ctgans.evaluate.targets import report_entries
 
 __all__ = ["markdown_summary"]
 
@@ -32,15 +32,6 @@ def _row(section: str, name: str, e: dict) -> str:
     return f"| {section} | {name} | {value} | {floor} | {target} | {status} |"
 
 
-def _at(node: dict, path: tuple[str, ...]) -> dict | None:
-    """The entry at ``path``, None where the report has no such section."""
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
 class _Dash:
     """Formats as ``–`` whatever the format spec (a missing or NaN label field)."""
 
@@ -48,38 +39,31 @@ class _Dash:
         return "–"
 
 
+class _Number(float):
+    """A label's float field: as the table's numbers without a format spec."""
+
+    def __format__(self, spec: str) -> str:
+        return _number(float(self)) if not spec else super().__format__(spec)
+
+
 def _fields(e: dict) -> dict:
     """An entry's values for a label's ``{key}`` fields; ``–`` for NaN or None."""
     return {
         k: _Dash()
         if v is None or (isinstance(v, float) and not math.isfinite(v))
+        else _Number(v)
+        if isinstance(v, float)
         else v
         for k, v in e.items()
     }
 
 
 def _rows(report: dict) -> list[str]:
-    rows = []
-    for metric in RUN_METRICS.values():
-        e = _at(report, metric.path)
-        if e is not None:
-            rows.append(_row(metric.section, metric.label.format(**_fields(e)), e))
-    for pop, sections in report["populations"].items():
-        where = f"{pop}: " if len(report["populations"]) > 1 else ""
-        for metric in METRICS.values():
-            e = _at(sections, metric.path)
-            if e is not None:
-                label = metric.label.format(**_fields(e))
-                rows.append(_row(f"{where}{metric.section}", label, e))
-    rows.append(_row("critic", "W = D(sim) − D(gen)", report["critic_wasserstein"]))
-    for name, e in report.get("stereo", {}).get("metrics", {}).items():
-        text = (
-            f"{name}: \\|{'rel. ' if 'relative' in e['comparison'] else ''}diff.\\| "
-            f"(all events: sim {_number(e['simulated'])}, "
-            f"gen {_number(e['generated'])})"
-        )
-        rows.append(_row("stereo", text, e))
-    return rows
+    """One row per registered metric the report holds (:func:`report_entries`)."""
+    return [
+        _row(section, metric.label.format(**_fields(e)), e)
+        for section, metric, e in report_entries(report)
+    ]
 
 
 def markdown_summary(report: dict) -> str:

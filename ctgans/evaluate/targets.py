@@ -30,10 +30,14 @@ __all__ = [
     "JUDGES",
     "LABEL_FIGURES",
     "METRICS",
+    "REPORT_METRICS",
     "RUN_METRICS",
+    "STEREO_METRICS",
+    "TARGETS",
     "Metric",
     "Target",
     "entry",
+    "report_entries",
 ]
 
 
@@ -231,6 +235,70 @@ METRICS = {
         Target(high=0.10),
     ),
 }
+#: Stereo reports (``report["stereo"]["metrics"]``, :mod:`.stereo_report`).
+STEREO_METRICS = {
+    name: Metric(
+        ("stereo", "metrics", name),
+        "stereo",
+        f"{name}: \\|{comparison}\\| (all events: sim {{simulated}}, gen "
+        "{generated})",
+        target,
+    )
+    for name, comparison, target in (
+        ("fraction_two_images", "diff.", Target(high=0.05)),
+        ("fraction_reconstructed", "diff.", Target(high=0.05)),
+        ("direction_68_deg", "rel. diff.", Target(high=0.10)),
+        ("intensity_ratio_spearman", "diff.", None),
+    )
+}
+#: Metrics of the whole report outside the populations, in the summary's order
+#: after them: the final critic's Wasserstein estimate (no target) and, in
+#: stereo reports, the stereo metrics.
+REPORT_METRICS = {
+    "critic_wasserstein": Metric(
+        ("critic_wasserstein",), "critic", "W = D(sim) − D(gen)", None
+    ),
+    **STEREO_METRICS,
+}
+
+
+def report_entries(report: dict):
+    """Every registered metric's entry in ``report``, in the summary's order.
+
+    Yields ``(section, metric, entry)``: :data:`RUN_METRICS`, then
+    :data:`METRICS` per population (the section prefixed with the population when
+    there are several), then :data:`REPORT_METRICS`; metrics the report does not
+    hold are skipped. The summary's rows and the status counts both walk this.
+    """
+
+    def at(node, path):
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                return None
+            node = node[key]
+        return node
+
+    for metric in RUN_METRICS.values():
+        if (e := at(report, metric.path)) is not None:
+            yield metric.section, metric, e
+    populations = report.get("populations", {})
+    for pop, sections in populations.items():
+        where = f"{pop}: " if len(populations) > 1 else ""
+        for metric in METRICS.values():
+            if (e := at(sections, metric.path)) is not None:
+                yield f"{where}{metric.section}", metric, e
+    for metric in REPORT_METRICS.values():
+        if (e := at(report, metric.path)) is not None:
+            yield metric.section, metric, e
+
+
+#: Name -> target of every registered metric; the comparisons take theirs here.
+TARGETS = {
+    name: metric.target
+    for registry in (METRICS, RUN_METRICS, REPORT_METRICS)
+    for name, metric in registry.items()
+}
+
 #: A value fails when it misses the target by this many standard deviations
 #: (value and floor combined, over resamples) more than the floor does.
 NOISE_SIGMAS = 3.0
