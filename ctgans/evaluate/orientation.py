@@ -19,6 +19,7 @@ import numpy as np
 
 from ctgans.evaluate.binned import MIN_PER_BIN, nan_reduce, per_bin, worst_bin
 from ctgans.evaluate.targets import Target, entry
+from ctgans.predictor.figures import containment
 
 __all__ = [
     "containment_68",
@@ -51,7 +52,7 @@ def containment_68(values) -> float:
     """68 % quantile of the finite values; NaN if there are none."""
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
-    return float(np.quantile(values, 0.68)) if values.size else float("nan")
+    return containment(values) if values.size else float("nan")
 
 
 def source_in_geometry_frame(source_x, source_y, geometry):
