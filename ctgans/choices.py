@@ -9,3 +9,18 @@ LABEL_LOSSES = ("absolute", "excess")
 #: convolution and normalisation layers (variables stay float32; ``bfloat16`` is
 #: Keras' ``mixed_bfloat16`` policy on those layers only).
 PRECISIONS = ("float32", "bfloat16")
+
+#: ``model.generator.upsampling``: strided transposed convolution, or resize + conv.
+UPSAMPLING = ("transpose", "upsample")
+
+#: ``model.generator.normalization``: after each generator convolution.
+NORMALIZATION = ("batch", "layer", "none")
+
+#: ``model.critic.conditioning``: projection discriminator, label channels, or none.
+CONDITIONING = ("projection", "channels", "none")
+
+#: ``model.predictor.residual_block_type``: CTLearn's ResNet blocks.
+RESIDUAL_BLOCKS = ("basic", "bottleneck")
+
+#: ``train.label_source``: the fakes' labels, from the real batch or resampled.
+LABEL_SOURCES = ("real", "sampled")

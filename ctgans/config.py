@@ -17,7 +17,15 @@ from pathlib import Path
 
 import yaml
 
-from ctgans.choices import LABEL_LOSSES, PRECISIONS
+from ctgans.choices import (
+    CONDITIONING,
+    LABEL_LOSSES,
+    LABEL_SOURCES,
+    NORMALIZATION,
+    PRECISIONS,
+    RESIDUAL_BLOCKS,
+    UPSAMPLING,
+)
 from ctgans.config_schema import Section
 from ctgans.exceptions import ConfigError
 
@@ -542,12 +550,8 @@ def _model(sec: Section) -> ModelConfig:
         precision=sec.choice("precision", PRECISIONS, "float32"),
         generator=GeneratorConfig(
             base_filters=gsec.integer("base_filters", 128, minimum=1),
-            upsampling=gsec.choice(
-                "upsampling", ("transpose", "upsample"), "transpose"
-            ),
-            normalization=gsec.choice(
-                "normalization", ("batch", "layer", "none"), "batch"
-            ),
+            upsampling=gsec.choice("upsampling", UPSAMPLING, "transpose"),
+            normalization=gsec.choice("normalization", NORMALIZATION, "batch"),
             camera_noise=gsec.boolean("camera_noise", False),
             source_frame=gsec.boolean("source_frame", False),
             label_film=gsec.boolean("label_film", False),
@@ -555,9 +559,7 @@ def _model(sec: Section) -> ModelConfig:
         ),
         critic=CriticConfig(
             filters=tuple(_critic_filters(csec)),
-            conditioning=csec.choice(
-                "conditioning", ("projection", "channels", "none"), "projection"
-            ),
+            conditioning=csec.choice("conditioning", CONDITIONING, "projection"),
             spectral_norm=csec.boolean("spectral_norm", False),
             image_moments=csec.boolean("image_moments", False),
             minibatch_std=csec.boolean("minibatch_std", False),
@@ -566,7 +568,7 @@ def _model(sec: Section) -> ModelConfig:
         predictor=PredictorConfig(
             architecture=tuple(stages) or default_p.architecture,
             residual_block_type=psec.choice(
-                "residual_block_type", ("basic", "bottleneck"), "basic"
+                "residual_block_type", RESIDUAL_BLOCKS, "basic"
             ),
             attention_mechanism=_attention(psec),
             epochs=psec.integer("epochs", default_p.epochs, minimum=1),
@@ -668,7 +670,7 @@ def _train(sec: Section) -> TrainConfig:
         strategy=sec.choice(
             "strategy", ("mirrored", "default", "multi_worker"), "mirrored"
         ),
-        label_source=sec.choice("label_source", ("real", "sampled"), "real"),
+        label_source=sec.choice("label_source", LABEL_SOURCES, "real"),
         generator_ema=sec.number("generator_ema", 0.0, 0.0, 0.99999),
         checkpoint_every=sec.integer("checkpoint_every", 1, minimum=1),
         sample_every=sec.integer("sample_every", 1, minimum=1),

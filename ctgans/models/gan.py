@@ -17,11 +17,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from ctgans.choices import LABEL_LOSSES
+from ctgans.choices import LABEL_LOSSES, LABEL_SOURCES
 from ctgans.data.presence import telescope_presence
 from ctgans.models.predictor import label_slices
 
-LABEL_SOURCES = ("real", "sampled")
 GP_EPSILON = 1e-12  # inside the square root: finite gradient at a zero input gradient
 
 

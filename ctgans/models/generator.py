@@ -8,11 +8,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from ctgans.choices import PRECISIONS
+from ctgans.choices import NORMALIZATION, PRECISIONS, UPSAMPLING
 from ctgans.models.camera import CameraResponse, source_frame_warp, source_position
 
-UPSAMPLING = ("transpose", "upsample")
-NORMALIZATION = ("batch", "layer", "none")
 MIN_SEED_SIZE = 4
 MIN_FILTERS = 16
 GATE_BIAS = 2.0  # sigmoid(2) = 0.88: telescopes start lit

@@ -12,11 +12,11 @@ from __future__ import annotations
 import keras
 import traitlets.config
 
+from ctgans.choices import RESIDUAL_BLOCKS
 from ctgans.config import LABEL_COLUMNS
 
 TASK_COLUMNS = LABEL_COLUMNS  # CTLearn task -> label matrix columns
 TASK_UNITS = {"type": 2, "energy": 1, "cameradirection": 2, "skydirection": 2}
-RESIDUAL_BLOCKS = ("basic", "bottleneck")
 SE_REDUCTION = 16  # CTLearn's default attention_reduction_ratio
 
 
