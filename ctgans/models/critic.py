@@ -9,7 +9,7 @@ from keras import ops
 
 from ctgans.choices import CONDITIONING
 from ctgans.models.camera import image_moments, source_position
-from ctgans.models.generator import check_image_shape, layer_dtype
+from ctgans.models.layers import check_image_shape, layer_dtype
 
 MOMENT_UNITS = 64
 LOG_WEIGHT_SCALE = 100.0  # network units -> moment weights of order 10-100

@@ -2,66 +2,27 @@
 
 from __future__ import annotations
 
-import math
-
 import keras
-import numpy as np
 from keras import ops
 
-from ctgans.choices import NORMALIZATION, PRECISIONS, UPSAMPLING
+from ctgans.choices import NORMALIZATION, UPSAMPLING
 from ctgans.models.camera import CameraResponse, source_frame_warp, source_position
+from ctgans.models.layers import (
+    apply_film,
+    check_image_shape,
+    depth_to_space2,
+    film_layer,
+    fixed_pixel_arrays,
+    layer_dtype,
+    normalization_layer,
+    upsampling_plan,
+)
 
-MIN_SEED_SIZE = 4
 MIN_FILTERS = 16
 GATE_BIAS = 2.0  # sigmoid(2) = 0.88: telescopes start lit
 # Camera model: an untrained network (outputs ~0) starts with ~0.5 p.e. per grid
 # pixel of expected signal, not with a camera full of light.
 SIGNAL_OFFSET = -3.0
-
-
-def check_image_shape(image_shape, owner: str) -> tuple[int, ...]:
-    """``(H, W, C)`` (mono) or ``(T, H, W, C)`` (stereo) as a tuple of ints."""
-    shape = tuple(int(s) for s in image_shape)
-    if len(shape) not in (3, 4) or min(shape) < 1:
-        raise ValueError(
-            f"{owner}: `image_shape` must be (height, width, channels) or "
-            f"(telescopes, height, width, channels); received {image_shape!r}"
-        )
-    return shape
-
-
-def upsampling_plan(height: int, width: int) -> tuple[int, int, int]:
-    """``(n_blocks, seed_height, seed_width)`` for a grid doubled ``n_blocks`` times.
-
-    As many doublings as keep the seed grid at least 4 pixels on its short side;
-    the doubled grid covers ``(height, width)`` and is cropped centrally.
-    """
-    n_blocks = 0
-    while math.ceil(min(height, width) / 2 ** (n_blocks + 1)) >= MIN_SEED_SIZE:
-        n_blocks += 1
-    scale = 2**n_blocks
-    return n_blocks, math.ceil(height / scale), math.ceil(width / scale)
-
-
-def layer_dtype(precision: str):
-    """The dtype policy of the convolution and dense layers for ``precision``
-    (None: the global policy, float32 by default)."""
-    if precision not in PRECISIONS:
-        raise ValueError(
-            f"`precision` must be one of {PRECISIONS}; received {precision!r}"
-        )
-    return "mixed_bfloat16" if precision == "bfloat16" else None
-
-
-def _normalization(kind: str, name: str, dtype=None):
-    if kind == "batch":
-        # Synchronised statistics: two replicas normalise like one global batch.
-        return keras.layers.BatchNormalization(
-            synchronized=True, name=name, dtype=dtype
-        )
-    if kind == "layer":
-        return keras.layers.LayerNormalization(name=name, dtype=dtype)
-    return None
 
 
 @keras.saving.register_keras_serializable(package="ctgans")
@@ -200,24 +161,11 @@ class Generator(keras.Model):
         self.normalization = normalization
         self.channel_activations = channel_activations
         self._activations = [keras.activations.get(a) for a in channel_activations]
-        if (fixed_mask is None) != (fixed_values is None):
-            raise ValueError(
-                "Generator: `fixed_mask` and `fixed_values` go together; received "
-                f"mask {'set' if fixed_mask is not None else 'None'}, values "
-                f"{'set' if fixed_values is not None else 'None'}"
-            )
         self.fixed_mask = fixed_mask
         self.fixed_values = fixed_values
-        self._free = self._fixed = None
-        if fixed_mask is not None:
-            mask = np.asarray(fixed_mask, dtype="float32")
-            if mask.shape != self.image_shape:
-                raise ValueError(
-                    f"Generator: `fixed_mask` must have shape {self.image_shape}; "
-                    f"received {mask.shape}"
-                )
-            self._free = 1.0 - mask
-            self._fixed = mask * np.asarray(fixed_values, dtype="float32")
+        self._free, self._fixed = fixed_pixel_arrays(
+            fixed_mask, fixed_values, self.image_shape
+        )
 
         self.empty_values = None
         self.gate = None
@@ -270,7 +218,7 @@ class Generator(keras.Model):
             name="generator_project",
             dtype=self._dtype,
         )
-        self.project_norm = _normalization(
+        self.project_norm = normalization_layer(
             normalization, "generator_project_norm", self._dtype
         )
         self.body = []
@@ -325,7 +273,7 @@ class Generator(keras.Model):
                 ),
             ]
         layers = upsample + [
-            _normalization(self.normalization, f"{prefix}_norm1", self._dtype),
+            normalization_layer(self.normalization, f"{prefix}_norm1", self._dtype),
             keras.layers.LeakyReLU(0.2, name=f"{prefix}_act1", dtype=self._dtype),
             keras.layers.Conv2D(
                 filters,
@@ -335,31 +283,17 @@ class Generator(keras.Model):
                 name=f"{prefix}_conv",
                 dtype=self._dtype,
             ),
-            _normalization(self.normalization, f"{prefix}_norm2", self._dtype),
+            normalization_layer(self.normalization, f"{prefix}_norm2", self._dtype),
             keras.layers.LeakyReLU(0.2, name=f"{prefix}_act2", dtype=self._dtype),
         ]
         layers = [layer for layer in layers if layer is not None]
         if self.label_film:
             # After each normalisation, or each convolution where there is none.
-            kinds = (
-                ("_norm1", "_norm2")
-                if self.normalization != "none"
-                else (
-                    "_upconv",
-                    "_conv",
-                )
-            )
-            for layer in layers:
-                if layer.name.endswith(kinds):
-                    self._film_after[layer.name] = len(self.film_layers)
-                    self.film_layers.append(
-                        keras.layers.Dense(
-                            2 * filters,
-                            kernel_initializer="zeros",
-                            name=f"{layer.name}_film",
-                            dtype=self._dtype,
-                        )
-                    )
+            none = self.normalization == "none"
+            kinds = ("_upconv", "_conv") if none else ("_norm1", "_norm2")
+            for layer in (la for la in layers if la.name.endswith(kinds)):
+                self._film_after[layer.name] = len(self.film_layers)
+                self.film_layers.append(film_layer(layer.name, filters, self._dtype))
         return layers
 
     def build(self, input_shape):
@@ -377,7 +311,7 @@ class Generator(keras.Model):
         for layer in self.body:
             x = layer(x, training=training)
             if layer.name in self._film_after:
-                x = self._film(
+                x = apply_film(
                     x, labels, self.film_layers[self._film_after[layer.name]]
                 )
         x = ops.cast(self.crop(self.to_image(x)), "float32")
@@ -398,13 +332,6 @@ class Generator(keras.Model):
         if self._free is not None:
             x = x * self._free + self._fixed
         return x
-
-    @staticmethod
-    def _film(x, labels, dense):
-        scale, shift = ops.split(dense(labels), 2, axis=-1)
-        scale = ops.cast(scale, x.dtype)[:, None, None, :]
-        shift = ops.cast(shift, x.dtype)[:, None, None, :]
-        return x * (1.0 + scale) + shift
 
     def expected_signal(self, raw):
         """Network output -> expected p.e. per grid pixel (the charge transform's
@@ -457,12 +384,3 @@ class Generator(keras.Model):
             canvas_scale=self.canvas_scale,
         )
         return config
-
-
-def depth_to_space2(x):
-    """``(B, H, W, 4)`` -> ``(B, 2H, 2W, 1)``: channel ``2 i + j`` is the
-    sub-pixel in row ``i``, column ``j`` of each 2 x 2 cell."""
-    height, width = x.shape[1], x.shape[2]
-    x = ops.reshape(x, (-1, height, width, 2, 2))
-    x = ops.transpose(x, (0, 1, 3, 2, 4))
-    return ops.reshape(x, (-1, 2 * height, 2 * width, 1))
