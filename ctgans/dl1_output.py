@@ -119,14 +119,14 @@ def write_dl1(
             if finish is not None:
                 finish(writer)
         if attributes:
-            _set_root_attributes(tmp_path, attributes)
+            set_root_attributes(tmp_path, attributes)
         # A full disk can end in a short file and no error on close: reopen it.
-        if not _readable(tmp_path):
-            raise _write_failed(output_path, "the file written is incomplete")
+        if not readable(tmp_path):
+            raise write_failed(output_path, "the file written is incomplete")
         os.replace(tmp_path, output_path)
     except (OSError, tables.HDF5ExtError) as err:
         reason = f"{type(err).__name__}: {hdf5_reason(err)}"
-        raise _write_failed(output_path, reason) from None
+        raise write_failed(output_path, reason) from None
     finally:
         fitting.FIT_RNG.bit_generator.state = saved_fit_state
         Provenance().finish_activity()
@@ -134,15 +134,20 @@ def write_dl1(
             tmp_path.unlink()
 
 
-def _set_root_attributes(path: Path, attributes: dict) -> None:
+def set_root_attributes(path: Path, attributes: dict, filters=None) -> None:
+    """Set attributes (and, given, the default compression ``filters``) on the
+    root node of the HDF5 file ``path``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", tables.NaturalNameWarning)  # "CTA ..." names
         with tables.open_file(str(path), "a") as h5:
+            if filters is not None:
+                h5.root._v_filters = filters
             for name, value in attributes.items():
                 h5.root._v_attrs[name] = value
 
 
-def _readable(path: Path) -> bool:
+def readable(path: Path) -> bool:
+    """Whether PyTables can open ``path`` (a complete HDF5 file)."""
     try:
         with tables.open_file(str(path), "r"):
             return True
@@ -150,7 +155,8 @@ def _readable(path: Path) -> bool:
         return False
 
 
-def _write_failed(output_path: Path, reason: str) -> DataError:
+def write_failed(output_path: Path, reason: str) -> DataError:
+    """The one-line error for an output that could not be written."""
     return DataError(
         f"{output_path}: writing failed ({reason}); disk full or folder not "
         "writable? Nothing was written"

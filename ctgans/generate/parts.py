@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import warnings
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -36,8 +35,12 @@ from ctapipe.core import Provenance
 from ctapipe.io import HDF5Merger
 from ctapipe.io.hdf5merger import CannotMerge
 
-from ctgans.dl1_output import check_output
-from ctgans.exceptions import DataError
+from ctgans.dl1_output import (
+    check_output,
+    readable,
+    set_root_attributes,
+    write_failed,
+)
 from ctgans.generate.reference import Reference
 from ctgans.generate.writer import EventBatch, GeneratedEventSource, write_generated
 
@@ -139,12 +142,12 @@ def write_in_parts(
             run_table.attrs.NROWS = run_table.nrows  # truncate leaves it stale
         # The merger opens its output with ctapipe's default compression; the
         # tables keep the parts' own, and so does the file's default.
-        _set_root_attributes(tmp_path, attributes or {}, filters)
-        if not _readable(tmp_path):
-            raise _write_failed(output_path, "the merged file is incomplete")
+        set_root_attributes(tmp_path, attributes or {}, filters)
+        if not readable(tmp_path):
+            raise write_failed(output_path, "the merged file is incomplete")
         os.replace(tmp_path, output_path)
     except (OSError, tables.HDF5ExtError, CannotMerge) as err:
-        raise _write_failed(output_path, f"{type(err).__name__}: {err}") from None
+        raise write_failed(output_path, f"{type(err).__name__}: {err}") from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         Provenance().finish_activity()
@@ -172,28 +175,3 @@ def _write_part(chunk: Chunk, path: Path) -> tuple[Path, int]:
     )
     n = write_generated(source, path, _WORKER["seed"])
     return path, n
-
-
-def _set_root_attributes(path: Path, attributes: dict, filters) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", tables.NaturalNameWarning)  # "CTA ..." names
-        with tables.open_file(str(path), "a") as h5:
-            if filters is not None:
-                h5.root._v_filters = filters
-            for name, value in attributes.items():
-                h5.root._v_attrs[name] = value
-
-
-def _readable(path: Path) -> bool:
-    try:
-        with tables.open_file(str(path), "r"):
-            return True
-    except tables.HDF5ExtError:
-        return False
-
-
-def _write_failed(output_path: Path, reason: str) -> DataError:
-    return DataError(
-        f"{output_path}: writing failed ({reason}); disk full or folder not "
-        "writable? Nothing was written"
-    )
