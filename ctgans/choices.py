@@ -1,9 +1,14 @@
 """Choice lists shared by the config loader and the models (defined once)."""
 
 #: ``loss.label_loss``: the predictor's loss on the generated image itself
-#: (``absolute``), or only its excess over the loss on the real image with the same
-#: labels (``excess``: the generator is not asked for more than simulation gives).
-LABEL_LOSSES = ("absolute", "excess")
+#: (``absolute``), only its excess over the loss on the real image with the same
+#: labels (``excess``), or the predictor's residuals matched in mean and spread to
+#: its residuals on the real images of the batch (``matched``): the last two do not
+#: ask the generator for more than simulation gives.
+LABEL_LOSSES = ("absolute", "excess", "matched")
+
+#: The label losses that compare each fake with the real image whose labels it got.
+PAIRED_LABEL_LOSSES = ("excess", "matched")
 
 #: ``model.precision``: the compute dtype of the generator's and critic's dense,
 #: convolution and normalisation layers (variables stay float32; ``bfloat16`` is

@@ -22,6 +22,7 @@ from ctgans.choices import (
     LABEL_LOSSES,
     LABEL_SOURCES,
     NORMALIZATION,
+    PAIRED_LABEL_LOSSES,
     PRECISIONS,
     RESIDUAL_BLOCKS,
     UPSAMPLING,
@@ -297,12 +298,12 @@ def _check_camera_model(cfg: Config) -> None:
                 f"{key}: needs the cameradirection label in data.labels; received "
                 f"{list(cfg.data.labels)} {where}"
             )
-    if cfg.loss.label_loss == "excess" and (
+    if cfg.loss.label_loss in PAIRED_LABEL_LOSSES and (
         cfg.data.mode != "mono" or cfg.train.label_source != "real"
     ):
         raise ConfigError(
-            "loss.label_loss: excess compares each generated image with the real "
-            "image of the same labels, so it needs data.mode mono and "
+            f"loss.label_loss: {cfg.loss.label_loss} compares the generated images "
+            "with the real images of the same labels, so it needs data.mode mono and "
             f"train.label_source real; received mode {cfg.data.mode}, label_source "
             f"{cfg.train.label_source} {where}"
         )
