@@ -114,6 +114,12 @@ BAD = [
         "model.critic.source_coordinates: needs the cameradirection label",
     ),
     ("", "loss: {label_warmup_epochs: -1}\n", "`loss.label_warmup_epochs` must be"),
+    ("", "loss: {label_loss: relative}\n", "`loss.label_loss` must be one of absolute"),
+    (
+        "",
+        "loss: {label_loss: matched}\ntrain: {label_source: sampled}\n",
+        "loss.label_loss: matched compares the generated images with the real",
+    ),
     ("", "train: {critic_learning_rate: 1e-4x}\n", "must be a number; received"),
 ]
 

@@ -350,6 +350,46 @@ def test_excess_label_loss_trains_and_needs_real_labels():
         _make_gan(label_loss="excess", label_source="sampled")
 
 
+def test_matched_label_loss_compares_residual_mean_and_spread_with_the_real_batch():
+    gan = _make_gan(label_loss="matched", label_weights={"energy": 1.0, "type": 1.0})
+    images, labels = _batch()
+    fake = images[::-1].copy()
+    # The same images as their own partners: nothing to match.
+    assert float(gan._label_losses(fake, labels, reference=fake)["energy"]) < 1e-5
+    matched = gan._label_losses(fake, labels, reference=images)
+    fake_res = np.asarray(gan.predictor(fake)["energy"])[:, 0] - labels[:, 1]
+    real_res = np.asarray(gan.predictor(images)["energy"])[:, 0] - labels[:, 1]
+    expected = (fake_res.mean() - real_res.mean()) ** 2 + (
+        np.sqrt(fake_res.var() + 1e-6) - np.sqrt(real_res.var() + 1e-6)
+    ) ** 2
+    assert float(matched["energy"]) == pytest.approx(expected, rel=1e-3)
+    # Unlike the absolute loss, fakes read exactly right are penalised too (by the
+    # square of the real residuals' spread): they are read better than simulation.
+    from ctgans.models.gan import _matched_loss
+
+    target = labels[:, 1:2]
+    real = target + np.linspace(-0.3, 0.3, len(target), dtype="float32")[:, None]
+    exact = float(_matched_loss(target, target, real))
+    spread = np.sqrt(np.var(real - target) + 1e-6)
+    assert exact == pytest.approx((spread - np.sqrt(1e-6)) ** 2, rel=1e-4)
+    assert exact > 0.03
+    # type is not a regression: it falls back to the per-image excess.
+    gan.label_loss = "excess"
+    excess = gan._label_losses(fake, labels, reference=images)
+    assert float(matched["type"]) == pytest.approx(float(excess["type"]), rel=1e-6)
+    assert float(matched["energy"]) != pytest.approx(float(excess["energy"]))
+
+
+def test_matched_label_loss_trains_the_generator_and_needs_real_labels():
+    gan = _make_gan(label_loss="matched")
+    before = _values(gan.generator.trainable_weights)
+    logs = gan.train_step(_batch())
+    assert np.isfinite(float(logs["label_energy"]))
+    assert _changed(before, _values(gan.generator.trainable_weights))
+    with pytest.raises(ValueError, match="'matched' needs mono images"):
+        _make_gan(label_loss="matched", label_source="sampled")
+
+
 # ---- generator EMA ------------------------------------------------------------------
 
 

@@ -17,11 +17,12 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from ctgans.choices import LABEL_LOSSES, LABEL_SOURCES
+from ctgans.choices import LABEL_LOSSES, LABEL_SOURCES, PAIRED_LABEL_LOSSES
 from ctgans.data.presence import telescope_presence
 from ctgans.models.predictor import label_slices
 
 GP_EPSILON = 1e-12  # inside the square root: finite gradient at a zero input gradient
+MATCHED_EPSILON = 1e-6  # inside the spread's square root (a batch of equal residuals)
 
 
 def gradient_penalty(critic, real, fake, labels, epsilon, training=True):
@@ -68,6 +69,26 @@ def _task_loss(task, target, prediction):
             ops.cast(target[:, 0], "int32"), prediction
         )
     return keras.losses.mean_squared_error(target, prediction)
+
+
+def _matched_loss(target, prediction, real_prediction):
+    """Squared differences of the residuals' mean and spread, fake against real.
+
+    ``prediction - target`` on the generated images against the same on their real
+    partners (constants), per column, summed: the generator is asked to be read as
+    well *and as badly* as simulation is, not better, so a label need not fix the
+    image (the spread at a given label is left to the critic).
+    """
+    fake = prediction - target
+    real = ops.stop_gradient(real_prediction - target)
+
+    def spread(residual):
+        return ops.sqrt(ops.var(residual, axis=0) + MATCHED_EPSILON)
+
+    return ops.sum(
+        ops.square(ops.mean(fake, axis=0) - ops.mean(real, axis=0))
+        + ops.square(spread(fake) - spread(real))
+    )
 
 
 def _replica_scale(loss):
@@ -252,12 +273,15 @@ class ConditionalWGAN(keras.Model):
         label_source : {"real", "sampled"}
             Conditioning labels of the fakes: those of the real sub-batch, or drawn
             with replacement from all real labels of the replica's batch.
-        label_loss : {"absolute", "excess"}
+        label_loss : {"absolute", "excess", "matched"}
             ``absolute``: the predictor's loss on each generated image.
             ``excess``: ``relu(loss(generated) - loss(real))`` per image, against the
             real image whose labels the fake was given (mono, ``label_source``
             ``real``): the predictor is biased and scatters on simulated images too,
             and the generator is only penalised where it does worse.
+            ``matched``: the mean and spread of the predictor's residuals on the
+            fakes against those on their real partners (same conditions); ``type``
+            falls back to ``excess``.
         **kwargs
             Passed to ``keras.Model.compile`` (e.g. ``jit_compile``).
         """
@@ -293,11 +317,11 @@ class ConditionalWGAN(keras.Model):
                 f"ConditionalWGAN: label_loss must be one of {LABEL_LOSSES}; "
                 f"received {label_loss!r}"
             )
-        if label_loss == "excess" and (
+        if label_loss in PAIRED_LABEL_LOSSES and (
             label_source != "real" or len(self.image_shape) != 3
         ):
             raise ValueError(
-                "ConditionalWGAN: label_loss 'excess' needs mono images and "
+                f"ConditionalWGAN: label_loss {label_loss!r} needs mono images and "
                 f"label_source 'real'; received image shape {self.image_shape}, "
                 f"label_source {label_source!r}"
             )
@@ -330,7 +354,7 @@ class ConditionalWGAN(keras.Model):
             real_labels[:: self.critic_steps], real_labels
         )
         reference = None
-        if getattr(self, "label_loss", "absolute") == "excess":
+        if getattr(self, "label_loss", "absolute") in PAIRED_LABEL_LOSSES:
             reference = real_images[:: self.critic_steps]
         self._generator_update(fake_labels, reference)
         return self._step_logs()
@@ -414,7 +438,8 @@ class ConditionalWGAN(keras.Model):
 
         With ``reference`` (mono: the real images whose labels the fakes were
         given), each image's loss is its excess over the loss on its real partner,
-        ``relu(loss(fake) - loss(real))``.
+        ``relu(loss(fake) - loss(real))`` (``excess``), or the residuals' mean and
+        spread are matched to the partners' (``matched``, :func:`_matched_loss`).
 
         Stereo: every telescope image carries the event's labels; with a
         ``presence_channel`` the loss is the mean over present telescopes only
@@ -446,6 +471,9 @@ class ConditionalWGAN(keras.Model):
         losses = {}
         for task, columns in self.label_tasks.items():
             target = labels[:, columns]
+            if real is not None and task != "type" and self.label_loss == "matched":
+                losses[task] = _matched_loss(target, predictions[task], real[task])
+                continue
             loss = _task_loss(task, target, predictions[task])
             if real is not None:
                 loss = ops.relu(
