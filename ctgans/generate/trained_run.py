@@ -88,6 +88,11 @@ class TrainedRun:
         """The generator's label columns, in order."""
         return self.label_scaler.columns
 
+    @property
+    def stereo(self) -> bool:
+        """Whether the generator makes the images of all ``T`` telescopes at once."""
+        return self.data.mode == "stereo"
+
 
 def open_run(folder: str | Path) -> TrainedRun:
     """Read a run folder's ``dataset.json`` and ``config.yml``.
