@@ -7,14 +7,13 @@ and named in :mod:`ctgans.runs.layout`.
 A run folder holds the resolved config, package versions, the seed, CSV and
 TensorBoard logs, checkpoints, sample grids and the final generator. Running the
 same command again resumes the newest run folder of that config; ``--fresh`` starts
-a new one. A run folder made with other settings is never resumed silently.
+a new one. A run folder made with other settings is never resumed silently;
+which settings count is :mod:`ctgans.runs.settings`' config hash.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import errno
-import hashlib
 import json
 import os
 import platform
@@ -29,6 +28,7 @@ from ctgans.config import Config
 from ctgans.exceptions import ConfigError
 from ctgans.runs.layout import CONFIG, RUN, VERSIONS, write_atomic
 from ctgans.runs.lock import RunLock, acquire, check_free
+from ctgans.runs.settings import config_hash, legacy_hashes, resolved_config
 
 PACKAGES = (
     "ctgans",
@@ -40,32 +40,6 @@ PACKAGES = (
     "numpy",
     "tables",
 )
-
-
-def resolved_config(cfg: Config) -> dict:
-    """The full config with defaults filled in, as plain YAML-able data."""
-
-    def plain(value):
-        if dataclasses.is_dataclass(value):
-            return {
-                f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)
-            }
-        if isinstance(value, tuple | list):
-            return [plain(v) for v in value]
-        if isinstance(value, Path):
-            return str(value)
-        return value
-
-    state = plain(cfg)
-    state.pop("source")
-    return state
-
-
-def config_hash(cfg: Config) -> str:
-    """Hash of the settings a run depends on; `train.epochs` may grow on resume."""
-    state = resolved_config(cfg)
-    state["train"].pop("epochs")
-    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def package_versions() -> dict[str, str]:
@@ -127,7 +101,9 @@ def check_run_folder(cfg: Config, fresh: bool) -> Path | None:
             f"run folder {latest}: unreadable run.json ({type(err).__name__}); "
             "pass --fresh to start a new run"
         ) from None
-    if made_with != digest:
+    if made_with != digest and made_with not in legacy_hashes(
+        cfg, _recorded_config(latest)
+    ):
         raise ConfigError(
             f"run folder {latest} was made with another config "
             f"(hash {made_with}, this config {digest}); "
@@ -135,6 +111,15 @@ def check_run_folder(cfg: Config, fresh: bool) -> Path | None:
         )
     check_free(latest)  # another process training it
     return latest
+
+
+def _recorded_config(folder: Path) -> dict | None:
+    """The run folder's resolved ``config.yml`` as plain data; None if unreadable."""
+    try:
+        recorded = yaml.safe_load((folder / CONFIG).read_text())
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return None
+    return recorded if isinstance(recorded, dict) else None
 
 
 def open_run_folder(cfg: Config, fresh: bool) -> tuple[Path, bool]:
