@@ -340,14 +340,15 @@ def test_excess_label_loss_is_the_excess_over_the_real_partner():
     assert float(excess["energy"]) < float(absolute["energy"])
 
 
-def test_excess_label_loss_trains_and_needs_real_labels():
-    gan = _make_gan(label_loss="excess")
+@pytest.mark.parametrize("label_loss", ["excess", "matched"])
+def test_paired_label_losses_train_and_need_real_labels(label_loss):
+    gan = _make_gan(label_loss=label_loss)
     before = _values(gan.generator.trainable_weights)
     logs = gan.train_step(_batch())
     assert np.isfinite(float(logs["label_energy"]))
     assert _changed(before, _values(gan.generator.trainable_weights))
-    with pytest.raises(ValueError, match="label_source 'real'"):
-        _make_gan(label_loss="excess", label_source="sampled")
+    with pytest.raises(ValueError, match=f"'{label_loss}' needs mono images"):
+        _make_gan(label_loss=label_loss, label_source="sampled")
 
 
 def test_matched_label_loss_compares_residual_mean_and_spread_with_the_real_batch():
@@ -378,16 +379,6 @@ def test_matched_label_loss_compares_residual_mean_and_spread_with_the_real_batc
     excess = gan._label_losses(fake, labels, reference=images)
     assert float(matched["type"]) == pytest.approx(float(excess["type"]), rel=1e-6)
     assert float(matched["energy"]) != pytest.approx(float(excess["energy"]))
-
-
-def test_matched_label_loss_trains_the_generator_and_needs_real_labels():
-    gan = _make_gan(label_loss="matched")
-    before = _values(gan.generator.trainable_weights)
-    logs = gan.train_step(_batch())
-    assert np.isfinite(float(logs["label_energy"]))
-    assert _changed(before, _values(gan.generator.trainable_weights))
-    with pytest.raises(ValueError, match="'matched' needs mono images"):
-        _make_gan(label_loss="matched", label_source="sampled")
 
 
 # ---- generator EMA ------------------------------------------------------------------
