@@ -13,8 +13,8 @@ import tensorflow as tf
 
 from ctgans.config import Config
 from ctgans.data import CachedDataset, prepare_dataset
-from ctgans.data.normalize import CHARGE_CHANNELS
 from ctgans.data.disk_pipeline import worker_shards
+from ctgans.data.normalize import CHARGE_CHANNELS
 from ctgans.data.pipeline import split_dataset
 from ctgans.data.presence import stereo_presence
 from ctgans.exceptions import CtgansInputError
