@@ -1,15 +1,19 @@
 """Writing ctapipe DL1 files: shared by the toy simulator and the generator.
 
 Events from an ``EventSource`` are cleaned and parametrised by ctapipe's
-``ImageProcessor`` and written by ctapipe's ``DataWriter`` to a temporary file that
-is renamed when complete, so the output path never holds a partial file.
+``ImageProcessor`` and written by ctapipe's ``DataWriter`` (:func:`write_dl1`, one
+event at a time) to a temporary file that is renamed when complete, so the output
+path never holds a partial file; :func:`dl1_writer` is that writer and its
+atomic file, for callers that write their events otherwise
+(:mod:`ctgans.generate.writer` appends most of them in batches).
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import astropy.units as u
@@ -35,6 +39,18 @@ from ctgans.exceptions import DataError, hdf5_reason
 
 #: Trigger time of every in-memory event (the toy has no clock).
 RUN_START = Time("2025-01-01T00:00:00", scale="utc")
+
+#: ``SimulatedShowerContainer`` field -> (truth column, its unit) of every
+#: in-memory event (:func:`new_event`).
+SHOWER_FIELDS = {
+    "energy": ("energy_tev", u.TeV),
+    "alt": ("alt_rad", u.rad),
+    "az": ("az_rad", u.rad),
+    "core_x": ("core_x_m", u.m),
+    "core_y": ("core_y_m", u.m),
+    "h_first_int": ("h_first_int_m", u.m),
+    "x_max": ("x_max_gcm2", u.g / u.cm**2),
+}
 
 
 def check_output(output_path: Path, overwrite: bool) -> None:
@@ -67,12 +83,51 @@ def write_dl1(
     finish: Callable[[DataWriter], None] | None = None,
     attributes: dict | None = None,
 ) -> None:
-    """Process and write every event of ``source`` to ``output_path`` atomically.
+    """Process and write every event of ``source``, one at a time, atomically.
 
     Parameters
     ----------
     source : ctapipe.io.EventSource
         The events (with subarray, simulation config, observation blocks).
+    output_path, fit_seed, activity, overwrite, attributes
+        As for :func:`dl1_writer`.
+    processor_config : traitlets.config.Config
+        Configuration of ctapipe's ImageProcessor (cleaning), from
+        :func:`ctgans.cameras.processor_config`.
+    progress : callable, optional
+        Called after each written event.
+    finish : callable, optional
+        Called with the open DataWriter after the last event.
+    """
+    processor = ImageProcessor(source.subarray, config=processor_config)
+    with dl1_writer(
+        source, output_path, fit_seed, activity, overwrite, attributes
+    ) as writer:
+        for event in source:
+            processor(event)
+            writer(event)
+            if progress is not None:
+                progress()
+        if finish is not None:
+            finish(writer)
+
+
+@contextmanager
+def dl1_writer(
+    source,
+    output_path: Path,
+    fit_seed: np.random.SeedSequence,
+    activity: str,
+    overwrite: bool = False,
+    attributes: dict | None = None,
+) -> Iterator[DataWriter]:
+    """ctapipe's ``DataWriter`` (DL1 images and parameters) writing
+    ``output_path`` atomically: a temporary file renamed when complete.
+
+    Parameters
+    ----------
+    source : ctapipe.io.EventSource
+        Subarray, simulation config, observation blocks of the file.
     output_path : pathlib.Path
         The DL1 HDF5 file to write.
     fit_seed : numpy.random.SeedSequence
@@ -80,22 +135,14 @@ def write_dl1(
         this seed (and restored afterwards) so a seed gives the same parameters.
     activity : str
         Provenance activity name.
-    processor_config : traitlets.config.Config
-        Configuration of ctapipe's ImageProcessor (cleaning), from
-        :func:`ctgans.cameras.processor_config`.
     overwrite : bool
         Replace an existing file instead of refusing.
-    progress : callable, optional
-        Called after each written event.
-    finish : callable, optional
-        Called with the open DataWriter after the last event.
     attributes : dict, optional
         Root attributes set after the writer closed (they replace ctapipe's own
         of the same name, e.g. ``CTA PRODUCT DATA CATEGORY``).
     """
     check_output(output_path, overwrite)
     tmp_path = output_path.with_name(f".{output_path.name}.{os.getpid()}.tmp")
-    processor = ImageProcessor(source.subarray, config=processor_config)
     Provenance().start_activity(activity)
     saved_fit_state = fitting.FIT_RNG.bit_generator.state
     fitting.FIT_RNG.bit_generator.state = np.random.default_rng(
@@ -111,13 +158,7 @@ def write_dl1(
             # Level 1 is 1.4x faster to write than the default 5, for +8% size.
             compression_level=1,
         ) as writer:
-            for event in source:
-                processor(event)
-                writer(event)
-                if progress is not None:
-                    progress()
-            if finish is not None:
-                finish(writer)
+            yield writer
         if attributes:
             set_root_attributes(tmp_path, attributes)
         # A full disk can end in a short file and no error on close: reopen it.
@@ -212,16 +253,13 @@ def new_event(obs_id, event_id, count, tel_ids, truth, i, primary_id):
         event.trigger.tel[tel_id] = TelescopeTriggerContainer(
             time=RUN_START, event_type=EventType.SUBARRAY
         )
+    shower = {
+        field: getattr(truth, column)[i] * unit
+        for field, (column, unit) in SHOWER_FIELDS.items()
+    }
     event.simulation = SimulatedEventContainer(
         shower=SimulatedShowerContainer(
-            energy=truth.energy_tev[i] * u.TeV,
-            alt=truth.alt_rad[i] * u.rad,
-            az=truth.az_rad[i] * u.rad,
-            core_x=truth.core_x_m[i] * u.m,
-            core_y=truth.core_y_m[i] * u.m,
-            h_first_int=truth.h_first_int_m[i] * u.m,
-            x_max=truth.x_max_gcm2[i] * u.g / u.cm**2,
-            shower_primary_id=np.int16(primary_id),
+            **shower, shower_primary_id=np.int16(primary_id)
         )
     )
     return event

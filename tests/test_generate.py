@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from dl1_files import close_reader, mono_reader
 from smoke_configs import smoke_config
 
 PROJECT = Path(__file__).resolve().parents[1]
-TEL_TYPE = "LST_MAGIC_MAGICCam"
 
 
 @pytest.fixture(scope="session")
@@ -23,32 +22,6 @@ def run_folder(tmp_path_factory, toy_pair) -> Path:
 
     folder = tmp_path_factory.mktemp("genrun")
     return run(load_config(smoke_config(folder, toy_pair)), fresh=True)
-
-
-def _reader(path: Path, image_shape: int = 16):
-    from dl1_data_handler.reader import DLImageReader
-    from traitlets.config import Config
-
-    config = Config(
-        {
-            "DLImageReader": {
-                "mode": "mono",
-                "allowed_tel_types": [TEL_TYPE],
-                "channels": ["image"],
-                "image_mapper_type": [["type", "*", "BilinearMapper"]],
-            },
-            "BilinearMapper": {"interpolation_image_shape": image_shape},
-            "TableQualityQuery": {"quality_criteria": []},
-        }
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return DLImageReader(input_url_signal=[str(path)], config=config)
-
-
-def _close(reader):
-    for handle in reader.files.values():
-        handle.close()
 
 
 def test_sampled_labels_are_read_back_by_dl1_data_handler(run_folder, tmp_path):
@@ -73,7 +46,7 @@ def test_sampled_labels_are_read_back_by_dl1_data_handler(run_folder, tmp_path):
     assert not list(tmp_path.glob(".*tmp"))
     energy = stats.truth.energy_tev
     assert energy.min() >= 0.1 and energy.max() <= 10.0
-    reader = _reader(output)
+    reader = mono_reader(output)
     try:
         rows = reader.example_identifiers
         assert len(rows) == 24 and reader.input_shape == (16, 16, 1)
@@ -94,7 +67,7 @@ def test_sampled_labels_are_read_back_by_dl1_data_handler(run_folder, tmp_path):
         assert batch["features"].shape == (4, 16, 16, 1)
         assert np.isfinite(batch["features"]).all()
     finally:
-        _close(reader)
+        close_reader(reader)
 
     # Same seed, same file contents.
     again = generate(
@@ -134,7 +107,7 @@ def test_labels_from_copies_the_truth_of_selected_events(
     assert stats.n_events == 12
     data = open_run(run_folder).data
     selected = open_reader(data).example_identifiers[:12]  # the run's cuts applied
-    written = _reader(output)
+    written = mono_reader(output)
     try:
         rows = written.example_identifiers
         order = np.argsort(np.asarray(rows["event_id"]))
@@ -161,7 +134,7 @@ def test_labels_from_copies_the_truth_of_selected_events(
                 err_msg=column,
             )
     finally:
-        _close(written)
+        close_reader(written)
 
 
 def _root_attributes(path: Path) -> dict:
@@ -243,11 +216,11 @@ def test_a_generated_file_says_it_is_generated_and_what_it_samples(
     with TableLoader(output, dl1_images=True, simulated=True) as loader:
         events = loader.read_telescope_events()
     assert len(events) == 9
-    reader = _reader(output)
+    reader = mono_reader(output)
     try:
         assert len(reader.example_identifiers) == 9
     finally:
-        _close(reader)
+        close_reader(reader)
 
 
 def u_value(value, unit) -> float:
@@ -376,7 +349,7 @@ def test_zenith_pointing_generates_sampled_and_copied_labels(
     )
     for stats in (sampled, copied):
         assert stats.n_events == 6
-        reader = _reader(stats.path)
+        reader = mono_reader(stats.path)
         try:
             rows = reader.example_identifiers
             order = np.argsort(np.asarray(rows["event_id"]))
@@ -385,7 +358,7 @@ def test_zenith_pointing_generates_sampled_and_copied_labels(
                     np.asarray(rows[column])[order], stats.labels[column], atol=1e-4
                 )
         finally:
-            _close(reader)
+            close_reader(reader)
     offsets = np.hypot(
         sampled.labels["cam_coord_offset_x"], sampled.labels["cam_coord_offset_y"]
     )

@@ -10,23 +10,18 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tables
+from dl1_files import (
+    TEL_TYPE,
+    assert_same_tables,
+    close_reader,
+    file_contents,
+    mono_reader,
+)
 from smoke_configs import smoke_config
-
-TEL_TYPE = "LST_MAGIC_MAGICCam"
-#: Root attributes that ctapipe sets anew each time it writes a file.
-FRESH_ATTRIBUTES = {
-    "CTA ACTIVITY ID",
-    "CTA ACTIVITY START TIME",
-    "CTA ACTIVITY STOP TIME",
-    "CTA PRODUCT CREATION TIME",
-    "CTA PRODUCT ID",
-}
 
 
 @pytest.fixture(scope="module")
@@ -62,45 +57,6 @@ def _request(run_folder, output, **changes):
     return GenerateRequest(run_folder, output, **{**settings, **changes})
 
 
-def _contents(path: Path):
-    """Root attributes and, per table, rows and attributes."""
-    with tables.open_file(str(path), "r") as h5:
-        attrs = {
-            name: str(h5.root._v_attrs[name])
-            for name in h5.root._v_attrs._v_attrnames
-            if name not in FRESH_ATTRIBUTES
-        }
-        contents = {
-            table._v_pathname: (
-                table.read(),
-                {name: str(table.attrs[name]) for name in table.attrs._v_attrnames},
-            )
-            for table in h5.walk_nodes("/", "Table")
-        }
-    return attrs, contents
-
-
-def _reader(path: Path):
-    from dl1_data_handler.reader import DLImageReader
-    from traitlets.config import Config
-
-    config = Config(
-        {
-            "DLImageReader": {
-                "mode": "mono",
-                "allowed_tel_types": [TEL_TYPE],
-                "channels": ["image"],
-                "image_mapper_type": [["type", "*", "BilinearMapper"]],
-            },
-            "BilinearMapper": {"interpolation_image_shape": 16},
-            "TableQualityQuery": {"quality_criteria": []},
-        }
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return DLImageReader(input_url_signal=[str(path)], config=config)
-
-
 def test_parts_merged_equal_the_file_written_in_one_piece(
     run_folder, tmp_path, small_chunks
 ):
@@ -113,20 +69,9 @@ def test_parts_merged_equal_the_file_written_in_one_piece(
         "one.dl1.h5",
         "parts.dl1.h5",
     ]
-    attrs_one, tables_one = _contents(one.path)
-    attrs_parts, tables_parts = _contents(parts.path)
-    assert attrs_parts == attrs_one
+    assert_same_tables(parts.path, one.path)
+    attrs_parts, tables_parts = file_contents(parts.path)
     assert attrs_parts["CTGANS_GENERATED"] == "True"
-    assert set(tables_parts) == set(tables_one)
-    for name, (rows, table_attrs) in tables_one.items():
-        merged_rows, merged_attrs = tables_parts[name]
-        assert merged_attrs == table_attrs, name
-        assert merged_rows.dtype == rows.dtype, name
-        assert len(merged_rows) == len(rows), name
-        for column in rows.dtype.names:
-            np.testing.assert_array_equal(
-                merged_rows[column], rows[column], err_msg=f"{name}:{column}"
-            )
     # one simulation row describing the whole file, not one per part
     run_rows = tables_parts["/configuration/simulation/run"][0]
     assert len(run_rows) == 1 and run_rows["n_showers"][0] == 27
@@ -145,7 +90,7 @@ def test_a_file_made_in_parts_is_read_back_with_the_requested_labels(
     stats = generate(_request(run_folder, tmp_path / "gen.dl1.h5", workers=2))
     energy = stats.truth.energy_tev
     assert len(energy) == 27 and energy.min() >= 0.1 and energy.max() <= 10.0
-    reader = _reader(stats.path)
+    reader = mono_reader(stats.path)
     try:
         rows = reader.example_identifiers
         assert len(rows) == 27
@@ -166,8 +111,7 @@ def test_a_file_made_in_parts_is_read_back_with_the_requested_labels(
         assert batch["features"].shape == (27, 16, 16, 1)
         assert np.isfinite(batch["features"]).all()
     finally:
-        for handle in reader.files.values():
-            handle.close()
+        close_reader(reader)
 
 
 def test_copied_truth_cycles_over_the_file_across_chunks():

@@ -70,6 +70,8 @@ def write_in_parts(
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
     attributes: dict | None = None,
+    parameters: bool = True,
+    per_event: bool = False,
 ) -> int:
     """Write ``chunks`` to ``output_path`` through ``workers`` processes.
 
@@ -93,6 +95,8 @@ def write_in_parts(
         Called with the number of events of each part merged.
     attributes : dict, optional
         Root attributes set on the merged file (replacing ctapipe's own).
+    parameters, per_event : bool
+        As for :func:`ctgans.generate.writer.write_generated`.
 
     Returns
     -------
@@ -106,7 +110,7 @@ def write_in_parts(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
-        initargs=(reference, simulation_config, seed),
+        initargs=(reference, simulation_config, seed, parameters, per_event),
     )
     Provenance().start_activity("ctgans.generate.merge")
     n_written = 0
@@ -161,8 +165,20 @@ def write_in_parts(
 _WORKER: dict = {}
 
 
-def _start_worker(reference: Reference, simulation_config: dict, seed: int) -> None:
-    _WORKER.update(reference=reference, simulation_config=simulation_config, seed=seed)
+def _start_worker(
+    reference: Reference,
+    simulation_config: dict,
+    seed: int,
+    parameters: bool,
+    per_event: bool,
+) -> None:
+    _WORKER.update(
+        reference=reference,
+        simulation_config=simulation_config,
+        seed=seed,
+        parameters=parameters,
+        per_event=per_event,
+    )
 
 
 def _write_part(chunk: Chunk, path: Path) -> tuple[Path, int]:
@@ -173,5 +189,11 @@ def _write_part(chunk: Chunk, path: Path) -> tuple[Path, int]:
         simulation_config=_WORKER["simulation_config"],
         first_event_id=chunk.start,
     )
-    n = write_generated(source, path, _WORKER["seed"])
+    n = write_generated(
+        source,
+        path,
+        _WORKER["seed"],
+        parameters=_WORKER["parameters"],
+        per_event=_WORKER["per_event"],
+    )
     return path, n

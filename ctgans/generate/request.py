@@ -49,6 +49,14 @@ class GenerateRequest:
         Processes computing the DL1 parameters and writing: 1 writes in this
         process; more write a part per chunk in that many worker processes and
         merge the parts with ctapipe's ``HDF5Merger``. The events are the same.
+    parameters : bool
+        Compute the DL1 image parameters (ctapipe's ``ImageProcessor``). False:
+        the images are cleaned but not parametrised; the parameters tables hold
+        ctapipe's defaults (NaN), see :mod:`ctgans.generate.parameters`.
+    per_event : bool
+        Write with ctapipe's ``ImageProcessor`` and ``DataWriter`` on each event,
+        as before the batched writer (slower; the same file). Needs
+        ``parameters``.
     """
 
     run_folder: Path
@@ -65,8 +73,14 @@ class GenerateRequest:
     batch_size: int = 256
     overwrite: bool = False
     workers: int = 1
+    parameters: bool = True
+    per_event: bool = False
 
     def __post_init__(self):
+        if self.per_event and not self.parameters:
+            raise ConfigError(
+                "per_event writes the DL1 parameters; received parameters=False"
+            )
         if self.n_events is None and self.labels_from is None:
             raise ConfigError("--n-events: required unless --labels-from is given")
         if self.n_events is not None and self.n_events <= 0:

@@ -139,6 +139,8 @@ def generate(
                 request.overwrite,
                 progress=update,
                 attributes=attributes,
+                parameters=request.parameters,
+                per_event=request.per_event,
             )
         else:
             n = write_in_parts(
@@ -151,6 +153,8 @@ def generate(
                 overwrite=request.overwrite,
                 progress=update,
                 attributes=attributes,
+                parameters=request.parameters,
+                per_event=request.per_event,
             )
     finally:
         if bar is not None:
