@@ -366,11 +366,11 @@ def test_matched_label_loss_compares_residual_mean_and_spread_with_the_real_batc
     assert float(matched["energy"]) == pytest.approx(expected, rel=1e-3)
     # Unlike the absolute loss, fakes read exactly right are penalised too (by the
     # square of the real residuals' spread): they are read better than simulation.
-    from ctgans.models.gan import _matched_loss
+    from ctgans.models.gan_losses import matched_loss
 
     target = labels[:, 1:2]
     real = target + np.linspace(-0.3, 0.3, len(target), dtype="float32")[:, None]
-    exact = float(_matched_loss(target, target, real))
+    exact = float(matched_loss(target, target, real))
     spread = np.sqrt(np.var(real - target) + 1e-6)
     assert exact == pytest.approx((spread - np.sqrt(1e-6)) ** 2, rel=1e-4)
     assert exact > 0.03

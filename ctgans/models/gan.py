@@ -1,14 +1,8 @@
 """The conditional WGAN-GP: one Keras model whose ``train_step`` trains both players.
 
-Distribution
-------------
-The model runs under ``tf.distribute.MirroredStrategy`` through ``fit``. Keras'
-TensorFlow optimizer *sums* gradients over replicas (``all_reduce(SUM)`` in
-``apply_gradients``), so every loss is the replica's mean divided by the number of
-replicas: the sum is then the global-batch mean, and two replicas make the same
-update as one. Noise and interpolation weights are drawn for the global batch and
-each replica keeps its own rows, and generator batch normalisation is synchronised,
-so that equivalence holds sample by sample, not only on average.
+It runs under ``tf.distribute.MirroredStrategy`` through ``fit``; how two replicas
+make the same update as one: :mod:`ctgans.models.replicas`. Losses and their
+settings: :mod:`ctgans.models.gan_losses`.
 """
 
 from __future__ import annotations
@@ -17,90 +11,18 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from ctgans.choices import LABEL_LOSSES, LABEL_SOURCES, PAIRED_LABEL_LOSSES
-from ctgans.data.presence import telescope_presence
-from ctgans.models.predictor import label_slices
+from ctgans.choices import PAIRED_LABEL_LOSSES
+from ctgans.models.gan_losses import (
+    check_loss_settings,
+    gradient_penalty,
+    matched_loss,
+    predictor_losses,
+    predictor_tasks,
+    telescope_images,
+)
+from ctgans.models.replicas import multi_worker, replica_rows, replica_scale
 
-GP_EPSILON = 1e-12  # inside the square root: finite gradient at a zero input gradient
-MATCHED_EPSILON = 1e-6  # inside the spread's square root (a batch of equal residuals)
-
-
-def gradient_penalty(critic, real, fake, labels, epsilon, training=True):
-    """WGAN-GP penalty ``mean((||grad_x critic(x, labels)|| - 1)^2)``.
-
-    The gradient is taken at ``x = real + epsilon * (fake - real)``.
-
-    Parameters
-    ----------
-    critic : callable
-        ``critic((images, labels), training=...)`` -> ``(B, 1)`` scores; one score
-        must depend on one image only (no batch normalisation).
-    real, fake : tensor
-        Image batches of the same shape ``(B, ...)``.
-    labels : tensor
-        ``(B, L)`` conditioning labels given to the critic.
-    epsilon : tensor
-        ``(B,)`` interpolation weights, drawn from U(0, 1) per sample.
-    training : bool
-        Passed to the critic.
-
-    Returns
-    -------
-    tensor
-        The scalar penalty (mean over the batch).
-    """
-    real = ops.convert_to_tensor(real)
-    fake = ops.convert_to_tensor(fake)
-    rank = len(real.shape)
-    epsilon = ops.reshape(ops.cast(epsilon, real.dtype), (-1,) + (1,) * (rank - 1))
-    interpolated = real + epsilon * (fake - real)
-    with tf.GradientTape() as tape:
-        tape.watch(interpolated)
-        scores = critic((interpolated, labels), training=training)
-    grads = tape.gradient(scores, interpolated)
-    norm = ops.sqrt(ops.sum(ops.square(grads), axis=tuple(range(1, rank))) + GP_EPSILON)
-    return ops.mean(ops.square(norm - 1.0))
-
-
-def _task_loss(task, target, prediction):
-    """Per-image loss of one predictor task (cross-entropy for ``type``)."""
-    if task == "type":
-        return keras.losses.sparse_categorical_crossentropy(
-            ops.cast(target[:, 0], "int32"), prediction
-        )
-    return keras.losses.mean_squared_error(target, prediction)
-
-
-def _matched_loss(target, prediction, real_prediction):
-    """Squared differences of the residuals' mean and spread, fake against real.
-
-    ``prediction - target`` on the generated images against the same on their real
-    partners (constants), per column, summed: the generator is asked to be read as
-    well *and as badly* as simulation is, not better, so a label need not fix the
-    image (the spread at a given label is left to the critic).
-    """
-    fake = prediction - target
-    real = ops.stop_gradient(real_prediction - target)
-
-    def spread(residual):
-        return ops.sqrt(ops.var(residual, axis=0) + MATCHED_EPSILON)
-
-    return ops.sum(
-        ops.square(ops.mean(fake, axis=0) - ops.mean(real, axis=0))
-        + ops.square(spread(fake) - spread(real))
-    )
-
-
-def _replica_scale(loss):
-    # Keras sums replica gradients: replica means / replicas sum to the global mean.
-    return loss / tf.distribute.get_strategy().num_replicas_in_sync
-
-
-def _multi_worker(strategy) -> bool:
-    resolver = strategy.cluster_resolver
-    if resolver is None:
-        return False
-    return sum(len(tasks) for tasks in resolver.cluster_spec().as_dict().values()) > 1
+__all__ = ["ConditionalWGAN", "gradient_penalty", "matched_loss"]
 
 
 @keras.saving.register_keras_serializable(package="ctgans")
@@ -190,7 +112,9 @@ class ConditionalWGAN(keras.Model):
         self.label_tasks = {}
         if predictor is not None:
             predictor.trainable = False
-            self.label_tasks = self._predictor_tasks(predictor)
+            self.label_tasks = predictor_tasks(
+                predictor, self.image_shape, self.label_columns
+            )
         names = [
             "critic_loss",
             "wasserstein",
@@ -203,28 +127,6 @@ class ConditionalWGAN(keras.Model):
             1.0, trainable=False, name="label_scale", dtype="float32"
         )
         self.build()
-
-    def _predictor_tasks(self, predictor) -> dict[str, slice]:
-        outputs = predictor.output
-        if not isinstance(outputs, dict):
-            raise ValueError(
-                "ConditionalWGAN: the predictor must return a dict {task: output} "
-                "(use ctgans.models.predictor.build_predictor); received a model "
-                f"with output {outputs!r}"
-            )
-        if tuple(predictor.input_shape[1:]) != self.image_shape[-3:]:
-            raise ValueError(
-                f"ConditionalWGAN: predictor input shape {predictor.input_shape[1:]} "
-                f"differs from the image shape {self.image_shape[-3:]}"
-            )
-        slices = label_slices(self.label_columns)
-        missing = [task for task in outputs if task not in slices]
-        if missing:
-            raise ValueError(
-                f"ConditionalWGAN: predictor tasks {missing} have no label columns; "
-                f"received label_columns={self.label_columns!r}"
-            )
-        return {task: slices[task] for task in outputs}
 
     @property
     def sampler(self):
@@ -274,57 +176,22 @@ class ConditionalWGAN(keras.Model):
             Conditioning labels of the fakes: those of the real sub-batch, or drawn
             with replacement from all real labels of the replica's batch.
         label_loss : {"absolute", "excess", "matched"}
-            ``absolute``: the predictor's loss on each generated image.
-            ``excess``: ``relu(loss(generated) - loss(real))`` per image, against the
-            real image whose labels the fake was given (mono, ``label_source``
-            ``real``): the predictor is biased and scatters on simulated images too,
-            and the generator is only penalised where it does worse.
-            ``matched``: the mean and spread of the predictor's residuals on the
-            fakes against those on their real partners (same conditions); ``type``
-            falls back to ``excess``.
+            The predictor's loss on each generated image, or (mono, ``label_source``
+            ``real``) compared with the real image whose labels the fake was given:
+            see :func:`ctgans.models.gan_losses.predictor_losses`.
         **kwargs
             Passed to ``keras.Model.compile`` (e.g. ``jit_compile``).
         """
+        check_loss_settings(
+            self.label_tasks,
+            label_weights or {},
+            critic_steps=critic_steps,
+            gradient_penalty_weight=gradient_penalty_weight,
+            label_source=label_source,
+            label_loss=label_loss,
+            image_shape=self.image_shape,
+        )
         label_weights = dict(label_weights or {})
-        unknown = [
-            t
-            for t, w in label_weights.items()
-            if t not in self.label_tasks and float(w) != 0.0
-        ]
-        if unknown:
-            raise ValueError(
-                f"ConditionalWGAN: label_weights name tasks {unknown} that the "
-                f"predictor does not output (predictor tasks: "
-                f"{tuple(self.label_tasks)})"
-            )
-        if int(critic_steps) != critic_steps or critic_steps < 1:
-            raise ValueError(
-                f"ConditionalWGAN: critic_steps must be a positive integer; "
-                f"received {critic_steps!r}"
-            )
-        if gradient_penalty_weight < 0:
-            raise ValueError(
-                "ConditionalWGAN: gradient_penalty_weight must be >= 0; "
-                f"received {gradient_penalty_weight!r}"
-            )
-        if label_source not in LABEL_SOURCES:
-            raise ValueError(
-                f"ConditionalWGAN: label_source must be one of {LABEL_SOURCES}; "
-                f"received {label_source!r}"
-            )
-        if label_loss not in LABEL_LOSSES:
-            raise ValueError(
-                f"ConditionalWGAN: label_loss must be one of {LABEL_LOSSES}; "
-                f"received {label_loss!r}"
-            )
-        if label_loss in PAIRED_LABEL_LOSSES and (
-            label_source != "real" or len(self.image_shape) != 3
-        ):
-            raise ValueError(
-                f"ConditionalWGAN: label_loss {label_loss!r} needs mono images and "
-                f"label_source 'real'; received image shape {self.image_shape}, "
-                f"label_source {label_source!r}"
-            )
         self.label_loss = label_loss
         super().compile(optimizer=generator_optimizer, **kwargs)
         self.generator_optimizer = generator_optimizer
@@ -391,7 +258,7 @@ class ConditionalWGAN(keras.Model):
 
     def _step_logs(self) -> dict:
         logs = {m.name: m.result() for m in self.metrics}
-        if _multi_worker(tf.distribute.get_strategy()):
+        if multi_worker(tf.distribute.get_strategy()):
             # Keras 3 reduces multi-worker step outputs along axis 0, which fails
             # on scalars (tensorflow/tensorflow#72388): give each a length-1 axis.
             logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
@@ -410,7 +277,7 @@ class ConditionalWGAN(keras.Model):
             )
             wasserstein = ops.mean(real_scores) - ops.mean(fake_scores)
             critic_loss = -wasserstein + self.gradient_penalty_weight * gp
-            scaled_loss = _replica_scale(critic_loss)
+            scaled_loss = replica_scale(critic_loss)
         self._apply(tape, scaled_loss, self.critic, self.critic_optimizer)
         self._track(
             critic_loss=critic_loss, wasserstein=wasserstein, gradient_penalty=gp
@@ -428,7 +295,7 @@ class ConditionalWGAN(keras.Model):
             for task, loss in label_losses.items():
                 label_loss += self.label_weights[task] * loss
             label_loss *= ops.cast(self.label_scale, label_loss.dtype)
-            scaled_loss = _replica_scale(adversarial + label_loss)
+            scaled_loss = replica_scale(adversarial + label_loss)
         self._apply(tape, scaled_loss, self.generator, self.generator_optimizer)
         self._track(generator_adversarial=adversarial)
         self._track_labels(label_losses)
@@ -437,9 +304,7 @@ class ConditionalWGAN(keras.Model):
         """``{task: loss}`` of the frozen predictor on generated images.
 
         With ``reference`` (mono: the real images whose labels the fakes were
-        given), each image's loss is its excess over the loss on its real partner,
-        ``relu(loss(fake) - loss(real))`` (``excess``), or the residuals' mean and
-        spread are matched to the partners' (``matched``, :func:`_matched_loss`).
+        given) the paired ``label_loss`` compares with them (:func:`.predictor_losses`).
 
         Stereo: every telescope image carries the event's labels; with a
         ``presence_channel`` the loss is the mean over present telescopes only
@@ -452,40 +317,20 @@ class ConditionalWGAN(keras.Model):
             return {}
         weights = None
         if len(self.image_shape) == 4:  # stereo
-            if self.presence_channel is not None:
-                weights = ops.reshape(
-                    ops.stop_gradient(
-                        telescope_presence(
-                            images, self.presence_channel, self.presence_threshold
-                        )
-                    ),
-                    (-1,),
-                )
-                n_present = ops.maximum(ops.sum(weights), 1.0)
-            images = ops.reshape(images, (-1, *self.image_shape[1:]))
-            labels = ops.repeat(labels, self.image_shape[0], axis=0)
-        predictions = self.predictor(images, training=False)
+            images, labels, weights = telescope_images(
+                images, labels, self.presence_channel, self.presence_threshold
+            )
         real = None
         if reference is not None:
             real = self.predictor(ops.stop_gradient(reference), training=False)
-        losses = {}
-        for task, columns in self.label_tasks.items():
-            target = labels[:, columns]
-            if real is not None and task != "type" and self.label_loss == "matched":
-                losses[task] = _matched_loss(target, predictions[task], real[task])
-                continue
-            loss = _task_loss(task, target, predictions[task])
-            if real is not None:
-                loss = ops.relu(
-                    loss - ops.stop_gradient(_task_loss(task, target, real[task]))
-                )
-            if weights is None:
-                losses[task] = ops.mean(loss)
-            else:
-                losses[task] = ops.sum(ops.cast(weights, loss.dtype) * loss) / ops.cast(
-                    n_present, loss.dtype
-                )
-        return losses
+        return predictor_losses(
+            self.label_tasks,
+            labels,
+            self.predictor(images, training=False),
+            real,
+            label_loss=getattr(self, "label_loss", "absolute"),
+            weights=weights,
+        )
 
     def _conditioning_labels(self, labels, all_labels, seed_generator=None):
         """The labels of the fakes: ``labels``, or rows drawn from ``all_labels``."""
@@ -500,19 +345,7 @@ class ConditionalWGAN(keras.Model):
         return ops.take(all_labels, rows, axis=0)
 
     def _replica_rows(self, draw, shape, seed_generator=None):
-        """Draw for the whole global batch; keep this replica's rows.
-
-        Every replica draws the same numbers, so replicas get different noise and one
-        device gets exactly the noise that several replicas share out.
-        """
-        context = tf.distribute.get_replica_context()
-        replicas = context.num_replicas_in_sync
-        values = draw(
-            (shape[0] * replicas, *shape[1:]),
-            seed=seed_generator or self.seed_generator,
-        )
-        first = shape[0] * context.replica_id_in_sync_group
-        return values[first : first + shape[0]]
+        return replica_rows(draw, shape, seed_generator or self.seed_generator)
 
     @staticmethod
     def _apply(tape, scaled_loss, model, optimizer):
