@@ -1,0 +1,115 @@
+"""The stages of generating a DL1 file, each timed alone (CPU seconds, no profiler).
+
+Used by ``bench/generate.py``. On ``n`` generated mono events of the run (made
+once, read back from a file): the generator network (batch 256), the inverse
+mapping, ctapipe's cleaning alone and cleaning + image parameters
+(``ImageResults``), and the writing of events whose images are already made,
+batched and per event (``write_generated``, minus the cleaning and parameters
+measured alone). cProfile inflates Python-heavy code (ctapipe's containers,
+dl1-data-handler's mapper) far more than TensorFlow's kernels; these timings do
+not.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def stage_seconds(run: Path, n: int, tmp: Path) -> list[tuple[str, float]]:
+    """``(stage, CPU seconds for n events)`` rows."""
+    from ctapipe.io import read_table
+
+    from ctgans.cameras import processor_config
+    from ctgans.generate import GenerateRequest, generate
+    from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
+    from ctgans.generate.parameters import ImageResults
+    from ctgans.generate.reference import read_reference
+    from ctgans.generate.trained_run import open_run
+    from ctgans.generate.writer import (
+        EventBatch,
+        GeneratedEventSource,
+        write_generated,
+    )
+
+    made = tmp / "stages.dl1.h5"
+    truth = generate(
+        GenerateRequest(run, made, n_events=n, parameters=False, overwrite=True)
+    ).truth
+    trained = open_run(run)
+    reference = read_reference(trained.data.signal[0], trained.data, trained.tel_ids)
+    tables = [
+        read_table(made, f"/dl1/event/telescope/images/tel_{t:03d}")
+        for t in trained.tel_ids
+    ]
+    made.unlink()
+    order = np.argsort(np.concatenate([t["event_id"] for t in tables]))
+    image = np.concatenate([t["image"] for t in tables])[order]
+    peak_time = np.concatenate([t["peak_time"] for t in tables])[order]
+
+    rows = [("generator network (batch 256)", network_seconds(run, n))]
+    geometry = reference.subarray.tel[int(truth.tel_id[0])].camera.geometry
+    mapper = build_mapper(geometry, trained.data.mapper, trained.data.image_shape)
+    inverse = InverseMapper(mapper, geometry)
+    square = np.ones((256, mapper.image_shape, mapper.image_shape, 1), np.float32)
+    start = time.process_time()
+    for _ in range(0, n, 256):
+        inverse(square)
+    rows.append(("inverse mapping", time.process_time() - start))
+
+    config = processor_config(c.name for c in reference.subarray.camera_types)
+    alone = {}
+    for parameters in (False, True):
+        results = ImageResults(reference.subarray, config, parameters)
+        for tel_id, pixels, times in zip(truth.tel_id[:20], image, peak_time):
+            results(int(tel_id), pixels, times)  # numba kernels compiled
+        start = time.process_time()
+        for tel_id, pixels, times in zip(truth.tel_id, image, peak_time):
+            results(int(tel_id), pixels, times)
+        alone[parameters] = time.process_time() - start
+    rows.append(("ctapipe cleaning", alone[False]))
+    rows.append(("ctapipe image parameters", alone[True] - alone[False]))
+
+    def write(**options) -> float:
+        batches = [
+            EventBatch(
+                truth.take(slice(f, f + 256)),
+                image[f : f + 256],
+                peak_time[f : f + 256],
+            )
+            for f in range(0, n, 256)
+        ]
+        source = GeneratedEventSource(reference, batches)
+        out = tmp / "stages_write.dl1.h5"
+        start = time.process_time()
+        write_generated(source, out, seed=0, overwrite=True, **options)
+        seconds = time.process_time() - start
+        out.unlink()
+        return seconds
+
+    for label, options, computed in (
+        ("writing, batched, no parameters", {"parameters": False}, alone[False]),
+        ("writing, batched, parameters", {}, alone[True]),
+        ("writing, per event (before)", {"per_event": True}, alone[True]),
+    ):
+        rows.append((label, write(**options) - computed))
+    return rows
+
+
+def network_seconds(run: Path, n: int) -> float:
+    """CPU seconds of the run's generator on ``n`` images, batches of 256."""
+    from ctgans.generate.trained_run import load_generator, open_run
+
+    trained = open_run(run)
+    generator = load_generator(trained)
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((n, generator.latent_dim)).astype(np.float32)
+    labels = np.zeros((n, len(trained.label_columns)), np.float32)
+    generator((z[:8], labels[:8]), training=False)  # build and trace
+    start = time.process_time()
+    for first in range(0, n, 256):
+        rows = slice(first, first + 256)
+        np.asarray(generator((z[rows], labels[rows]), training=False))
+    return time.process_time() - start
