@@ -11,8 +11,7 @@ With ``parameters=False`` the images are only cleaned, and every image gets
 for an image it does not parametrise. The file keeps its data model: the cleaning
 mask beside each image and a parameters row per image, which dl1-data-handler
 needs to index the images (its default cut ``hillas_intensity > 50`` then selects
-nothing: read such files with ``TableQualityQuery.quality_criteria = []``);
-``ctapipe-process`` computes the parameters later.
+nothing: read such files with ``TableQualityQuery.quality_criteria = []``).
 
 :func:`parameter_columns` turns the parameter containers of many images into the
 columns of a ctapipe parameters table, converted as ``DataWriter`` converts a row.

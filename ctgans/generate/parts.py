@@ -2,8 +2,9 @@
 
 The images are generated in this process (one TensorFlow model, chunk by chunk,
 :mod:`ctgans.generate.chunks`); each chunk goes to one of ``workers`` processes
-that computes its DL1 parameters and writes it with ctapipe's ``DataWriter``
-(:func:`ctgans.generate.writer.write_generated`) as a part file, and the parts
+that cleans it, computes its DL1 parameters (unless ``parameters=False``) and
+writes it (:func:`ctgans.generate.writer.write_generated`: ctapipe's
+``DataWriter`` and batched appends) as a part file, and the parts
 are appended in chunk order, as they come back, to the output by ctapipe's
 ``HDF5Merger`` (``events-single-ob``: one observation split in consecutive
 chunks), then deleted. The file has the tables, columns and attributes of a file

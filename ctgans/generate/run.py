@@ -8,8 +8,10 @@ each chunk seeded from the seed and its index, so memory does not grow with the
 number of events; :mod:`ctgans.generate.images`): compute and standardise the
 generator's labels, generate square images batch by batch from seeded noise,
 undo the intensity normalisation (p.e., ns), map them back to camera pixels
-(:mod:`ctgans.generate.inverse_mapping`); write them with ctapipe
-(:mod:`ctgans.generate.writer`), in this process or, with ``workers > 1``, in
+(:mod:`ctgans.generate.inverse_mapping`); clean and parametrise them with
+ctapipe and write them (:mod:`ctgans.generate.writer`: ctapipe's ``DataWriter``
+for the first events, numpy batches for the others, the same file), in this
+process or, with ``workers > 1``, in
 worker processes whose parts ctapipe's merger joins
 (:mod:`ctgans.generate.parts`).
 

@@ -297,8 +297,9 @@ def _image_rows(batch: EventBatch, results: ImageResults) -> ImageRows:
 
 
 def _new_to_writer(obs_id, images: ImageRows, written: set) -> list[int]:
-    """The events with an (obs_id, tel_id) not in ``written`` (added to it)."""
-    events = []
+    """The events with an (obs_id, tel_id) not in ``written`` (added to it), and
+    the first event of a file (it creates the subarray tables)."""
+    events = [] if written else [0]
     for event, tel_id in zip(images.event, images.tel_id):
         key = (int(obs_id[event]), int(tel_id))
         if key not in written:
