@@ -21,6 +21,7 @@ from ctgans.choices import (
 )
 from ctgans.config_schema import Section
 from ctgans.config_types import (
+    CONDITION_LABELS,
     EMBEDDED_EVENTS,
     TOY_FILES,
     CriticConfig,
@@ -35,7 +36,7 @@ from ctgans.config_types import (
 )
 from ctgans.exceptions import ConfigError
 
-LABELS = ("type", "energy", "cameradirection", "skydirection")
+LABELS = ("type", "energy", "cameradirection", "skydirection", "impact")
 CHANNELS = ("image", "peak_time", "cleaned_image", "relative_peak_time")
 MAPPERS = (
     "BilinearMapper",
@@ -121,13 +122,32 @@ def read_data(sec: Section, check_files: bool) -> DataConfig:
                 key="labels",
             )
         )
+    mode = sec.choice("mode", ("mono", "stereo"), "mono")
+    if "impact" in labels and mode != "mono":
+        raise ConfigError(
+            sec.message(
+                "without impact in stereo mode (impact is one distance per "
+                "telescope image: data.mode mono)",
+                f"{list(labels)} with mode {mode}",
+                key="labels",
+            )
+        )
+    if labels and all(label in CONDITION_LABELS for label in labels):
+        raise ConfigError(
+            sec.message(
+                "at least one label besides impact (type, energy, cameradirection, "
+                "skydirection)",
+                str(list(labels)),
+                key="labels",
+            )
+        )
     return DataConfig(
         signal=signal,
         background=background,
         toy_dataset=toy,
         tel_types=tel_types,
         tel_ids=tuple(ids) if ids is not None else None,
-        mode=sec.choice("mode", ("mono", "stereo"), "mono"),
+        mode=mode,
         channels=tuple(sec.choice_list("channels", CHANNELS, ["image"])),
         mapper=mapper,
         image_shape=image_shape,
@@ -305,8 +325,9 @@ def read_loss(sec: Section, labels: tuple[str, ...]) -> LossConfig:
         "label_loss",
     )
     wsec = sec.section("label_weights")
-    wsec.allow(*labels)
-    weights = tuple((label, wsec.number(label, 1.0, 0.0, None)) for label in labels)
+    predicted = tuple(label for label in labels if label not in CONDITION_LABELS)
+    wsec.allow(*predicted)  # a condition label has no predictor task to weigh
+    weights = tuple((label, wsec.number(label, 1.0, 0.0, None)) for label in predicted)
     return LossConfig(
         label_weights=weights,
         label_warmup_epochs=sec.number("label_warmup_epochs", 0.0, 0.0, None),

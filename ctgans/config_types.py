@@ -87,7 +87,13 @@ LABEL_COLUMNS = {
     "energy": ("log_true_energy",),
     "cameradirection": ("cam_coord_offset_x", "cam_coord_offset_y"),
     "skydirection": ("fov_lon", "fov_lat"),
+    "impact": ("true_impact_distance",),
 }
+
+#: Labels that condition the generator and the critic but that no predictor task
+#: reads (:mod:`ctgans.impact`): shower variables that simulation draws and the
+#: images depend on, sampled with the energy at generation.
+CONDITION_LABELS = ("impact",)
 
 
 @dataclass(frozen=True)

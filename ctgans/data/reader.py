@@ -14,6 +14,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 
+import astropy.units as u
 import numpy as np
 from ctapipe.io import read_table
 from dl1_data_handler.reader import DLImageReader, TableQualityQuery, get_unmapped_image
@@ -22,6 +23,7 @@ from traitlets.config import Config as TraitletsConfig
 from ctgans.config import DataConfig
 from ctgans.data.files import check_files, read_subarray, selected_tel_ids
 from ctgans.exceptions import DataError
+from ctgans.impact import IMPACT_COLUMN, impact_distance, telescope_positions
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +123,7 @@ def read_examples(cfg: DataConfig) -> Examples:
         columns = cfg.label_columns
         if cfg.mode == "mono":
             images = tel_images
-            labels = {c: np.asarray(rows[c], dtype=np.float64) for c in columns}
+            labels = label_values(rows, columns, reader.subarray)
             events = _event_table(
                 rows, np.arange(len(rows)), np.asarray(rows["tel_id"])
             )
@@ -186,7 +188,7 @@ def plan_examples(reader: DLImageReader, cfg: DataConfig) -> ExamplePlan:
     n_rows = len(rows)
     if cfg.mode == "mono":
         every = np.arange(n_rows)
-        labels = {c: np.asarray(rows[c], dtype=np.float64) for c in columns}
+        labels = label_values(rows, columns, reader.subarray)
         events = _event_table(rows, every, np.asarray(rows["tel_id"]))
         return ExamplePlan(
             rows,
@@ -234,6 +236,35 @@ def map_examples(
     out = np.zeros((stop - start, *plan.image_shape), np.float32)
     out[plan.example_of_row[which] - start, plan.slot[which]] = tel_images
     return out
+
+
+def label_values(rows, columns, subarray) -> dict[str, np.ndarray]:
+    """The label ``columns`` of the reader's ``rows``, float64.
+
+    Every column is dl1-data-handler's, but the impact distance (mono), which is
+    computed from the true core, direction and telescope position
+    (:mod:`ctgans.impact`).
+    """
+    labels = {}
+    for column in columns:
+        if column == IMPACT_COLUMN:
+            labels[column] = impact_distance(
+                _values(rows, "true_core_x", "m"),
+                _values(rows, "true_core_y", "m"),
+                _values(rows, "true_alt", "rad"),
+                _values(rows, "true_az", "rad"),
+                telescope_positions(subarray, np.asarray(rows["tel_id"])),
+            )
+        else:
+            labels[column] = np.asarray(rows[column], dtype=np.float64)
+    return labels
+
+
+def _values(rows, name: str, unit: str) -> np.ndarray:
+    values = rows[name]
+    if getattr(values, "unit", None) is not None:
+        values = u.Quantity(values).to_value(unit)
+    return np.asarray(values, np.float64)
 
 
 def _read_images(reader: DLImageReader, rows, which=None) -> np.ndarray:

@@ -13,9 +13,12 @@ import keras
 import traitlets.config
 
 from ctgans.choices import RESIDUAL_BLOCKS
-from ctgans.config import LABEL_COLUMNS
+from ctgans.config_types import CONDITION_LABELS, LABEL_COLUMNS
 
-TASK_COLUMNS = LABEL_COLUMNS  # CTLearn task -> label matrix columns
+#: CTLearn task -> label matrix columns (the condition labels are no task).
+TASK_COLUMNS = {k: v for k, v in LABEL_COLUMNS.items() if k not in CONDITION_LABELS}
+#: Label matrix columns that condition the networks but no task predicts.
+CONDITION_COLUMNS = tuple(c for k in CONDITION_LABELS for c in LABEL_COLUMNS[k])
 TASK_UNITS = {"type": 2, "energy": 1, "cameradirection": 2, "skydirection": 2}
 SE_REDUCTION = 16  # CTLearn's default attention_reduction_ratio
 
@@ -33,13 +36,17 @@ def label_slices(label_columns) -> dict[str, slice]:
     -------
     dict of str to slice
         E.g. ``{"energy": slice(0, 1), "cameradirection": slice(1, 3)}``, in column
-        order. A task's columns must be adjacent and complete.
+        order. A task's columns must be adjacent and complete; condition columns
+        (``true_impact_distance``) belong to no task and are skipped.
     """
     columns = tuple(label_columns)
     owner = {col: task for task, cols in TASK_COLUMNS.items() for col in cols}
     slices = {}
     i = 0
     while i < len(columns):
+        if columns[i] in CONDITION_COLUMNS:
+            i += 1
+            continue
         task = owner.get(columns[i])
         expected = TASK_COLUMNS.get(task)
         if task is None or task in slices or columns[i : i + len(expected)] != expected:

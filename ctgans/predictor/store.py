@@ -29,6 +29,7 @@ from pathlib import Path
 import keras
 
 from ctgans.config import Config, PredictorConfig
+from ctgans.config_types import CONDITION_LABELS
 from ctgans.data.cache import CachedDataset, cache_key
 from ctgans.exceptions import DataError
 from ctgans.models.predictor import label_slices
@@ -56,10 +57,15 @@ def _digest(state: dict) -> str:
 
 
 def predictor_key(cfg: Config) -> str:
-    """Hash of the data the training predictor learns from and of its architecture."""
+    """Hash of the data the training predictor learns from and of its architecture.
+
+    Condition labels (``impact``) are left out: no task reads them, so a run that
+    adds one uses the predictor of the same run without it.
+    """
+    labels = tuple(label for label in cfg.data.labels if label not in CONDITION_LABELS)
     state = {
-        "data": cache_key(cfg.data, cfg.seed),
-        "labels": cfg.data.labels,
+        "data": cache_key(dataclasses.replace(cfg.data, labels=labels), cfg.seed),
+        "labels": labels,
         "predictor": dataclasses.asdict(cfg.model.predictor),
         "seed": cfg.seed,
     }
