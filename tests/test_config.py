@@ -121,6 +121,17 @@ BAD = [
         "loss.label_loss: matched compares the generated images with the real",
     ),
     ("", "train: {critic_learning_rate: 1e-4x}\n", "must be a number; received"),
+    (
+        "labels: [energy, impact]\nmode: stereo\n",
+        "",
+        "`data.labels` must be without impact in stereo mode",
+    ),
+    ("labels: [impact]\n", "", "`data.labels` must be at least one label besides"),
+    (
+        "labels: [energy, impact]\n",
+        "loss: {label_weights: {impact: 1}}\n",
+        "unknown key `loss.label_weights.impact`",
+    ),
 ]
 
 

@@ -249,10 +249,10 @@ def label_values(rows, columns, subarray) -> dict[str, np.ndarray]:
     for column in columns:
         if column == IMPACT_COLUMN:
             labels[column] = impact_distance(
-                _values(rows, "true_core_x", "m"),
-                _values(rows, "true_core_y", "m"),
-                _values(rows, "true_alt", "rad"),
-                _values(rows, "true_az", "rad"),
+                column_values(rows, "true_core_x", "m"),
+                column_values(rows, "true_core_y", "m"),
+                column_values(rows, "true_alt", "rad"),
+                column_values(rows, "true_az", "rad"),
                 telescope_positions(subarray, np.asarray(rows["tel_id"])),
             )
         else:
@@ -260,7 +260,8 @@ def label_values(rows, columns, subarray) -> dict[str, np.ndarray]:
     return labels
 
 
-def _values(rows, name: str, unit: str) -> np.ndarray:
+def column_values(rows, name: str, unit: str) -> np.ndarray:
+    """Column ``name`` of the reader's rows in ``unit``, float64."""
     values = rows[name]
     if getattr(values, "unit", None) is not None:
         values = u.Quantity(values).to_value(unit)

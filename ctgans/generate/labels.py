@@ -11,10 +11,11 @@ Two ways to choose the truth (one row per generated image):
   the camera centre (``diffuse``), or at ``radius_deg`` from it at one of the four
   wobble position angles 0/90/180/270 deg (``point``). Sampling is done in the
   camera frame of each event's telescope and turned into (alt, az) with the exact
-  inverse of dl1-data-handler's transform. The generator is not conditioned on the
-  core, so mono cores are written as (0, 0) (stereo events take the core of a
-  simulated shower of similar energy, see ``stereo_truth``) and ``h_first_int`` /
-  ``x_max`` as NaN.
+  inverse of dl1-data-handler's transform. Unless the run is conditioned on the
+  impact distance (``impact_truth``: a core at the impact distance of a simulated
+  image of similar energy), the generator is not conditioned on the core, so mono
+  cores are written as (0, 0) (stereo events take the core of a simulated shower
+  of similar energy, see ``stereo_truth``); ``h_first_int`` / ``x_max`` are NaN.
   Telescopes cycle over the run's ``tel_ids``; every event belongs to the
   reference file's first observation.
 
@@ -29,7 +30,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, fields, replace
 
-import astropy.units as u
 import numpy as np
 
 from ctgans.config import DataConfig
@@ -39,6 +39,7 @@ from ctgans.generate.coordinates import (
     camera_to_altaz,
 )
 from ctgans.generate.reference import Reference
+from ctgans.impact import IMPACT_COLUMN, impact_distance, telescope_positions
 from ctgans.simulate.showers import WOBBLE_ANGLES_DEG, sample_power_law
 
 __all__ = [
@@ -160,7 +161,7 @@ def truth_from_file(data: DataConfig, path, n: int | None) -> Truth:
     n : int or None
         Number of events: the first ``n`` selected, cycling; None for all.
     """
-    from ctgans.data.reader import open_reader
+    from ctgans.data.reader import column_values, open_reader
 
     reader = open_reader(replace(data, signal=(path,), background=()))
     try:
@@ -169,10 +170,7 @@ def truth_from_file(data: DataConfig, path, n: int | None) -> Truth:
         index = np.resize(np.arange(len(rows)), count)
 
         def column(name, unit):
-            values = rows[name]
-            if getattr(values, "unit", None) is not None:
-                values = u.Quantity(values).to_value(unit)
-            return np.asarray(values, np.float64)[index]
+            return column_values(rows, name, unit)[index]
 
         return Truth(
             energy_tev=column("true_energy", "TeV"),
@@ -226,6 +224,14 @@ def generator_labels(
                 reference.array_pointing(obs),
             )
         labels["fov_lon"], labels["fov_lat"] = lon, lat
+    if IMPACT_COLUMN in columns:
+        labels[IMPACT_COLUMN] = impact_distance(
+            truth.core_x_m,
+            truth.core_y_m,
+            truth.alt_rad,
+            truth.az_rad,
+            telescope_positions(reference.subarray, truth.tel_id),
+        )
     return {c: labels[c] for c in columns}
 
 

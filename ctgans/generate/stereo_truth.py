@@ -24,7 +24,7 @@ import numpy as np
 
 from ctgans.generate.labels import Truth
 
-__all__ = ["one_row_per_event", "sample_cores"]
+__all__ = ["one_row_per_event", "sample_cores", "similar_energy"]
 
 CORE_WINDOW = 25
 
@@ -69,12 +69,23 @@ def sample_cores(
     window : int
         Number of nearest-energy pool events to draw from.
     """
-    order = np.argsort(pool.energy_tev, kind="stable")
-    log_pool = np.log10(pool.energy_tev[order])
-    window = max(1, min(window, len(order)))
-    centre = np.searchsorted(log_pool, np.log10(truth.energy_tev))
-    start = np.clip(centre - window // 2, 0, len(order) - window)
-    chosen = order[start + rng.integers(0, window, size=len(truth))]
+    chosen = similar_energy(truth.energy_tev, pool.energy_tev, rng, window)
     return replace(
         truth, core_x_m=pool.core_x_m[chosen], core_y_m=pool.core_y_m[chosen]
     )
+
+
+def similar_energy(
+    energy_tev: np.ndarray,
+    pool_energy_tev: np.ndarray,
+    rng: np.random.Generator,
+    window: int = CORE_WINDOW,
+) -> np.ndarray:
+    """For each energy, a pool row drawn uniformly among the ``window`` rows
+    nearest in log energy (indices into the pool)."""
+    order = np.argsort(pool_energy_tev, kind="stable")
+    log_pool = np.log10(pool_energy_tev[order])
+    window = max(1, min(window, len(order)))
+    centre = np.searchsorted(log_pool, np.log10(energy_tev))
+    start = np.clip(centre - window // 2, 0, len(order) - window)
+    return order[start + rng.integers(0, window, size=len(energy_tev))]

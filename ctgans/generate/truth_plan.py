@@ -3,7 +3,9 @@
 Options the request leaves open are filled in from the run: the training range
 of the labels, else the reference file's simulation settings. Stereo runs get
 one row per shower, sampled showers a core drawn from selected simulated events
-(:mod:`ctgans.generate.stereo_truth`).
+(:mod:`ctgans.generate.stereo_truth`); sampled events of a mono run conditioned on
+the impact distance a core at the impact distance of a selected simulated image
+of similar energy (:mod:`ctgans.generate.impact_truth`).
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from ctapipe.io import read_table
 
 from ctgans.exceptions import ConfigError
 from ctgans.generate.chunks import CopiedTruth, SampledTruth
+from ctgans.generate.impact_truth import sample_impact_cores
 from ctgans.generate.labels import Truth, sample_truth, truth_from_file
 from ctgans.generate.provenance import Drawn
 from ctgans.generate.reference import SHOWER_TABLE, Reference
 from ctgans.generate.request import GenerateRequest
 from ctgans.generate.stereo_truth import one_row_per_event, sample_cores
 from ctgans.generate.trained_run import TrainedRun
+from ctgans.impact import IMPACT_COLUMN
 from ctgans.simulate.settings import PARTICLES
 
 log = logging.getLogger(__name__)
@@ -99,8 +103,21 @@ def plan_truth(
 
     drawn = Drawn("sampled", energy, index, direction, radius, (0.0, 0.0))
     obs_id = reference.obs_ids[0]
-    if not run.stereo:
+    if not run.stereo and IMPACT_COLUMN not in run.label_columns:
         return SampledTruth(draw, request.n_events, obs_id, request.seed), drawn
+    if not run.stereo:
+        pool_file = _particle_file(run, primary, signal_id)
+        log.info("impact: impact distances drawn from selected images of %s", pool_file)
+        pool = truth_from_file(run.data, pool_file, None)
+        drawn = replace(drawn, scatter_m=_scatter_range(pool_file))
+
+        def impact_cores(truth: Truth, rng: np.random.Generator) -> Truth:
+            return sample_impact_cores(truth, pool, reference.subarray, rng)
+
+        return (
+            SampledTruth(draw, request.n_events, obs_id, request.seed, impact_cores),
+            drawn,
+        )
     pool_file = _particle_file(run, primary, signal_id)
     log.info("stereo: cores drawn from selected events of %s", pool_file)
     pool = one_row_per_event(truth_from_file(run.data, pool_file, None))
