@@ -3,12 +3,13 @@
 #: ``loss.label_loss``: the predictor's loss on the generated image itself
 #: (``absolute``), only its excess over the loss on the real image with the same
 #: labels (``excess``), or the predictor's residuals matched in mean and spread to
-#: its residuals on the real images of the batch (``matched``): the last two do not
-#: ask the generator for more than simulation gives.
-LABEL_LOSSES = ("absolute", "excess", "matched")
+#: its residuals on the real images of the batch (``matched``), or the predictor's
+#: output on the real image with the same labels as the target (``partner``): the
+#: last three do not ask the generator for more than simulation gives.
+LABEL_LOSSES = ("absolute", "excess", "matched", "partner")
 
 #: The label losses that compare each fake with the real image whose labels it got.
-PAIRED_LABEL_LOSSES = ("excess", "matched")
+PAIRED_LABEL_LOSSES = ("excess", "matched", "partner")
 
 #: ``model.precision``: the compute dtype of the generator's and critic's dense,
 #: convolution and normalisation layers (variables stay float32; ``bfloat16`` is

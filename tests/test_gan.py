@@ -340,7 +340,7 @@ def test_excess_label_loss_is_the_excess_over_the_real_partner():
     assert float(excess["energy"]) < float(absolute["energy"])
 
 
-@pytest.mark.parametrize("label_loss", ["excess", "matched"])
+@pytest.mark.parametrize("label_loss", ["excess", "matched", "partner"])
 def test_paired_label_losses_train_and_need_real_labels(label_loss):
     gan = _make_gan(label_loss=label_loss)
     before = _values(gan.generator.trainable_weights)
@@ -379,6 +379,27 @@ def test_matched_label_loss_compares_residual_mean_and_spread_with_the_real_batc
     excess = gan._label_losses(fake, labels, reference=images)
     assert float(matched["type"]) == pytest.approx(float(excess["type"]), rel=1e-6)
     assert float(matched["energy"]) != pytest.approx(float(excess["energy"]))
+
+
+def test_partner_label_loss_targets_the_predictors_reading_of_the_real_partner():
+    gan = _make_gan(label_loss="partner", label_weights={"energy": 1.0, "type": 1.0})
+    images, labels = _batch()
+    fake = images[::-1].copy()
+    # A fake read exactly as its partner is costs nothing, whatever the label.
+    assert float(gan._label_losses(images, labels, reference=images)["energy"]) == 0.0
+    partner = gan._label_losses(fake, labels, reference=images)
+    on_fake = np.asarray(gan.predictor(fake)["energy"])[:, 0]
+    on_real = np.asarray(gan.predictor(images)["energy"])[:, 0]
+    expected = np.mean((on_fake - on_real) ** 2)
+    assert float(partner["energy"]) == pytest.approx(expected, rel=1e-4)
+    # not the absolute loss against the label, nor its excess
+    gan.label_loss = "absolute"
+    absolute = gan._label_losses(fake, labels, reference=images)
+    assert float(partner["energy"]) != pytest.approx(float(absolute["energy"]))
+    # type falls back to the per-image excess
+    gan.label_loss = "excess"
+    excess = gan._label_losses(fake, labels, reference=images)
+    assert float(partner["type"]) == pytest.approx(float(excess["type"]), rel=1e-6)
 
 
 # ---- generator EMA ------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """The losses of :class:`~ctgans.models.gan.ConditionalWGAN` and their settings.
 
 The WGAN-GP gradient penalty, the label predictor's per-task losses on generated
-images (``loss.label_loss``: ``absolute``, ``excess`` or ``matched``, against the
-real partner images for the last two) and the checks of the loss settings given to
-``compile``.
+images (``loss.label_loss``: ``absolute``, ``excess``, ``matched`` or ``partner``,
+against the real partner images for the last three) and the checks of the loss
+settings given to ``compile``.
 """
 
 from __future__ import annotations
@@ -96,7 +96,11 @@ def predictor_losses(
     labels the fake was given: the predictor is biased and scatters on simulated
     images too, and the generator is only penalised where it does worse.
     ``matched``: the mean and spread of the residuals on the fakes against those on
-    their real partners (:func:`matched_loss`); ``type`` falls back to ``excess``.
+    their real partners (:func:`matched_loss`). ``partner``: the predictor's loss
+    with its output on the real partner as the target, per image: a fake must be
+    read as simulation is read at those labels (with ``impact`` among them, a dim
+    shower far from the telescope is read low in energy, as its partner is).
+    ``type`` falls back to ``excess`` for both.
     ``tasks`` maps each predictor task to its label columns, ``predictions`` and
     ``real`` are the predictor's outputs on the fakes and (paired losses) on their
     real partners; ``weights`` (``(B,)``, not differentiated) averages over the
@@ -110,11 +114,15 @@ def predictor_losses(
         if real is not None and task != "type" and label_loss == "matched":
             losses[task] = matched_loss(target, predictions[task], real[task])
             continue
-        loss = task_loss(task, target, predictions[task])
-        if real is not None:
+        if real is not None and task != "type" and label_loss == "partner":
+            loss = task_loss(task, ops.stop_gradient(real[task]), predictions[task])
+        elif real is not None:  # excess (and type with the other paired losses)
             loss = ops.relu(
-                loss - ops.stop_gradient(task_loss(task, target, real[task]))
+                task_loss(task, target, predictions[task])
+                - ops.stop_gradient(task_loss(task, target, real[task]))
             )
+        else:
+            loss = task_loss(task, target, predictions[task])
         if weights is None:
             losses[task] = ops.mean(loss)
         else:
