@@ -27,6 +27,11 @@ def check_camera_model(cfg: Config) -> None:
             f"[image]; received mode {cfg.data.mode}, channels "
             f"{list(cfg.data.channels)} {where}"
         )
+    if g.shower_envelope and not g.source_frame:
+        raise ConfigError(
+            "model.generator.shower_envelope: needs model.generator.source_frame: "
+            f"true; received source_frame false {where}"
+        )
     if g.canvas_scale != 1 and not g.source_frame:
         raise ConfigError(
             "model.generator.canvas_scale: 2 needs model.generator.source_frame: "

@@ -217,6 +217,7 @@ def read_model(sec: Section) -> ModelConfig:
         "source_frame",
         "label_film",
         "canvas_scale",
+        "shower_envelope",
     )
     csec = sec.section("critic")
     csec.allow(
@@ -268,6 +269,7 @@ def read_model(sec: Section) -> ModelConfig:
             source_frame=gsec.boolean("source_frame", False),
             label_film=gsec.boolean("label_film", False),
             canvas_scale=gsec.integer("canvas_scale", 1, minimum=1, maximum=2),
+            shower_envelope=gsec.boolean("shower_envelope", False),
         ),
         critic=CriticConfig(
             filters=tuple(_critic_filters(csec)),

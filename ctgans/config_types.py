@@ -107,6 +107,7 @@ class GeneratorConfig:
     source_frame: bool = False
     label_film: bool = False
     canvas_scale: int = 1
+    shower_envelope: bool = False
 
 
 @dataclass(frozen=True)

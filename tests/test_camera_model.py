@@ -139,6 +139,26 @@ def _ellipse(r0, c0, angle, length=4.0, width=1.5, amp=50.0, size=43):
     )
 
 
+@pytest.mark.parametrize("scale", [1, 2])
+def test_shower_envelope_keeps_one_shower_and_drops_a_second_blob(scale):
+    from ctgans.models.camera import shower_envelope
+
+    origin = (21.0, 7.0)
+    # centre 8 px along the axis, 3 px long, 1.5 px wide (softplus inverses)
+    params = np.log(np.expm1(np.array([[8.0, 2.0, 1.0]], np.float32)))
+    window = np.asarray(
+        shower_envelope(43 * scale, 43 * scale, origin, params, scale=scale)
+    )[0, ..., 0]
+    assert window.shape == (43 * scale, 43 * scale)
+    peak = np.unravel_index(np.argmax(window), window.shape)
+    grid = (np.array(peak) - (scale - 1) / 2) / scale
+    assert np.allclose(grid, (21.0, 15.0), atol=0.5 / scale)
+    # a second blob 8 px off the axis, or 10 px beyond the window, is dropped
+    assert window.max() > 0.95
+    assert window[int(29 * scale), int(15 * scale)] < 1e-4
+    assert window[int(21 * scale), int(25 * scale)] < 1e-2
+
+
 def test_image_moments_measure_the_miss_distance_and_alignment():
     import tensorflow as tf
 
@@ -161,7 +181,8 @@ def _camera_config(tmp_path, toy_pair, **keys):
             "generator: {base_filters: 16, upsampling: upsample, normalization: "
             f"batch, camera_noise: {keys.get('camera_noise', 'true')}, "
             f"source_frame: {keys.get('source_frame', 'true')}, "
-            f"canvas_scale: {keys.get('canvas_scale', '1')}}}"
+            f"canvas_scale: {keys.get('canvas_scale', '1')}, "
+            f"shower_envelope: {keys.get('shower_envelope', 'false')}}}"
         ),
         "conditioning: projection, spectral_norm: false": (
             "conditioning: projection, spectral_norm: false, image_moments: "
@@ -203,20 +224,28 @@ def test_fitted_camera_model_matches_the_toy_camera(tmp_path, toy_pair):
     assert np.median(miss_flipped) > 2 * np.median(miss)
 
 
-@pytest.mark.parametrize("canvas_scale", [1, 2])
-def test_camera_generator_trains_saves_and_loads(tmp_path, toy_pair, canvas_scale):
+@pytest.mark.parametrize("canvas_scale, envelope", [(1, "false"), (2, "true")])
+def test_camera_generator_trains_saves_and_loads(
+    tmp_path, toy_pair, canvas_scale, envelope
+):
     import keras
 
     from ctgans.train.run import run
 
     cfg = load_config(
-        _camera_config(tmp_path, toy_pair, canvas_scale=str(canvas_scale))
+        _camera_config(
+            tmp_path,
+            toy_pair,
+            canvas_scale=str(canvas_scale),
+            shower_envelope=envelope,
+        )
     )
     folder = run(cfg)
     assert (folder / "camera_model.json").exists()
     generator = keras.saving.load_model(folder / "generator.keras")
     assert generator.camera is not None and generator.source_frame is not None
     assert generator.canvas_scale == canvas_scale
+    assert generator.shower_envelope == (envelope == "true")
     z = np.random.default_rng(0).standard_normal((64, 16)).astype(np.float32)
     labels = np.zeros((64, 3), np.float32)
     images = np.asarray(generator((z, labels), training=False))
@@ -234,6 +263,10 @@ def test_camera_generator_trains_saves_and_loads(tmp_path, toy_pair, canvas_scal
             "canvas_scale: 2 needs model.generator.source_frame",
         ),
         ({"canvas_scale": "3"}, "`model.generator.canvas_scale` must be an integer"),
+        (
+            {"shower_envelope": "true", "source_frame": "false"},
+            "shower_envelope: needs model.generator.source_frame",
+        ),
     ],
 )
 def test_camera_settings_refused_without_what_they_need(

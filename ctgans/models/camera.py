@@ -33,7 +33,13 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["CameraResponse", "image_moments", "source_position", "source_frame_warp"]
+__all__ = [
+    "CameraResponse",
+    "image_moments",
+    "shower_envelope",
+    "source_position",
+    "source_frame_warp",
+]
 
 MIN_VARIANCE = 1e-4  # p.e.^2 inside the square root: finite gradient at mu = 0
 AXIS_GUARD = 0.01  # pixels^4 (image_moments; compact gammas: (L^2 - W^2)/2 ~ 0.5)
@@ -312,3 +318,34 @@ def image_moments(charges, source_rc, threshold):
         ],
         axis=-1,
     )
+
+
+#: Initial envelope in grid pixels: centre 8 px from the source along the axis,
+#: 6 px long and 3 px wide (1 sigma): wider than any toy shower at 43 x 43.
+ENVELOPE_INIT = (8.0, 6.0, 3.0)
+
+
+def shower_envelope(height: int, width: int, origin_rc, params, scale: int = 1):
+    """A Gaussian window around one shower in the source frame, ``(B, H, W, 1)``.
+
+    ``params`` ``(B, 3)`` (free network outputs) give, in grid pixels, the
+    window's centre along the axis from the source ``softplus(p0)``, its length
+    ``1 + softplus(p1)`` and width ``0.5 + softplus(p2)`` (standard deviations).
+    The canvas (``scale`` times the grid's resolution, source at ``origin_rc`` in
+    grid pixels, axis along +column) is multiplied by it, so light far from the
+    one shower (a second blob) cannot be drawn.
+    """
+    offset = (scale - 1.0) / 2.0
+    rows = (ops.arange(height, dtype="float32") - offset) / scale - origin_rc[0]
+    cols = (ops.arange(width, dtype="float32") - offset) / scale - origin_rc[1]
+    centre = ops.softplus(params[:, 0])[:, None, None]
+    length = 1.0 + ops.softplus(params[:, 1])[:, None, None]
+    widths = 0.5 + ops.softplus(params[:, 2])[:, None, None]
+    along = (cols[None, None, :] - centre) / length
+    across = rows[None, :, None] / widths
+    return ops.exp(-0.5 * (ops.square(along) + ops.square(across)))[..., None]
+
+
+def softplus_inverse(value: float) -> float:
+    """The ``x`` with ``softplus(x) == value`` (an initial bias)."""
+    return float(np.log(np.expm1(value)))

@@ -6,7 +6,14 @@ import keras
 from keras import ops
 
 from ctgans.choices import NORMALIZATION, UPSAMPLING
-from ctgans.models.camera import CameraResponse, source_frame_warp, source_position
+from ctgans.models.camera import (
+    ENVELOPE_INIT,
+    CameraResponse,
+    shower_envelope,
+    softplus_inverse,
+    source_frame_warp,
+    source_position,
+)
 from ctgans.models.layers import (
     apply_film,
     check_image_shape,
@@ -115,6 +122,7 @@ class Generator(keras.Model):
         precision: str = "float32",
         label_film: bool = False,
         canvas_scale: int = 1,
+        shower_envelope: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -133,6 +141,9 @@ class Generator(keras.Model):
             )
         if self.canvas_scale != 1 and source_frame is None:
             raise ValueError("Generator: `canvas_scale` 2 needs `source_frame`")
+        self.shower_envelope = bool(shower_envelope)
+        if self.shower_envelope and source_frame is None:
+            raise ValueError("Generator: `shower_envelope` needs `source_frame`")
         self.precision = precision
         self._dtype = layer_dtype(precision)
         if upsampling not in UPSAMPLING:
@@ -203,6 +214,19 @@ class Generator(keras.Model):
                 2,
                 kernel_initializer="zeros",
                 name="generator_angle_shift",
+                dtype="float32",
+            )
+        self.envelope = None
+        if self.shower_envelope:
+            self.envelope = keras.layers.Dense(
+                3,
+                kernel_initializer="zeros",
+                bias_initializer=keras.initializers.Constant(
+                    [softplus_inverse(ENVELOPE_INIT[0])]
+                    + [softplus_inverse(ENVELOPE_INIT[1] - 1.0)]
+                    + [softplus_inverse(ENVELOPE_INIT[2] - 0.5)]
+                ),
+                name="generator_envelope",
                 dtype="float32",
             )
 
@@ -349,6 +373,15 @@ class Generator(keras.Model):
         if self.canvas_scale == 2:
             raw = depth_to_space2(raw)
         signal = self.expected_signal(raw)
+        if self.envelope is not None:
+            conditions = ops.concatenate([z, labels], axis=-1)
+            signal = signal * shower_envelope(
+                signal.shape[1],
+                signal.shape[2],
+                tuple(self.source_frame["origin"]),
+                self.envelope(conditions),
+                scale=self.canvas_scale,
+            )
         if self.source_frame is not None:
             shift = self.angle_shift(labels)
             angle = ops.arctan2(z[:, 0] + shift[:, 0], z[:, 1] + shift[:, 1])
@@ -382,5 +415,6 @@ class Generator(keras.Model):
             precision=self.precision,
             label_film=self.label_film,
             canvas_scale=self.canvas_scale,
+            shower_envelope=self.shower_envelope,
         )
         return config

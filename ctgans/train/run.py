@@ -166,6 +166,7 @@ def build_gan(
             precision=m.precision,
             label_film=m.generator.label_film,
             canvas_scale=m.generator.canvas_scale,
+            shower_envelope=m.generator.shower_envelope,
         )
         critic = Critic(
             image_shape=dataset.image_shape,
