@@ -41,6 +41,9 @@ __all__ = [
     "source_frame_warp",
 ]
 
+# Camera model: an untrained network (outputs ~0) starts with ~0.5 p.e. per grid
+# pixel of expected signal, not with a camera full of light.
+SIGNAL_OFFSET = -3.0
 MIN_VARIANCE = 1e-4  # p.e.^2 inside the square root: finite gradient at mu = 0
 AXIS_GUARD = 0.01  # pixels^4 (image_moments; compact gammas: (L^2 - W^2)/2 ~ 0.5)
 LENGTH_GUARD = 0.01  # pixels^2
@@ -349,3 +352,29 @@ def shower_envelope(height: int, width: int, origin_rc, params, scale: int = 1):
 def softplus_inverse(value: float) -> float:
     """The ``x`` with ``softplus(x) == value`` (an initial bias)."""
     return float(np.log(np.expm1(value)))
+
+
+def envelope_layer() -> keras.layers.Dense:
+    """The dense layer (z, labels) -> :func:`shower_envelope` parameters, which
+    starts at :data:`ENVELOPE_INIT` for every image."""
+    centre, length, width = ENVELOPE_INIT
+    return keras.layers.Dense(
+        3,
+        kernel_initializer="zeros",
+        bias_initializer=keras.initializers.Constant(
+            [
+                softplus_inverse(centre),
+                softplus_inverse(length - 1.0),
+                softplus_inverse(width - 0.5),
+            ]
+        ),
+        name="generator_envelope",
+        dtype="float32",
+    )
+
+
+def expected_signal(raw, camera: dict):
+    """Network output -> expected p.e. per grid pixel (the charge transform's
+    inverse applied to ``softplus``: the same scale as the training images)."""
+    y = ops.minimum(ops.softplus(raw + SIGNAL_OFFSET), 1.5)
+    return camera["charge_scale"] * ops.expm1(camera["charge_divisor"] * y)

@@ -7,10 +7,10 @@ from keras import ops
 
 from ctgans.choices import NORMALIZATION, UPSAMPLING
 from ctgans.models.camera import (
-    ENVELOPE_INIT,
     CameraResponse,
+    envelope_layer,
+    expected_signal,
     shower_envelope,
-    softplus_inverse,
     source_frame_warp,
     source_position,
 )
@@ -27,9 +27,6 @@ from ctgans.models.layers import (
 
 MIN_FILTERS = 16
 GATE_BIAS = 2.0  # sigmoid(2) = 0.88: telescopes start lit
-# Camera model: an untrained network (outputs ~0) starts with ~0.5 p.e. per grid
-# pixel of expected signal, not with a camera full of light.
-SIGNAL_OFFSET = -3.0
 
 
 @keras.saving.register_keras_serializable(package="ctgans")
@@ -86,6 +83,10 @@ class Generator(keras.Model):
         ``atan2(z0 + m0(labels), z1 + m1(labels))`` and moved to the source pixel
         ``affine @ (label_x, label_y, 1)`` (standardised labels ``ix``, ``iy``)
         (:func:`~ctgans.models.camera.source_frame_warp`).
+    shower_envelope : bool
+        Needs ``source_frame``: the source-frame signal is multiplied by one
+        Gaussian window per image (:func:`~ctgans.models.camera.shower_envelope`,
+        its centre, length and width a dense function of z and the labels).
     canvas_scale : {1, 2}
         Needs ``source_frame``. 2: the source-frame canvas has twice the grid's
         resolution (the output convolution draws 4 sub-pixels per grid pixel,
@@ -216,19 +217,7 @@ class Generator(keras.Model):
                 name="generator_angle_shift",
                 dtype="float32",
             )
-        self.envelope = None
-        if self.shower_envelope:
-            self.envelope = keras.layers.Dense(
-                3,
-                kernel_initializer="zeros",
-                bias_initializer=keras.initializers.Constant(
-                    [softplus_inverse(ENVELOPE_INIT[0])]
-                    + [softplus_inverse(ENVELOPE_INIT[1] - 1.0)]
-                    + [softplus_inverse(ENVELOPE_INIT[2] - 0.5)]
-                ),
-                name="generator_envelope",
-                dtype="float32",
-            )
+        self.envelope = envelope_layer() if self.shower_envelope else None
 
         height, width = self.image_shape[-3:-1]
         n_blocks, seed_h, seed_w = upsampling_plan(height, width)
@@ -357,13 +346,6 @@ class Generator(keras.Model):
             x = x * self._free + self._fixed
         return x
 
-    def expected_signal(self, raw):
-        """Network output -> expected p.e. per grid pixel (the charge transform's
-        inverse applied to ``softplus``: the same scale as the training images)."""
-        cam = self.camera
-        y = ops.minimum(ops.softplus(raw + SIGNAL_OFFSET), 1.5)
-        return cam["charge_scale"] * ops.expm1(cam["charge_divisor"] * y)
-
     def source_position(self, labels):
         """``(B, 2)`` (row, column) of the requested source on the square grid."""
         frame = self.source_frame
@@ -372,15 +354,12 @@ class Generator(keras.Model):
     def _through_camera(self, raw, z, labels):
         if self.canvas_scale == 2:
             raw = depth_to_space2(raw)
-        signal = self.expected_signal(raw)
+        signal = expected_signal(raw, self.camera)
         if self.envelope is not None:
-            conditions = ops.concatenate([z, labels], axis=-1)
+            params = self.envelope(ops.concatenate([z, labels], axis=-1))
+            origin = tuple(self.source_frame["origin"])
             signal = signal * shower_envelope(
-                signal.shape[1],
-                signal.shape[2],
-                tuple(self.source_frame["origin"]),
-                self.envelope(conditions),
-                scale=self.canvas_scale,
+                *signal.shape[1:3], origin, params, scale=self.canvas_scale
             )
         if self.source_frame is not None:
             shift = self.angle_shift(labels)
