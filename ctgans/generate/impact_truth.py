@@ -20,14 +20,15 @@ import numpy as np
 
 from ctgans.generate.labels import Truth
 from ctgans.generate.stereo_truth import CORE_WINDOW, similar_energy
-from ctgans.impact import core_at_impact, impact_distance, telescope_positions
+from ctgans.impact import core_at_impact, telescope_positions
 
 __all__ = ["sample_impact_cores"]
 
 
 def sample_impact_cores(
     truth: Truth,
-    pool: Truth,
+    pool_energy_tev: np.ndarray,
+    pool_impact_m: np.ndarray,
     subarray,
     rng: np.random.Generator,
     window: int = CORE_WINDOW,
@@ -38,25 +39,19 @@ def sample_impact_cores(
     ----------
     truth : Truth
         Sampled events, one row per telescope image.
-    pool : Truth
-        Selected simulated images (per telescope, as dl1-data-handler reads them).
+    pool_energy_tev, pool_impact_m : array of shape (n_pool,)
+        Energy and impact distance of selected simulated images (per telescope, as
+        dl1-data-handler reads them; :func:`~ctgans.generate.labels.truth_impact`).
     subarray : ctapipe.instrument.SubarrayDescription
-        Telescope positions of both.
+        Telescope positions.
     rng : numpy.random.Generator
         Source of the draws.
     window : int
         Number of nearest-energy pool images to draw from.
     """
-    pool_impact = impact_distance(
-        pool.core_x_m,
-        pool.core_y_m,
-        pool.alt_rad,
-        pool.az_rad,
-        telescope_positions(subarray, pool.tel_id),
-    )
-    chosen = similar_energy(truth.energy_tev, pool.energy_tev, rng, window)
+    chosen = similar_energy(truth.energy_tev, pool_energy_tev, rng, window)
     core_x, core_y = core_at_impact(
-        pool_impact[chosen],
+        pool_impact_m[chosen],
         truth.alt_rad,
         truth.az_rad,
         telescope_positions(subarray, truth.tel_id),

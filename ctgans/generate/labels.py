@@ -48,6 +48,7 @@ __all__ = [
     "generator_labels",
     "sample_truth",
     "truth_from_file",
+    "truth_impact",
 ]
 
 log = logging.getLogger(__name__)
@@ -225,14 +226,19 @@ def generator_labels(
             )
         labels["fov_lon"], labels["fov_lat"] = lon, lat
     if IMPACT_COLUMN in columns:
-        labels[IMPACT_COLUMN] = impact_distance(
-            truth.core_x_m,
-            truth.core_y_m,
-            truth.alt_rad,
-            truth.az_rad,
-            telescope_positions(reference.subarray, truth.tel_id),
-        )
+        labels[IMPACT_COLUMN] = truth_impact(truth, reference.subarray)
     return {c: labels[c] for c in columns}
+
+
+def truth_impact(truth: Truth, subarray) -> np.ndarray:
+    """Each row's impact distance (m) of its telescope (:mod:`ctgans.impact`)."""
+    return impact_distance(
+        truth.core_x_m,
+        truth.core_y_m,
+        truth.alt_rad,
+        truth.az_rad,
+        telescope_positions(subarray, truth.tel_id),
+    )
 
 
 def _groups(first: np.ndarray, second: np.ndarray):

@@ -22,7 +22,7 @@ from ctapipe.io import read_table
 from ctgans.exceptions import ConfigError
 from ctgans.generate.chunks import CopiedTruth, SampledTruth
 from ctgans.generate.impact_truth import sample_impact_cores
-from ctgans.generate.labels import Truth, sample_truth, truth_from_file
+from ctgans.generate.labels import Truth, sample_truth, truth_from_file, truth_impact
 from ctgans.generate.provenance import Drawn
 from ctgans.generate.reference import SHOWER_TABLE, Reference
 from ctgans.generate.request import GenerateRequest
@@ -109,10 +109,13 @@ def plan_truth(
         pool_file = _particle_file(run, primary, signal_id)
         log.info("impact: impact distances drawn from selected images of %s", pool_file)
         pool = truth_from_file(run.data, pool_file, None)
+        pool_impact = truth_impact(pool, reference.subarray)  # once, not per chunk
         drawn = replace(drawn, scatter_m=_scatter_range(pool_file))
 
         def impact_cores(truth: Truth, rng: np.random.Generator) -> Truth:
-            return sample_impact_cores(truth, pool, reference.subarray, rng)
+            return sample_impact_cores(
+                truth, pool.energy_tev, pool_impact, reference.subarray, rng
+            )
 
         return (
             SampledTruth(draw, request.n_events, obs_id, request.seed, impact_cores),
