@@ -49,7 +49,11 @@ def stage_seconds(run: Path, n: int, tmp: Path) -> list[tuple[str, float]]:
     image = np.concatenate([t["image"] for t in tables])[order]
     peak_time = np.concatenate([t["peak_time"] for t in tables])[order]
 
-    rows = [("generator network (batch 256)", network_seconds(run, n))]
+    network = network_seconds(run, n)
+    rows = [
+        ("generator network (batch 256), traced graph (generation)", network["traced"]),
+        ("generator network (batch 256), eager calls (before)", network["eager"]),
+    ]
     geometry = reference.subarray.tel[int(truth.tel_id[0])].camera.geometry
     mapper = build_mapper(geometry, trained.data.mapper, trained.data.image_shape)
     inverse = InverseMapper(mapper, geometry)
@@ -98,18 +102,29 @@ def stage_seconds(run: Path, n: int, tmp: Path) -> list[tuple[str, float]]:
     return rows
 
 
-def network_seconds(run: Path, n: int) -> float:
-    """CPU seconds of the run's generator on ``n`` images, batches of 256."""
-    from ctgans.generate.trained_run import load_generator, open_run
+def network_seconds(run: Path, n: int) -> dict[str, float]:
+    """CPU seconds of the run's generator on ``n`` images, batches of 256, called
+    eagerly (generation before) and through ``inference_function`` (now), in
+    alternating rounds so that a competing process slows both alike."""
+    from ctgans.generate.trained_run import inference_function, load_generator, open_run
 
     trained = open_run(run)
     generator = load_generator(trained)
+    sample = inference_function(generator)
     rng = np.random.default_rng(0)
     z = rng.standard_normal((n, generator.latent_dim)).astype(np.float32)
     labels = np.zeros((n, len(trained.label_columns)), np.float32)
-    generator((z[:8], labels[:8]), training=False)  # build and trace
-    start = time.process_time()
+    arms = {
+        "eager": lambda a, b: generator((a, b), training=False),
+        "traced": sample,
+    }
+    seconds = dict.fromkeys(arms, 0.0)
+    for call in arms.values():
+        np.asarray(call(z[:256], labels[:256]))  # build and trace
     for first in range(0, n, 256):
         rows = slice(first, first + 256)
-        np.asarray(generator((z[rows], labels[rows]), training=False))
-    return time.process_time() - start
+        for name, call in arms.items():
+            start = time.process_time()
+            np.asarray(call(z[rows], labels[rows]))
+            seconds[name] += time.process_time() - start
+    return seconds

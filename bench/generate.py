@@ -140,7 +140,8 @@ def breakdown(run: Path, n: int, parameters: bool, tmp: Path):
     stats = pstats.Stats(profile).stats
     # The network, timed alone on as many images (cProfile does not attribute
     # the time of a generator function resumed inside another one reliably).
-    rows = [("generator network (timed alone, batch 256)", network_seconds(run, n))]
+    network = network_seconds(run, n)["traced"]
+    rows = [("generator network (timed alone, batch 256)", network)]
     for label, (file, key) in STAGES:
         seconds = sum(
             cumulative

@@ -252,6 +252,17 @@ def test_camera_generator_trains_saves_and_loads(
     assert images.shape == (64, 43, 43, 1) and np.isfinite(images).all()
     # The camera noise is there: pixels inside the camera are never all equal.
     assert images.std(axis=0).max() > 0.01
+    # Generation's traced function: the eager images, noise included; one trace.
+    from ctgans.generate.trained_run import inference_function
+
+    sample = inference_function(generator)
+    generator.camera_response.reseed(3)
+    eager = np.asarray(generator((z, labels), training=False))
+    generator.camera_response.reseed(3)
+    traced = np.asarray(sample(z, labels))
+    np.testing.assert_allclose(traced, eager, atol=1e-5)
+    assert np.asarray(sample(z[:5], labels[:5])).shape == (5, 43, 43, 1)
+    assert sample.experimental_get_tracing_count() == 1
 
 
 @pytest.mark.parametrize(

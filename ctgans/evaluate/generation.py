@@ -16,6 +16,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ctgans.evaluate.inputs import EvaluationInputs
+from ctgans.generate.trained_run import inference_function
 
 __all__ = [
     "SIMULATION_RATES",
@@ -38,12 +39,13 @@ def noise(n: int, latent_dim: int, seed: int) -> np.ndarray:
 
 
 def generate_square(generator, labels: np.ndarray, z: np.ndarray, batch: int = 256):
-    """Generator output for standardised ``labels`` and noise ``z``, batch by batch."""
+    """Generator output for standardised ``labels`` and noise ``z``, batch by batch
+    (through its :func:`~ctgans.generate.trained_run.inference_function`)."""
+    sample = inference_function(generator)
+    z, labels = z.astype(np.float32), labels.astype(np.float32)
     return np.concatenate(
         [
-            np.asarray(
-                generator((z[i : i + batch], labels[i : i + batch]), training=False)
-            )
+            np.asarray(sample(z[i : i + batch], labels[i : i + batch]))
             for i in range(0, len(labels), batch)
         ]
     )
@@ -91,10 +93,8 @@ def generator_speed(
     """
     import tensorflow as tf
 
-    labels = inputs.labels
-    call = tf.function(
-        lambda z, y: generator((z, y), training=False), reduce_retracing=True
-    )
+    labels = inputs.labels.astype(np.float32)
+    call = inference_function(generator)
     rng = np.random.default_rng(0)
     result = {}
     for batch in batches:

@@ -18,7 +18,7 @@ from ctgans.generate.chunks import chunk_ranges, chunk_seed
 from ctgans.generate.inverse_mapping import InverseMapper
 from ctgans.generate.labels import Truth, check_ranges, generator_labels
 from ctgans.generate.parts import Chunk
-from ctgans.generate.trained_run import TrainedRun
+from ctgans.generate.trained_run import TrainedRun, inference_function
 from ctgans.generate.writer import EventBatch
 
 TIME_CHANNELS = ("peak_time", "relative_peak_time")
@@ -34,6 +34,7 @@ def generated_chunks(
     labels)`` of each chunk to ``kept``.
     """
     camera = getattr(generator, "camera_response", None)
+    sample = inference_function(generator)
     for k, first, stop in chunk_ranges(plan.n_events):
         truth = plan.chunk(k, first, stop)
         labels = generator_labels(truth, run.label_columns, reference, signal_id)
@@ -46,12 +47,12 @@ def generated_chunks(
             camera.reseed(_int_seed(chunk_seed(request.seed, "camera", k)))
         batches = list(
             _batches(
-                generator,
+                sample,
                 run,
                 inverse,
                 truth,
                 z.astype(np.float32),
-                scaled,
+                scaled.astype(np.float32),
                 request.batch_size,
             )
         )
@@ -70,7 +71,7 @@ def _channel(channels, wanted) -> int | None:
 
 
 def _batches(
-    generator,
+    sample,
     run: TrainedRun,
     inverse: InverseMapper,
     truth: Truth,
@@ -78,7 +79,8 @@ def _batches(
     labels: np.ndarray,
     batch_size: int,
 ):
-    """Yield EventBatch objects of generated camera images, ``batch_size`` at once."""
+    """Yield EventBatch objects of generated camera images, ``batch_size`` at once
+    (``sample``: the generator's :func:`inference_function`)."""
     charge = _channel(run.data.channels, CHARGE_CHANNELS)
     timing = _channel(run.data.channels, TIME_CHANNELS)
     if charge is None:
@@ -89,7 +91,7 @@ def _batches(
     stereo = run.stereo
     for first in range(0, len(truth), batch_size):
         rows = slice(first, first + batch_size)
-        square = np.asarray(generator((z[rows], labels[rows]), training=False))
+        square = np.asarray(sample(z[rows], labels[rows]))
         physical = run.normalization.inverse(square)
         # (n, [T,] H, W, C) -> (n, [T,] n_pixels, C): every telescope alike.
         pixels = inverse(physical.reshape(-1, *physical.shape[-3:]))
