@@ -32,6 +32,11 @@ def check_camera_model(cfg: Config) -> None:
             "model.generator.shower_envelope: needs model.generator.source_frame: "
             f"true; received source_frame false {where}"
         )
+    if g.envelope_rate != 1.0 and not g.shower_envelope:
+        raise ConfigError(
+            "model.generator.envelope_rate: needs model.generator.shower_envelope: "
+            f"true; received shower_envelope false {where}"
+        )
     if g.canvas_scale != 1 and not g.source_frame:
         raise ConfigError(
             "model.generator.canvas_scale: 2 needs model.generator.source_frame: "

@@ -218,6 +218,7 @@ def read_model(sec: Section) -> ModelConfig:
         "label_film",
         "canvas_scale",
         "shower_envelope",
+        "envelope_rate",
     )
     csec = sec.section("critic")
     csec.allow(
@@ -270,6 +271,7 @@ def read_model(sec: Section) -> ModelConfig:
             label_film=gsec.boolean("label_film", False),
             canvas_scale=gsec.integer("canvas_scale", 1, minimum=1, maximum=2),
             shower_envelope=gsec.boolean("shower_envelope", False),
+            envelope_rate=gsec.number("envelope_rate", 1.0, minimum=1.0),
         ),
         critic=CriticConfig(
             filters=tuple(_critic_filters(csec)),

@@ -108,6 +108,7 @@ class GeneratorConfig:
     label_film: bool = False
     canvas_scale: int = 1
     shower_envelope: bool = False
+    envelope_rate: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,31 @@ def test_shower_envelope_keeps_one_shower_and_drops_a_second_blob(scale):
     assert window[int(21 * scale), int(25 * scale)] < 1e-2
 
 
+def test_envelope_rate_starts_at_the_same_window_and_moves_faster():
+    import keras
+    import tensorflow as tf
+
+    from ctgans.models.camera import ENVELOPE_INIT, envelope_layer, softplus_inverse
+
+    x = np.random.default_rng(0).standard_normal((16, 5)).astype(np.float32)
+    start = [softplus_inverse(ENVELOPE_INIT[0])]
+    moved = {}
+    for rate in (1.0, 20.0):
+        layer = envelope_layer(rate)
+        layer.build((None, 5))
+        assert np.allclose(rate * np.asarray(layer(x))[:, 0], start, atol=1e-5)
+        optimizer = keras.optimizers.Adam(1e-3, beta_1=0.0, beta_2=0.9)
+        for _ in range(10):  # push the centre outward
+            with tf.GradientTape() as tape:
+                loss = -keras.ops.mean(rate * layer(x)[:, 0])
+            grads = tape.gradient(loss, layer.trainable_weights)
+            optimizer.apply_gradients(zip(grads, layer.trainable_weights))
+        moved[rate] = float(np.mean(rate * np.asarray(layer(x))[:, 0]) - start[0])
+    # Adam moves each weight by ~ the learning rate: the output by ~ rate times it.
+    assert moved[1.0] > 0
+    assert moved[20.0] == pytest.approx(20 * moved[1.0], rel=0.05)
+
+
 def test_image_moments_measure_the_miss_distance_and_alignment():
     import tensorflow as tf
 
@@ -182,7 +207,8 @@ def _camera_config(tmp_path, toy_pair, **keys):
             f"batch, camera_noise: {keys.get('camera_noise', 'true')}, "
             f"source_frame: {keys.get('source_frame', 'true')}, "
             f"canvas_scale: {keys.get('canvas_scale', '1')}, "
-            f"shower_envelope: {keys.get('shower_envelope', 'false')}}}"
+            f"shower_envelope: {keys.get('shower_envelope', 'false')}, "
+            f"envelope_rate: {keys.get('envelope_rate', '1')}}}"
         ),
         "conditioning: projection, spectral_norm: false": (
             "conditioning: projection, spectral_norm: false, image_moments: "
@@ -238,6 +264,7 @@ def test_camera_generator_trains_saves_and_loads(
             toy_pair,
             canvas_scale=str(canvas_scale),
             shower_envelope=envelope,
+            envelope_rate="20" if envelope == "true" else "1",
         )
     )
     folder = run(cfg)
@@ -246,6 +273,7 @@ def test_camera_generator_trains_saves_and_loads(
     assert generator.camera is not None and generator.source_frame is not None
     assert generator.canvas_scale == canvas_scale
     assert generator.shower_envelope == (envelope == "true")
+    assert generator.envelope_rate == (20.0 if envelope == "true" else 1.0)
     z = np.random.default_rng(0).standard_normal((64, 16)).astype(np.float32)
     labels = np.zeros((64, 3), np.float32)
     images = np.asarray(generator((z, labels), training=False))
@@ -278,6 +306,11 @@ def test_camera_generator_trains_saves_and_loads(
             {"shower_envelope": "true", "source_frame": "false"},
             "shower_envelope: needs model.generator.source_frame",
         ),
+        (
+            {"envelope_rate": "20"},
+            "envelope_rate: needs model.generator.shower_envelope",
+        ),
+        ({"shower_envelope": "true", "envelope_rate": "0.5"}, "envelope_rate"),
     ],
 )
 def test_camera_settings_refused_without_what_they_need(

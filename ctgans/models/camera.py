@@ -354,18 +354,18 @@ def softplus_inverse(value: float) -> float:
     return float(np.log(np.expm1(value)))
 
 
-def envelope_layer() -> keras.layers.Dense:
-    """The dense layer (z, labels) -> :func:`shower_envelope` parameters, which
-    starts at :data:`ENVELOPE_INIT` for every image."""
+def envelope_layer(rate: float = 1.0) -> keras.layers.Dense:
+    """The dense layer (z, labels) -> :func:`shower_envelope` parameters divided
+    by ``rate``, which starts at :data:`ENVELOPE_INIT` for every image."""
     centre, length, width = ENVELOPE_INIT
     return keras.layers.Dense(
         3,
         kernel_initializer="zeros",
         bias_initializer=keras.initializers.Constant(
             [
-                softplus_inverse(centre),
-                softplus_inverse(length - 1.0),
-                softplus_inverse(width - 0.5),
+                softplus_inverse(centre) / rate,
+                softplus_inverse(length - 1.0) / rate,
+                softplus_inverse(width - 0.5) / rate,
             ]
         ),
         name="generator_envelope",

@@ -87,6 +87,11 @@ class Generator(keras.Model):
         Needs ``source_frame``: the source-frame signal is multiplied by one
         Gaussian window per image (:func:`~ctgans.models.camera.shower_envelope`,
         its centre, length and width a dense function of z and the labels).
+    envelope_rate : float
+        The envelope's dense outputs are this factor times the layer's (its
+        initial bias divided by it): Adam moves every weight by about the
+        learning rate per step, so at 1 the window's centre and sizes (grid
+        pixels) cannot move more than ~0.4 pixels in 2 000 steps.
     canvas_scale : {1, 2}
         Needs ``source_frame``. 2: the source-frame canvas has twice the grid's
         resolution (the output convolution draws 4 sub-pixels per grid pixel,
@@ -124,6 +129,7 @@ class Generator(keras.Model):
         label_film: bool = False,
         canvas_scale: int = 1,
         shower_envelope: bool = False,
+        envelope_rate: float = 1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -217,7 +223,10 @@ class Generator(keras.Model):
                 name="generator_angle_shift",
                 dtype="float32",
             )
-        self.envelope = envelope_layer() if self.shower_envelope else None
+        self.envelope_rate = float(envelope_rate)
+        self.envelope = (
+            envelope_layer(self.envelope_rate) if self.shower_envelope else None
+        )
 
         height, width = self.image_shape[-3:-1]
         n_blocks, seed_h, seed_w = upsampling_plan(height, width)
@@ -356,7 +365,9 @@ class Generator(keras.Model):
             raw = depth_to_space2(raw)
         signal = expected_signal(raw, self.camera)
         if self.envelope is not None:
-            params = self.envelope(ops.concatenate([z, labels], axis=-1))
+            params = self.envelope_rate * self.envelope(
+                ops.concatenate([z, labels], axis=-1)
+            )
             origin = tuple(self.source_frame["origin"])
             signal = signal * shower_envelope(
                 *signal.shape[1:3], origin, params, scale=self.canvas_scale
@@ -395,5 +406,6 @@ class Generator(keras.Model):
             label_film=self.label_film,
             canvas_scale=self.canvas_scale,
             shower_envelope=self.shower_envelope,
+            envelope_rate=self.envelope_rate,
         )
         return config

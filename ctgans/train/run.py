@@ -167,6 +167,7 @@ def build_gan(
             label_film=m.generator.label_film,
             canvas_scale=m.generator.canvas_scale,
             shower_envelope=m.generator.shower_envelope,
+            envelope_rate=m.generator.envelope_rate,
         )
         critic = Critic(
             image_shape=dataset.image_shape,
