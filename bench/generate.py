@@ -177,6 +177,8 @@ def _arm_rows(arms: list[dict]) -> list[str]:
     rows.append("")
     for parameters in sorted({a["parameters"] for a in arms}, reverse=True):
         mine = [a for a in arms if a["parameters"] == parameters]
+        if len(mine) < 2:  # no marginal rate from one size
+            continue
         small, large = mine[-2], mine[-1]
         if large["n"] == small["n"]:
             continue
