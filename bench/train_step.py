@@ -77,6 +77,7 @@ class BaselineArm:
         from ctlearn.core.loader import DLDataLoader
 
         from ctgans.config import LABEL_COLUMNS
+        from ctgans.config_types import CONDITION_LABELS
         from ctgans.data.reader import open_reader
         from ctgans.train.run import build_gan
 
@@ -87,8 +88,12 @@ class BaselineArm:
         self.critic_steps = cfg.loss.critic_steps
         self.latent_dim = cfg.model.latent_dim
         self.normalization, self.scaler = dataset.normalization, dataset.label_scaler
-        self.tasks = list(cfg.data.labels)
+        # Condition labels (the impact distance) are no ctlearn task: computed per
+        # batch from the reader's rows, as ctgans' reader does.
+        self.tasks = [t for t in cfg.data.labels if t not in CONDITION_LABELS]
         self.columns = {t: LABEL_COLUMNS[t] for t in self.tasks}
+        conditions = [t for t in cfg.data.labels if t in CONDITION_LABELS]
+        self.conditions = [c for t in conditions for c in LABEL_COLUMNS[t]]
 
         self.reader = open_reader(cfg.data)
         n = self.reader._get_n_events()
@@ -123,14 +128,22 @@ class BaselineArm:
     def _batch(self):
         import tensorflow as tf
 
+        from ctgans.data.reader import label_values
+
         start = time.perf_counter()
         if self.next_index == len(self.loader):
             self.loader.on_epoch_end()
             self.next_index = 0
         features, labels = self.loader[self.next_index]
+        labels = self._labels(labels)
+        if self.conditions:
+            first = self.next_index * self.loader.batch_size
+            batch = self.loader.indices[first : first + self.loader.batch_size]
+            rows = self.reader.example_identifiers[batch]
+            labels.update(label_values(rows, self.conditions, self.reader.subarray))
         self.next_index += 1
         images = tf.constant(self.normalization.forward(np.asarray(features)))
-        labels = tf.constant(self.scaler.forward(self._labels(labels)))
+        labels = tf.constant(self.scaler.forward(labels))
         self.load_seconds += time.perf_counter() - start
         return images, labels
 
