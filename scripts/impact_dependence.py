@@ -19,7 +19,7 @@ import numpy as np
 
 from ctgans.data.cache import read_cache
 from ctgans.evaluate.generation import generate_square
-from ctgans.generate.trained_run import load_generator, open_run
+from ctgans.generate.trained_run import inference_function, load_generator, open_run
 from ctgans.impact import IMPACT_COLUMN
 from ctgans.runs.files import read_dataset
 
@@ -47,7 +47,9 @@ def main() -> None:
     generator = load_generator(run, seed=0)
     z = np.random.default_rng(0).standard_normal((len(rows), generator.latent_dim))
     fake = generate_square(
-        generator, run.label_scaler.forward(physical), z.astype(np.float32)
+        inference_function(generator),
+        run.label_scaler.forward(physical),
+        z.astype(np.float32),
     )
     real_size, fake_size = log_size(run, dataset.images[rows]), log_size(run, fake)
     energy, impact = physical["log_true_energy"], physical[IMPACT_COLUMN]

@@ -38,10 +38,11 @@ def noise(n: int, latent_dim: int, seed: int) -> np.ndarray:
     return rng.standard_normal((n, latent_dim)).astype(np.float32)
 
 
-def generate_square(generator, labels: np.ndarray, z: np.ndarray, batch: int = 256):
-    """Generator output for standardised ``labels`` and noise ``z``, batch by batch
-    (through its :func:`~ctgans.generate.trained_run.inference_function`)."""
-    sample = inference_function(generator)
+def generate_square(sample, labels: np.ndarray, z: np.ndarray, batch: int = 256):
+    """Generator output for standardised ``labels`` and noise ``z``, batch by batch;
+    ``sample`` is the generator's
+    :func:`~ctgans.generate.trained_run.inference_function` (made once: each one
+    traces the network anew)."""
     z, labels = z.astype(np.float32), labels.astype(np.float32)
     return np.concatenate(
         [

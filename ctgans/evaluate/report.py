@@ -103,11 +103,12 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
     generator = None
     gen_physical = physical  # a generator's images have the requested labels
     if request.generator == "run":
-        from ctgans.generate.trained_run import load_generator
+        from ctgans.generate.trained_run import inference_function, load_generator
 
         generator = load_generator(inputs.run, request.epoch, request.seed)
+        sample = inference_function(generator)
         z = noise(n, generator.latent_dim, request.seed)
-        fake = generate_square(generator, inputs.labels, z)
+        fake = generate_square(sample, inputs.labels, z)
     else:
         fake, gen_physical = nearest_simulated(inputs)
     lap("load_and_generate")
@@ -176,7 +177,7 @@ def build_report(request: ReportRequest) -> tuple[dict, ReportData]:
 
             def make_square(labels):
                 z = rng.standard_normal((len(labels), generator.latent_dim))
-                return generate_square(generator, labels, z.astype(np.float32))
+                return generate_square(sample, labels, z.astype(np.float32))
 
         sections, fixed_sizes = exact_label_sections(
             inputs,
