@@ -202,7 +202,7 @@ def inference_function(generator):
 
     The same images as calling the generator eagerly (its camera noise draws the
     same sequence), but TensorFlow's graph optimisations (fused convolution,
-    bias and activation kernels) make the network about 1.35x cheaper on this
+    bias and activation kernels) make the network 1.25-1.35x cheaper on this
     CPU (BENCHMARKS.md, "Generating DL1 files").
     """
     import tensorflow as tf
