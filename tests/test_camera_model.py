@@ -184,6 +184,34 @@ def test_envelope_rate_starts_at_the_same_window_and_moves_faster():
     assert moved[20.0] == pytest.approx(20 * moved[1.0], rel=0.05)
 
 
+def test_generator_with_envelope_rate_starts_with_the_same_images(tmp_path, toy_pair):
+    # The rate rescales the layer's bias and multiplies its output back in the
+    # generator: two untrained generators that differ only in it draw alike.
+    import dataclasses
+
+    import keras
+    import tensorflow as tf
+
+    from ctgans.data.prepare import prepare_dataset
+    from ctgans.train.run import build_gan
+
+    cfg = load_config(_camera_config(tmp_path, toy_pair, shower_envelope="true"))
+    dataset = prepare_dataset(cfg.data, cfg.seed)
+    z = np.random.default_rng(0).standard_normal((8, 16)).astype(np.float32)
+    labels = np.zeros((8, 3), np.float32)
+    images = {}
+    for rate in (1.0, 20.0):
+        g = dataclasses.replace(cfg.model.generator, envelope_rate=rate)
+        model = dataclasses.replace(cfg.model, generator=g)
+        arm = dataclasses.replace(cfg, model=model)
+        keras.utils.set_random_seed(0)
+        gan = build_gan(arm, dataset, None, tf.distribute.get_strategy())
+        generator = gan.generator
+        generator.camera_response.reseed(5)
+        images[rate] = np.asarray(generator((z, labels), training=False))
+    np.testing.assert_allclose(images[20.0], images[1.0], atol=1e-4)
+
+
 def test_image_moments_measure_the_miss_distance_and_alignment():
     import tensorflow as tf
 
