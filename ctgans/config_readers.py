@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ctgans.choices import (
     CONDITIONING,
+    ENVELOPE_CENTRES,
     LABEL_LOSSES,
     LABEL_SOURCES,
     NORMALIZATION,
@@ -219,6 +220,7 @@ def read_model(sec: Section) -> ModelConfig:
         "canvas_scale",
         "shower_envelope",
         "envelope_rate",
+        "envelope_centre",
     )
     csec = sec.section("critic")
     csec.allow(
@@ -272,6 +274,7 @@ def read_model(sec: Section) -> ModelConfig:
             canvas_scale=gsec.integer("canvas_scale", 1, minimum=1, maximum=2),
             shower_envelope=gsec.boolean("shower_envelope", False),
             envelope_rate=gsec.number("envelope_rate", 1.0, minimum=1.0),
+            envelope_centre=gsec.choice("envelope_centre", ENVELOPE_CENTRES, "learned"),
         ),
         critic=CriticConfig(
             filters=tuple(_critic_filters(csec)),

@@ -109,6 +109,7 @@ class GeneratorConfig:
     canvas_scale: int = 1
     shower_envelope: bool = False
     envelope_rate: float = 1.0
+    envelope_centre: str = "learned"
 
 
 @dataclass(frozen=True)

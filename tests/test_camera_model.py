@@ -212,6 +212,99 @@ def test_generator_with_envelope_rate_starts_with_the_same_images(tmp_path, toy_
     np.testing.assert_allclose(images[20.0], images[1.0], atol=1e-4)
 
 
+def test_generator_draws_at_the_held_envelope_centre(tmp_path, toy_pair):
+    import keras
+    import tensorflow as tf
+
+    from ctgans.data.prepare import prepare_dataset
+    from ctgans.models.camera import softplus_inverse
+    from ctgans.train.run import build_gan
+
+    cfg = load_config(
+        _camera_config(
+            tmp_path, toy_pair, shower_envelope="true", envelope_centre="fitted"
+        )
+    )
+    dataset = prepare_dataset(cfg.data, cfg.seed)
+    keras.utils.set_random_seed(0)
+    generator = build_gan(cfg, dataset, None, tf.distribute.get_strategy()).generator
+    assert generator.envelope_distance["n_images"] > 50  # fitted from the toy
+    # A narrow window (2 px long, 1 px wide) over a uniform signal (the untrained
+    # network's output raised by 2): the light is where the window is.
+    bias = generator.envelope.bias
+    bias.assign([0.0, softplus_inverse(1.0), softplus_inverse(0.5)])
+    generator.to_image.bias.assign(generator.to_image.bias + 2.0)
+    z = np.random.default_rng(0).standard_normal((256, 16)).astype(np.float32)
+    labels = np.zeros((256, 3), np.float32)
+    source = np.asarray(generator.source_position(labels[:1]))[0]
+    rows, cols = np.indices((43, 43))
+    radius = np.hypot(rows - source[0], cols - source[1])
+    radii = {}
+    for distance in (4.0, 14.0):
+        generator.envelope_distance = {
+            "coefficients": [float(np.log(distance))] + [0.0] * 9,
+            "residual_sd": 0.0,
+        }
+        generator.camera_response.reseed(5)
+        images = np.asarray(generator((z, labels), training=False))
+        charge = dataset.normalization.inverse(images)[..., 0].mean(axis=0)  # p.e.
+        radii[distance] = float((charge * radius).sum() / charge.sum())
+    # The light's mean distance from the source is the held centre.
+    assert radii[4.0] == pytest.approx(4.0, abs=1.0), radii
+    assert radii[14.0] == pytest.approx(14.0, abs=1.0), radii
+
+
+def test_envelope_distance_fit_recovers_the_distance_of_the_light():
+    from ctgans.models.camera import envelope_distance
+    from ctgans.train.envelope_fit import fit_envelope_distance
+
+    rng = np.random.default_rng(1)
+    n, size = 400, 43
+    labels = rng.standard_normal((n, 3)).astype(np.float32)
+    # Source at (row, col) = (21 + 2 y, 10 + 2 x): labels 0 and 1 are the direction.
+    affine = np.array([[0.0, 2.0, 21.0], [2.0, 0.0, 10.0]])
+    source = np.stack([21 + 2 * labels[:, 1], 10 + 2 * labels[:, 0]], 1)
+    # log distance 1.8 + 0.3 * label 2, log-normal spread 0.1, random side.
+    distance = np.exp(1.8 + 0.3 * labels[:, 2] + 0.1 * rng.standard_normal(n))
+    angle = rng.uniform(0, 2 * np.pi, n)
+    rows, cols = np.indices((size, size))
+    centre_r = source[:, 0] + distance * np.sin(angle)
+    centre_c = source[:, 1] + distance * np.cos(angle)
+    charges = 100 * np.exp(
+        -0.5
+        * (
+            (rows[None] - centre_r[:, None, None]) ** 2
+            + (cols[None] - centre_c[:, None, None]) ** 2
+        )
+        / 1.5**2
+    )
+    charges += rng.normal(0, 1, charges.shape)  # pedestal noise below threshold
+    fit = fit_envelope_distance(charges, labels, (0, 1), affine, 3.0)
+    c = np.asarray(fit["coefficients"])
+    assert c[0] == pytest.approx(1.8, abs=0.05)
+    assert c[3] == pytest.approx(0.3, abs=0.03)  # the impact-like label
+    assert np.abs(c[1:3]).max() < 0.03  # the direction does not set the distance
+    assert fit["residual_sd"] == pytest.approx(0.1, abs=0.03)
+    assert fit["n_images"] == n
+    # The generator's side: the fitted centre at these labels, spread log-normally.
+    probe = np.zeros((4000, 3), np.float32)
+    probe[:, 2] = 1.0
+    noise = rng.standard_normal(4000).astype(np.float32)
+    drawn = np.asarray(envelope_distance(probe, noise, fit))
+    assert np.median(drawn) == pytest.approx(np.exp(2.1), rel=0.05)
+    assert np.std(np.log(drawn)) == pytest.approx(0.1, abs=0.03)
+
+
+def test_shower_envelope_held_centre_replaces_the_learned_one():
+    from ctgans.models.camera import shower_envelope
+
+    params = np.log(np.expm1(np.array([[8.0, 2.0, 1.0]] * 2, np.float32)))
+    window = np.asarray(
+        shower_envelope(43, 43, (21.0, 7.0), params, centre=np.array([3.0, 12.0]))
+    )[..., 0]
+    assert np.argmax(window[0, 21]) == 10 and np.argmax(window[1, 21]) == 19
+
+
 def test_image_moments_measure_the_miss_distance_and_alignment():
     import tensorflow as tf
 
@@ -236,7 +329,8 @@ def _camera_config(tmp_path, toy_pair, **keys):
             f"source_frame: {keys.get('source_frame', 'true')}, "
             f"canvas_scale: {keys.get('canvas_scale', '1')}, "
             f"shower_envelope: {keys.get('shower_envelope', 'false')}, "
-            f"envelope_rate: {keys.get('envelope_rate', '1')}}}"
+            f"envelope_rate: {keys.get('envelope_rate', '1')}, "
+            f"envelope_centre: {keys.get('envelope_centre', 'learned')}}}"
         ),
         "conditioning: projection, spectral_norm: false": (
             "conditioning: projection, spectral_norm: false, image_moments: "
@@ -278,10 +372,15 @@ def test_fitted_camera_model_matches_the_toy_camera(tmp_path, toy_pair):
     assert np.median(miss_flipped) > 2 * np.median(miss)
 
 
-@pytest.mark.parametrize("canvas_scale, envelope", [(1, "false"), (2, "true")])
+@pytest.mark.parametrize(
+    "canvas_scale, envelope, centre",
+    [(1, "false", "learned"), (2, "true", "learned"), (1, "true", "fitted")],
+)
 def test_camera_generator_trains_saves_and_loads(
-    tmp_path, toy_pair, canvas_scale, envelope
+    tmp_path, toy_pair, canvas_scale, envelope, centre
 ):
+    import json
+
     import keras
 
     from ctgans.train.run import run
@@ -293,6 +392,7 @@ def test_camera_generator_trains_saves_and_loads(
             canvas_scale=str(canvas_scale),
             shower_envelope=envelope,
             envelope_rate="20" if envelope == "true" else "1",
+            envelope_centre=centre,
         )
     )
     folder = run(cfg)
@@ -302,6 +402,15 @@ def test_camera_generator_trains_saves_and_loads(
     assert generator.canvas_scale == canvas_scale
     assert generator.shower_envelope == (envelope == "true")
     assert generator.envelope_rate == (20.0 if envelope == "true" else 1.0)
+    recorded = json.loads((folder / "camera_model.json").read_text())
+    if centre == "fitted":
+        # Fitted from the toy's gammas, saved with the weights and the camera model.
+        fit = generator.envelope_distance
+        assert fit == recorded["envelope_distance"]
+        assert 3.0 < fit["median_distance_px"] < 15.0
+    else:
+        assert generator.envelope_distance is None
+        assert recorded["envelope_distance"] is None
     z = np.random.default_rng(0).standard_normal((64, 16)).astype(np.float32)
     labels = np.zeros((64, 3), np.float32)
     images = np.asarray(generator((z, labels), training=False))
@@ -338,6 +447,11 @@ def test_camera_generator_trains_saves_and_loads(
             {"envelope_rate": "20"},
             "envelope_rate: needs model.generator.shower_envelope",
         ),
+        (
+            {"envelope_centre": "fitted"},
+            "envelope_centre: fitted needs model.generator.shower_envelope",
+        ),
+        ({"shower_envelope": "true", "envelope_centre": "held"}, "envelope_centre"),
         ({"shower_envelope": "true", "envelope_rate": "0.5"}, "envelope_rate"),
     ],
 )

@@ -35,7 +35,9 @@ from keras import ops
 
 __all__ = [
     "CameraResponse",
+    "envelope_distance",
     "image_moments",
+    "label_features",
     "shower_envelope",
     "source_position",
     "source_frame_warp",
@@ -328,25 +330,59 @@ def image_moments(charges, source_rc, threshold):
 ENVELOPE_INIT = (8.0, 6.0, 3.0)
 
 
-def shower_envelope(height: int, width: int, origin_rc, params, scale: int = 1):
+def shower_envelope(
+    height: int, width: int, origin_rc, params, scale: int = 1, centre=None
+):
     """A Gaussian window around one shower in the source frame, ``(B, H, W, 1)``.
 
     ``params`` ``(B, 3)`` (free network outputs) give, in grid pixels, the
     window's centre along the axis from the source ``softplus(p0)``, its length
     ``1 + softplus(p1)`` and width ``0.5 + softplus(p2)`` (standard deviations).
-    The canvas (``scale`` times the grid's resolution, source at ``origin_rc`` in
-    grid pixels, axis along +column) is multiplied by it, so light far from the
-    one shower (a second blob) cannot be drawn.
+    ``centre`` ``(B,)`` (grid pixels), when given, replaces ``softplus(p0)``
+    (:func:`envelope_distance`). The canvas (``scale`` times the grid's
+    resolution, source at ``origin_rc`` in grid pixels, axis along +column) is
+    multiplied by it, so light far from the one shower (a second blob) cannot be
+    drawn.
     """
     offset = (scale - 1.0) / 2.0
     rows = (ops.arange(height, dtype="float32") - offset) / scale - origin_rc[0]
     cols = (ops.arange(width, dtype="float32") - offset) / scale - origin_rc[1]
-    centre = ops.softplus(params[:, 0])[:, None, None]
+    if centre is None:
+        centre = ops.softplus(params[:, 0])
+    centre = ops.cast(centre, "float32")[:, None, None]
     length = 1.0 + ops.softplus(params[:, 1])[:, None, None]
     widths = 0.5 + ops.softplus(params[:, 2])[:, None, None]
     along = (cols[None, None, :] - centre) / length
     across = rows[None, :, None] / widths
     return ops.exp(-0.5 * (ops.square(along) + ops.square(across)))[..., None]
+
+
+def label_features(labels):
+    """``(B, F)`` terms of a quadratic in the standardised ``labels`` ``(B, L)``:
+    1, each label, and each product of two (``i <= j``); ``F = 1 + L + L(L+1)/2``."""
+    labels = ops.cast(labels, "float32")
+    terms = [ops.ones_like(labels[:, :1]), labels]
+    for i in range(labels.shape[-1]):
+        terms.append(labels[:, i : i + 1] * labels[:, i:])
+    return ops.concatenate(terms, axis=-1)
+
+
+#: A held envelope centre stays within these grid pixels of the source.
+ENVELOPE_CENTRE_RANGE = (0.25, 40.0)
+
+
+def envelope_distance(labels, noise, fit: dict):
+    """``(B,)`` envelope centres (grid pixels from the source) held at the image
+    distance of the training images: ``exp(label_features(labels) @ c + s * noise)``
+    with ``fit`` = ``{"coefficients": c, "residual_sd": s}``
+    (:func:`ctgans.train.envelope_fit.fit_envelope_distance`), ``noise`` ``(B,)``
+    standard normal: a log-normal spread at given labels, as the data scatter."""
+    coefficients = ops.convert_to_tensor(
+        np.asarray(fit["coefficients"], "float32")[:, None]
+    )
+    log_distance = ops.matmul(label_features(labels), coefficients)[:, 0]
+    log_distance = log_distance + float(fit["residual_sd"]) * ops.cast(noise, "float32")
+    return ops.clip(ops.exp(log_distance), *ENVELOPE_CENTRE_RANGE)
 
 
 def softplus_inverse(value: float) -> float:

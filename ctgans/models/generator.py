@@ -8,6 +8,7 @@ from keras import ops
 from ctgans.choices import NORMALIZATION, UPSAMPLING
 from ctgans.models.camera import (
     CameraResponse,
+    envelope_distance,
     envelope_layer,
     expected_signal,
     shower_envelope,
@@ -92,6 +93,13 @@ class Generator(keras.Model):
         initial bias divided by it): Adam moves every weight by about the
         learning rate per step, so at 1 the window's centre and sizes (grid
         pixels) cannot move more than ~0.4 pixels in 2 000 steps.
+    envelope_distance : dict, optional
+        Needs ``shower_envelope``. ``{"coefficients": [...], "residual_sd": s}``
+        (:func:`ctgans.train.envelope_fit.fit_envelope_distance`): the window's
+        centre is not learned but held at the training images' distance from the
+        source at these labels, drawn log-normally with the noise ``z[:, 2]``
+        (:func:`~ctgans.models.camera.envelope_distance`); its length and width
+        still learn.
     canvas_scale : {1, 2}
         Needs ``source_frame``. 2: the source-frame canvas has twice the grid's
         resolution (the output convolution draws 4 sub-pixels per grid pixel,
@@ -130,6 +138,7 @@ class Generator(keras.Model):
         canvas_scale: int = 1,
         shower_envelope: bool = False,
         envelope_rate: float = 1.0,
+        envelope_distance=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -151,6 +160,14 @@ class Generator(keras.Model):
         self.shower_envelope = bool(shower_envelope)
         if self.shower_envelope and source_frame is None:
             raise ValueError("Generator: `shower_envelope` needs `source_frame`")
+        self.envelope_distance = envelope_distance
+        if envelope_distance is not None and not self.shower_envelope:
+            raise ValueError("Generator: `envelope_distance` needs `shower_envelope`")
+        if envelope_distance is not None and latent_dim < 3:
+            raise ValueError(
+                "Generator: `envelope_distance` draws with z[:, 2]; expected "
+                f"latent_dim >= 3, received {latent_dim}"
+            )
         self.precision = precision
         self._dtype = layer_dtype(precision)
         if upsampling not in UPSAMPLING:
@@ -368,9 +385,16 @@ class Generator(keras.Model):
             params = self.envelope_rate * self.envelope(
                 ops.concatenate([z, labels], axis=-1)
             )
+            centre = None
+            if self.envelope_distance is not None:
+                centre = envelope_distance(labels, z[:, 2], self.envelope_distance)
             origin = tuple(self.source_frame["origin"])
             signal = signal * shower_envelope(
-                *signal.shape[1:3], origin, params, scale=self.canvas_scale
+                *signal.shape[1:3],
+                origin,
+                params,
+                scale=self.canvas_scale,
+                centre=centre,
             )
         if self.source_frame is not None:
             shift = self.angle_shift(labels)
@@ -407,5 +431,6 @@ class Generator(keras.Model):
             canvas_scale=self.canvas_scale,
             shower_envelope=self.shower_envelope,
             envelope_rate=self.envelope_rate,
+            envelope_distance=self.envelope_distance,
         )
         return config

@@ -16,7 +16,9 @@ What :class:`ctgans.models.camera.CameraResponse` and the source-frame warp need
   these labels in a ``CameraFrame`` rotated by the camera's ``pix_rotation``, the
   frame of the mapper's (rotated) geometry, so the positions are taken there: in
   the unrotated geometry's frame the source would be off the image axis (MAGIC:
-  by 70.9 degrees of rotation).
+  by 70.9 degrees of rotation);
+* with ``model.generator.envelope_centre: fitted``, the image distance from the
+  source as a function of the labels (:mod:`ctgans.train.envelope_fit`).
 
 All of it is written to the run folder as ``camera_model.json`` (the matrices are
 recomputed from the geometry and saved with the generator's weights).
@@ -32,8 +34,9 @@ from ctapipe.instrument import SubarrayDescription
 
 from ctgans.exceptions import CtgansInputError
 from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
+from ctgans.train.envelope_fit import THRESHOLD_SIGMAS, fit_envelope_distance
 
-__all__ = ["CameraModel", "fit_camera_model"]
+__all__ = ["CameraModel", "fit_camera_model", "pedestal_sigma"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,7 @@ class CameraModel:
     affine: np.ndarray | None  # (2, 3): standardised (x, y, 1) -> (row, col)
     label_index: tuple[int, int] | None
     n_pedestal_values: int
+    envelope_distance: dict | None = None  # envelope_fit.fit_envelope_distance
 
     def summary(self) -> dict:
         q = self.pedestal_quantiles
@@ -66,7 +70,15 @@ class CameraModel:
             },
             "source_affine": None if self.affine is None else self.affine.tolist(),
             "label_index": None if self.label_index is None else list(self.label_index),
+            "envelope_distance": self.envelope_distance,
         }
+
+
+def pedestal_sigma(quantiles) -> float:
+    """Half the 16-84 % range of the pedestal quantile table (p.e.)."""
+    levels = np.linspace(0, 1, len(quantiles))
+    low, high = np.interp([0.16, 0.84], levels, quantiles)
+    return float(high - low) / 2.0
 
 
 def square_matrix(mapper, n_pixels: int) -> np.ndarray:
@@ -142,6 +154,22 @@ def fit_camera_model(cfg, dataset, seed: int) -> CameraModel:
         dataset.label_scaler,
         list(dataset.label_columns),
     )
+    distance = None
+    if cfg.model.generator.envelope_centre == "fitted":
+        distance = fit_envelope_distance(
+            charges[..., 0],
+            dataset.labels[np.sort(take)],
+            label_index,
+            affine,
+            THRESHOLD_SIGMAS * pedestal_sigma(quantiles),
+        )
+        log.info(
+            "camera model: envelope centre fitted on %d training images "
+            "(median distance %.2f grid pixels, log-normal spread %.2f)",
+            distance["n_images"],
+            distance["median_distance_px"],
+            distance["residual_sd"],
+        )
     log.info(
         "camera model: %d signal-free pixel charges from %d training images "
         "(median %.3f p.e., 16-84%% %.3f..%.3f p.e.)",
@@ -157,4 +185,5 @@ def fit_camera_model(cfg, dataset, seed: int) -> CameraModel:
         affine,
         label_index,
         int(len(values)),
+        distance,
     )

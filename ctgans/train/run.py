@@ -41,7 +41,7 @@ from ctgans.train.callbacks import (
     SampleGrid,
     StopOnNonFinite,
 )
-from ctgans.train.camera_model import fit_camera_model
+from ctgans.train.camera_model import fit_camera_model, pedestal_sigma
 from ctgans.train.checkpoint import broadcast_state, restore_checkpoint
 from ctgans.train.dataset_checks import check_dataset
 from ctgans.train.history import HistoryCSV
@@ -60,10 +60,16 @@ class TrainingDiverged(CtgansInputError):
 
 
 def camera_settings(cfg: Config, dataset: CachedDataset, camera_model) -> dict:
-    """The Generator's ``camera``, ``source_frame`` and ``camera_arrays`` arguments
-    (all None without ``model.generator.camera_noise``)."""
+    """The Generator's ``camera``, ``source_frame``, ``camera_arrays`` and
+    ``envelope_distance`` arguments (all None without
+    ``model.generator.camera_noise``)."""
     if camera_model is None:
-        return {"camera": None, "source_frame": None, "camera_arrays": None}
+        return {
+            "camera": None,
+            "source_frame": None,
+            "camera_arrays": None,
+            "envelope_distance": None,
+        }
     charge = dataset.normalization.transforms[0]
     height = dataset.image_shape[0]
     camera = {
@@ -88,7 +94,12 @@ def camera_settings(cfg: Config, dataset: CachedDataset, camera_model) -> dict:
         "to_square": camera_model.to_square,
         "pedestal_quantiles": camera_model.pedestal_quantiles,
     }
-    return {"camera": camera, "source_frame": frame, "camera_arrays": arrays}
+    return {
+        "camera": camera,
+        "source_frame": frame,
+        "camera_arrays": arrays,
+        "envelope_distance": camera_model.envelope_distance,
+    }
 
 
 def critic_moments(cfg: Config, dataset: CachedDataset, camera_model) -> dict | None:
@@ -98,10 +109,7 @@ def critic_moments(cfg: Config, dataset: CachedDataset, camera_model) -> dict | 
     if not cfg.model.critic.image_moments:
         return None
     charge = dataset.normalization.transforms[0]
-    quantiles = camera_model.pedestal_quantiles
-    levels = np.linspace(0, 1, len(quantiles))
-    low, high = np.interp([0.16, 0.84], levels, quantiles)
-    sigma = float(high - low) / 2.0
+    sigma = pedestal_sigma(camera_model.pedestal_quantiles)
     return {
         "charge_scale": float(charge.a),
         "charge_divisor": float(charge.b),
