@@ -19,10 +19,11 @@ PRECISIONS = ("float32", "bfloat16")
 #: ``model.generator.upsampling``: strided transposed convolution, or resize + conv.
 UPSAMPLING = ("transpose", "upsample")
 
-#: ``model.generator.envelope_centre``: the shower envelope's centre learned from
-#: z and the labels, or held at the training images' distance from the source
-#: (fitted per label, :mod:`ctgans.train.envelope_fit`).
-ENVELOPE_CENTRES = ("learned", "fitted")
+#: ``model.generator.envelope_centre`` and ``envelope_length``: the shower
+#: envelope's centre (length) learned from z and the labels, or held at the
+#: training images' distance from the source (a multiple of their length),
+#: fitted per label (:mod:`ctgans.train.envelope_fit`).
+ENVELOPE_SETTINGS = ("learned", "fitted")
 
 #: ``model.generator.normalization``: after each generator convolution.
 NORMALIZATION = ("batch", "layer", "none")

@@ -37,12 +37,13 @@ def check_camera_model(cfg: Config) -> None:
             "model.generator.envelope_rate: needs model.generator.shower_envelope: "
             f"true; received shower_envelope false {where}"
         )
-    if g.envelope_centre != "learned" and not g.shower_envelope:
-        raise ConfigError(
-            f"model.generator.envelope_centre: {g.envelope_centre} needs "
-            "model.generator.shower_envelope: true; received shower_envelope "
-            f"false {where}"
-        )
+    for key in ("envelope_centre", "envelope_length"):
+        if getattr(g, key) != "learned" and not g.shower_envelope:
+            raise ConfigError(
+                f"model.generator.{key}: {getattr(g, key)} needs "
+                "model.generator.shower_envelope: true; received shower_envelope "
+                f"false {where}"
+            )
     if g.canvas_scale != 1 and not g.source_frame:
         raise ConfigError(
             "model.generator.canvas_scale: 2 needs model.generator.source_frame: "

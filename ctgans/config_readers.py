@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ctgans.choices import (
     CONDITIONING,
-    ENVELOPE_CENTRES,
+    ENVELOPE_SETTINGS,
     LABEL_LOSSES,
     LABEL_SOURCES,
     NORMALIZATION,
@@ -221,6 +221,7 @@ def read_model(sec: Section) -> ModelConfig:
         "shower_envelope",
         "envelope_rate",
         "envelope_centre",
+        "envelope_length",
     )
     csec = sec.section("critic")
     csec.allow(
@@ -274,7 +275,12 @@ def read_model(sec: Section) -> ModelConfig:
             canvas_scale=gsec.integer("canvas_scale", 1, minimum=1, maximum=2),
             shower_envelope=gsec.boolean("shower_envelope", False),
             envelope_rate=gsec.number("envelope_rate", 1.0, minimum=1.0),
-            envelope_centre=gsec.choice("envelope_centre", ENVELOPE_CENTRES, "learned"),
+            envelope_centre=gsec.choice(
+                "envelope_centre", ENVELOPE_SETTINGS, "learned"
+            ),
+            envelope_length=gsec.choice(
+                "envelope_length", ENVELOPE_SETTINGS, "learned"
+            ),
         ),
         critic=CriticConfig(
             filters=tuple(_critic_filters(csec)),

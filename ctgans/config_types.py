@@ -110,6 +110,7 @@ class GeneratorConfig:
     shower_envelope: bool = False
     envelope_rate: float = 1.0
     envelope_centre: str = "learned"
+    envelope_length: str = "learned"
 
 
 @dataclass(frozen=True)

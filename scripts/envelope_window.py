@@ -3,9 +3,10 @@
 For the validation images of the run's cached dataset (the generator given each
 image's own labels, one draw of z, seed 0): the envelope's centre, length and
 width (grid pixels, median and 16-84 %), and the distance of the light centroid
-from the requested source on generated and simulated images (pixels above three
-pedestal standard deviations, as ``model.generator.envelope_centre: fitted``
-measures it; RESULTS.md, issue 16).
+from the requested source and the light's rms length on generated and simulated
+images (pixels above three pedestal standard deviations, as
+``model.generator.envelope_centre``/``envelope_length: fitted`` measure them;
+RESULTS.md, issue 16).
 
     python scripts/envelope_window.py runs/envelope_fitted_rate20-001
 """
@@ -33,7 +34,7 @@ def spread(values) -> str:
 def window(generator, z, labels) -> dict:
     from keras import ops
 
-    from ctgans.models.camera import envelope_distance
+    from ctgans.models.camera import envelope_distance, envelope_length
 
     params = generator.envelope_rate * np.asarray(
         generator.envelope(np.concatenate([z, labels], axis=-1))
@@ -43,9 +44,12 @@ def window(generator, z, labels) -> dict:
         centre = np.asarray(
             envelope_distance(labels, z[:, 2], generator.envelope_distance)
         )
+    length = 1.0 + np.asarray(ops.softplus(params[:, 1]))
+    if generator.envelope_length is not None:
+        length = np.asarray(envelope_length(labels, generator.envelope_length))
     return {
         "centre": centre,
-        "length": 1.0 + np.asarray(ops.softplus(params[:, 1])),
+        "length": length,
         "width": 0.5 + np.asarray(ops.softplus(params[:, 2])),
     }
 
@@ -67,7 +71,7 @@ def main() -> None:
     threshold = THRESHOLD_SIGMAS * sigma
     source = np.asarray(generator.source_position(labels))
     fake = generate_square(inference_function(generator), labels, z)
-    distances = {
+    measured = {
         "simulated": image_distances(
             run.normalization.inverse(dataset.images[rows])[..., 0], source, threshold
         ),
@@ -79,10 +83,10 @@ def main() -> None:
     if generator.envelope is not None:
         for name, values in window(generator, z, labels).items():
             print(f"envelope {name}: {spread(values)} grid pixels")
-    for name, values in distances.items():
-        print(
-            f"light centroid from source, {name}: {spread(values[np.isfinite(values)])}"
-        )
+    for name, (distance, length) in measured.items():
+        ok = np.isfinite(distance)
+        print(f"light centroid from source, {name}: {spread(distance[ok])}")
+        print(f"light rms length, {name}: {spread(length[ok])}")
 
 
 if __name__ == "__main__":

@@ -239,24 +239,35 @@ def test_generator_draws_at_the_held_envelope_centre(tmp_path, toy_pair):
     source = np.asarray(generator.source_position(labels[:1]))[0]
     rows, cols = np.indices((43, 43))
     radius = np.hypot(rows - source[0], cols - source[1])
-    radii = {}
-    for distance in (4.0, 14.0):
+    radii, spreads = {}, {}
+    for distance, length in ((4.0, None), (14.0, None), (14.0, 5.0)):
         generator.envelope_distance = {
             "coefficients": [float(np.log(distance))] + [0.0] * 9,
             "residual_sd": 0.0,
         }
+        generator.envelope_length = length and {
+            "coefficients": [float(np.log(length))] + [0.0] * 9,
+            "factor": 1.0,
+        }
         generator.camera_response.reseed(5)
         images = np.asarray(generator((z, labels), training=False))
         charge = dataset.normalization.inverse(images)[..., 0].mean(axis=0)  # p.e.
-        radii[distance] = float((charge * radius).sum() / charge.sum())
-    # The light's mean distance from the source is the held centre.
-    assert radii[4.0] == pytest.approx(4.0, abs=1.0), radii
-    assert radii[14.0] == pytest.approx(14.0, abs=1.0), radii
+        mean = float((charge * radius).sum() / charge.sum())
+        radii[distance, length] = mean
+        spreads[distance, length] = float(
+            np.sqrt((charge * (radius - mean) ** 2).sum() / charge.sum())
+        )
+    # The light's mean distance from the source is the held centre, and its
+    # spread along the axis the held length (2 px learned, 5 px held).
+    assert radii[4.0, None] == pytest.approx(4.0, abs=1.0), radii
+    assert radii[14.0, None] == pytest.approx(14.0, abs=1.0), radii
+    assert spreads[14.0, None] == pytest.approx(2.0, abs=0.7), spreads
+    assert spreads[14.0, 5.0] == pytest.approx(5.0, abs=1.0), spreads
 
 
-def test_envelope_distance_fit_recovers_the_distance_of_the_light():
-    from ctgans.models.camera import envelope_distance
-    from ctgans.train.envelope_fit import fit_envelope_distance
+def test_envelope_fit_recovers_the_distance_and_length_of_the_light():
+    from ctgans.models.camera import envelope_distance, envelope_length
+    from ctgans.train.envelope_fit import LENGTH_FACTOR, fit_envelope
 
     rng = np.random.default_rng(1)
     n, size = 400, 43
@@ -264,35 +275,37 @@ def test_envelope_distance_fit_recovers_the_distance_of_the_light():
     # Source at (row, col) = (21 + 2 y, 10 + 2 x): labels 0 and 1 are the direction.
     affine = np.array([[0.0, 2.0, 21.0], [2.0, 0.0, 10.0]])
     source = np.stack([21 + 2 * labels[:, 1], 10 + 2 * labels[:, 0]], 1)
-    # log distance 1.8 + 0.3 * label 2, log-normal spread 0.1, random side.
+    # log distance 1.8 + 0.3 * label 2, log-normal spread 0.1, random side; the
+    # shower 2 px long (along the direction from the source) and 1 px wide.
     distance = np.exp(1.8 + 0.3 * labels[:, 2] + 0.1 * rng.standard_normal(n))
-    angle = rng.uniform(0, 2 * np.pi, n)
+    angle = rng.uniform(0, 2 * np.pi, n)[:, None, None]
     rows, cols = np.indices((size, size))
-    centre_r = source[:, 0] + distance * np.sin(angle)
-    centre_c = source[:, 1] + distance * np.cos(angle)
-    charges = 100 * np.exp(
-        -0.5
-        * (
-            (rows[None] - centre_r[:, None, None]) ** 2
-            + (cols[None] - centre_c[:, None, None]) ** 2
-        )
-        / 1.5**2
-    )
+    dr = rows[None] - source[:, 0, None, None]
+    dc = cols[None] - source[:, 1, None, None]
+    along = dc * np.cos(angle) + dr * np.sin(angle) - distance[:, None, None]
+    across = -dc * np.sin(angle) + dr * np.cos(angle)
+    charges = 100 * np.exp(-0.5 * ((along / 2.0) ** 2 + across**2))
     charges += rng.normal(0, 1, charges.shape)  # pedestal noise below threshold
-    fit = fit_envelope_distance(charges, labels, (0, 1), affine, 3.0)
+    fit, length_fit = fit_envelope(charges, labels, (0, 1), affine, 3.0, length=True)
     c = np.asarray(fit["coefficients"])
     assert c[0] == pytest.approx(1.8, abs=0.05)
     assert c[3] == pytest.approx(0.3, abs=0.03)  # the impact-like label
     assert np.abs(c[1:3]).max() < 0.03  # the direction does not set the distance
     assert fit["residual_sd"] == pytest.approx(0.1, abs=0.03)
     assert fit["n_images"] == n
-    # The generator's side: the fitted centre at these labels, spread log-normally.
+    # rms length above the threshold: 2 px truncated at 2.6 sigma, about 1.85 px
+    assert length_fit["median_px"] == pytest.approx(1.85, abs=0.15)
+    assert length_fit["residual_sd"] < 0.15 and length_fit["factor"] == LENGTH_FACTOR
+    # The generator's side: the fitted centre at these labels, spread log-normally,
+    # and the length held at the factor times the fitted one.
     probe = np.zeros((4000, 3), np.float32)
     probe[:, 2] = 1.0
     noise = rng.standard_normal(4000).astype(np.float32)
     drawn = np.asarray(envelope_distance(probe, noise, fit))
     assert np.median(drawn) == pytest.approx(np.exp(2.1), rel=0.05)
     assert np.std(np.log(drawn)) == pytest.approx(0.1, abs=0.03)
+    held = np.asarray(envelope_length(probe, length_fit))
+    assert held == pytest.approx(LENGTH_FACTOR * 1.85, rel=0.1)
 
 
 def test_shower_envelope_held_centre_replaces_the_learned_one():
@@ -303,6 +316,14 @@ def test_shower_envelope_held_centre_replaces_the_learned_one():
         shower_envelope(43, 43, (21.0, 7.0), params, centre=np.array([3.0, 12.0]))
     )[..., 0]
     assert np.argmax(window[0, 21]) == 10 and np.argmax(window[1, 21]) == 19
+    # learned length 3 px; held 6 px: 6 px beyond the centre exp(-1/2) of the peak
+    held = np.asarray(
+        shower_envelope(
+            43, 43, (21.0, 7.0), params, centre=np.array([3.0, 12.0]), length=[3.0, 6.0]
+        )
+    )[..., 0]
+    assert window[1, 21, 25] == pytest.approx(np.exp(-2.0), rel=1e-3)
+    assert held[1, 21, 25] == pytest.approx(np.exp(-0.5), rel=1e-3)
 
 
 def test_image_moments_measure_the_miss_distance_and_alignment():
@@ -330,7 +351,8 @@ def _camera_config(tmp_path, toy_pair, **keys):
             f"canvas_scale: {keys.get('canvas_scale', '1')}, "
             f"shower_envelope: {keys.get('shower_envelope', 'false')}, "
             f"envelope_rate: {keys.get('envelope_rate', '1')}, "
-            f"envelope_centre: {keys.get('envelope_centre', 'learned')}}}"
+            f"envelope_centre: {keys.get('envelope_centre', 'learned')}, "
+            f"envelope_length: {keys.get('envelope_length', 'learned')}}}"
         ),
         "conditioning: projection, spectral_norm: false": (
             "conditioning: projection, spectral_norm: false, image_moments: "
@@ -393,6 +415,7 @@ def test_camera_generator_trains_saves_and_loads(
             shower_envelope=envelope,
             envelope_rate="20" if envelope == "true" else "1",
             envelope_centre=centre,
+            envelope_length=centre,
         )
     )
     folder = run(cfg)
@@ -407,10 +430,14 @@ def test_camera_generator_trains_saves_and_loads(
         # Fitted from the toy's gammas, saved with the weights and the camera model.
         fit = generator.envelope_distance
         assert fit == recorded["envelope_distance"]
-        assert 3.0 < fit["median_distance_px"] < 15.0
+        assert 3.0 < fit["median_px"] < 15.0
+        length = generator.envelope_length
+        assert length == recorded["envelope_length"]
+        assert 0.5 < length["median_px"] < 3.0 and length["factor"] == 2.0
     else:
         assert generator.envelope_distance is None
         assert recorded["envelope_distance"] is None
+        assert generator.envelope_length is None
     z = np.random.default_rng(0).standard_normal((64, 16)).astype(np.float32)
     labels = np.zeros((64, 3), np.float32)
     images = np.asarray(generator((z, labels), training=False))
@@ -452,6 +479,10 @@ def test_camera_generator_trains_saves_and_loads(
             "envelope_centre: fitted needs model.generator.shower_envelope",
         ),
         ({"shower_envelope": "true", "envelope_centre": "held"}, "envelope_centre"),
+        (
+            {"envelope_length": "fitted"},
+            "envelope_length: fitted needs model.generator.shower_envelope",
+        ),
         ({"shower_envelope": "true", "envelope_rate": "0.5"}, "envelope_rate"),
     ],
 )

@@ -36,6 +36,7 @@ from keras import ops
 __all__ = [
     "CameraResponse",
     "envelope_distance",
+    "envelope_length",
     "image_moments",
     "label_features",
     "shower_envelope",
@@ -331,15 +332,16 @@ ENVELOPE_INIT = (8.0, 6.0, 3.0)
 
 
 def shower_envelope(
-    height: int, width: int, origin_rc, params, scale: int = 1, centre=None
+    height: int, width: int, origin_rc, params, scale: int = 1, centre=None, length=None
 ):
     """A Gaussian window around one shower in the source frame, ``(B, H, W, 1)``.
 
     ``params`` ``(B, 3)`` (free network outputs) give, in grid pixels, the
     window's centre along the axis from the source ``softplus(p0)``, its length
     ``1 + softplus(p1)`` and width ``0.5 + softplus(p2)`` (standard deviations).
-    ``centre`` ``(B,)`` (grid pixels), when given, replaces ``softplus(p0)``
-    (:func:`envelope_distance`). The canvas (``scale`` times the grid's
+    ``centre`` and ``length`` ``(B,)`` (grid pixels), when given, replace
+    ``softplus(p0)`` and ``1 + softplus(p1)`` (:func:`envelope_distance`,
+    :func:`envelope_length`). The canvas (``scale`` times the grid's
     resolution, source at ``origin_rc`` in grid pixels, axis along +column) is
     multiplied by it, so light far from the one shower (a second blob) cannot be
     drawn.
@@ -350,7 +352,9 @@ def shower_envelope(
     if centre is None:
         centre = ops.softplus(params[:, 0])
     centre = ops.cast(centre, "float32")[:, None, None]
-    length = 1.0 + ops.softplus(params[:, 1])[:, None, None]
+    if length is None:
+        length = 1.0 + ops.softplus(params[:, 1])
+    length = ops.cast(length, "float32")[:, None, None]
     widths = 0.5 + ops.softplus(params[:, 2])[:, None, None]
     along = (cols[None, None, :] - centre) / length
     across = rows[None, :, None] / widths
@@ -371,18 +375,30 @@ def label_features(labels):
 ENVELOPE_CENTRE_RANGE = (0.25, 40.0)
 
 
+def _log_quadratic(labels, fit: dict):
+    coefficients = ops.convert_to_tensor(
+        np.asarray(fit["coefficients"], "float32")[:, None]
+    )
+    return ops.matmul(label_features(labels), coefficients)[:, 0]
+
+
 def envelope_distance(labels, noise, fit: dict):
     """``(B,)`` envelope centres (grid pixels from the source) held at the image
     distance of the training images: ``exp(label_features(labels) @ c + s * noise)``
     with ``fit`` = ``{"coefficients": c, "residual_sd": s}``
-    (:func:`ctgans.train.envelope_fit.fit_envelope_distance`), ``noise`` ``(B,)``
+    (:func:`ctgans.train.envelope_fit.fit_envelope`), ``noise`` ``(B,)``
     standard normal: a log-normal spread at given labels, as the data scatter."""
-    coefficients = ops.convert_to_tensor(
-        np.asarray(fit["coefficients"], "float32")[:, None]
-    )
-    log_distance = ops.matmul(label_features(labels), coefficients)[:, 0]
+    log_distance = _log_quadratic(labels, fit)
     log_distance = log_distance + float(fit["residual_sd"]) * ops.cast(noise, "float32")
     return ops.clip(ops.exp(log_distance), *ENVELOPE_CENTRE_RANGE)
+
+
+def envelope_length(labels, fit: dict):
+    """``(B,)`` envelope lengths (grid pixels) held at ``fit["factor"]`` times the
+    training images' rms length at these labels, ``exp(label_features(labels) @ c)``
+    (:func:`ctgans.train.envelope_fit.fit_envelope`), at least 1 pixel."""
+    length = float(fit["factor"]) * ops.exp(_log_quadratic(labels, fit))
+    return ops.clip(length, 1.0, ENVELOPE_CENTRE_RANGE[1])
 
 
 def softplus_inverse(value: float) -> float:

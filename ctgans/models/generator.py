@@ -10,6 +10,7 @@ from ctgans.models.camera import (
     CameraResponse,
     envelope_distance,
     envelope_layer,
+    envelope_length,
     expected_signal,
     shower_envelope,
     source_frame_warp,
@@ -95,11 +96,14 @@ class Generator(keras.Model):
         pixels) cannot move more than ~0.4 pixels in 2 000 steps.
     envelope_distance : dict, optional
         Needs ``shower_envelope``. ``{"coefficients": [...], "residual_sd": s}``
-        (:func:`ctgans.train.envelope_fit.fit_envelope_distance`): the window's
-        centre is not learned but held at the training images' distance from the
-        source at these labels, drawn log-normally with the noise ``z[:, 2]``
-        (:func:`~ctgans.models.camera.envelope_distance`); its length and width
-        still learn.
+        (:func:`ctgans.train.envelope_fit.fit_envelope`): the window's centre is
+        not learned but held at the training images' distance from the source at
+        these labels, drawn log-normally with the noise ``z[:, 2]``
+        (:func:`~ctgans.models.camera.envelope_distance`).
+    envelope_length : dict, optional
+        Needs ``shower_envelope``. The same kind of fit, of the training images'
+        rms length, with a ``"factor"``: the window's length is held at that many
+        times it (:func:`~ctgans.models.camera.envelope_length`). The width learns.
     canvas_scale : {1, 2}
         Needs ``source_frame``. 2: the source-frame canvas has twice the grid's
         resolution (the output convolution draws 4 sub-pixels per grid pixel,
@@ -139,6 +143,7 @@ class Generator(keras.Model):
         shower_envelope: bool = False,
         envelope_rate: float = 1.0,
         envelope_distance=None,
+        envelope_length=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -163,6 +168,9 @@ class Generator(keras.Model):
         self.envelope_distance = envelope_distance
         if envelope_distance is not None and not self.shower_envelope:
             raise ValueError("Generator: `envelope_distance` needs `shower_envelope`")
+        self.envelope_length = envelope_length
+        if envelope_length is not None and not self.shower_envelope:
+            raise ValueError("Generator: `envelope_length` needs `shower_envelope`")
         if envelope_distance is not None and latent_dim < 3:
             raise ValueError(
                 "Generator: `envelope_distance` draws with z[:, 2]; expected "
@@ -388,6 +396,9 @@ class Generator(keras.Model):
             centre = None
             if self.envelope_distance is not None:
                 centre = envelope_distance(labels, z[:, 2], self.envelope_distance)
+            length = None
+            if self.envelope_length is not None:
+                length = envelope_length(labels, self.envelope_length)
             origin = tuple(self.source_frame["origin"])
             signal = signal * shower_envelope(
                 *signal.shape[1:3],
@@ -395,6 +406,7 @@ class Generator(keras.Model):
                 params,
                 scale=self.canvas_scale,
                 centre=centre,
+                length=length,
             )
         if self.source_frame is not None:
             shift = self.angle_shift(labels)
@@ -432,5 +444,6 @@ class Generator(keras.Model):
             shower_envelope=self.shower_envelope,
             envelope_rate=self.envelope_rate,
             envelope_distance=self.envelope_distance,
+            envelope_length=self.envelope_length,
         )
         return config

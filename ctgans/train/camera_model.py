@@ -17,8 +17,9 @@ What :class:`ctgans.models.camera.CameraResponse` and the source-frame warp need
   frame of the mapper's (rotated) geometry, so the positions are taken there: in
   the unrotated geometry's frame the source would be off the image axis (MAGIC:
   by 70.9 degrees of rotation);
-* with ``model.generator.envelope_centre: fitted``, the image distance from the
-  source as a function of the labels (:mod:`ctgans.train.envelope_fit`).
+* with ``model.generator.envelope_centre`` / ``envelope_length: fitted``, the
+  image distance from the source and the image length as functions of the
+  labels (:mod:`ctgans.train.envelope_fit`).
 
 All of it is written to the run folder as ``camera_model.json`` (the matrices are
 recomputed from the geometry and saved with the generator's weights).
@@ -34,7 +35,7 @@ from ctapipe.instrument import SubarrayDescription
 
 from ctgans.exceptions import CtgansInputError
 from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
-from ctgans.train.envelope_fit import THRESHOLD_SIGMAS, fit_envelope_distance
+from ctgans.train.envelope_fit import THRESHOLD_SIGMAS, fit_envelope
 
 __all__ = ["CameraModel", "fit_camera_model", "pedestal_sigma"]
 
@@ -57,7 +58,8 @@ class CameraModel:
     affine: np.ndarray | None  # (2, 3): standardised (x, y, 1) -> (row, col)
     label_index: tuple[int, int] | None
     n_pedestal_values: int
-    envelope_distance: dict | None = None  # envelope_fit.fit_envelope_distance
+    envelope_distance: dict | None = None  # envelope_fit.fit_envelope
+    envelope_length: dict | None = None
 
     def summary(self) -> dict:
         q = self.pedestal_quantiles
@@ -71,6 +73,7 @@ class CameraModel:
             "source_affine": None if self.affine is None else self.affine.tolist(),
             "label_index": None if self.label_index is None else list(self.label_index),
             "envelope_distance": self.envelope_distance,
+            "envelope_length": self.envelope_length,
         }
 
 
@@ -154,22 +157,28 @@ def fit_camera_model(cfg, dataset, seed: int) -> CameraModel:
         dataset.label_scaler,
         list(dataset.label_columns),
     )
-    distance = None
-    if cfg.model.generator.envelope_centre == "fitted":
-        distance = fit_envelope_distance(
+    g = cfg.model.generator
+    distance = length = None
+    if "fitted" in (g.envelope_centre, g.envelope_length):
+        distance, length = fit_envelope(
             charges[..., 0],
             dataset.labels[np.sort(take)],
             label_index,
             affine,
             THRESHOLD_SIGMAS * pedestal_sigma(quantiles),
+            centre=g.envelope_centre == "fitted",
+            length=g.envelope_length == "fitted",
         )
-        log.info(
-            "camera model: envelope centre fitted on %d training images "
-            "(median distance %.2f grid pixels, log-normal spread %.2f)",
-            distance["n_images"],
-            distance["median_distance_px"],
-            distance["residual_sd"],
-        )
+        for name, fit in (("centre", distance), ("length", length)):
+            if fit is not None:
+                log.info(
+                    "camera model: envelope %s fitted on %d training images "
+                    "(median %.2f grid pixels, log-normal spread %.2f)",
+                    name,
+                    fit["n_images"],
+                    fit["median_px"],
+                    fit["residual_sd"],
+                )
     log.info(
         "camera model: %d signal-free pixel charges from %d training images "
         "(median %.3f p.e., 16-84%% %.3f..%.3f p.e.)",
@@ -186,4 +195,5 @@ def fit_camera_model(cfg, dataset, seed: int) -> CameraModel:
         label_index,
         int(len(values)),
         distance,
+        length,
     )

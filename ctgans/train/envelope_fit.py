@@ -10,6 +10,10 @@ pixels; ``log(distance)`` is fitted by least squares with a quadratic in the
 standardised labels (:func:`ctgans.models.camera.label_features`), and the spread
 of the residuals is kept, so that the generator draws the distance at given
 labels as the data scatter it (:func:`ctgans.models.camera.envelope_distance`).
+With ``model.generator.envelope_length: fitted`` the window's length is held the
+same way, at :data:`LENGTH_FACTOR` times the training images' rms length along
+their axis (a cap: the network can draw shorter showers inside it, not light that
+reaches back to the source; learned, the length grows until it does: probe 35).
 Nothing of the simulator is read: the same fit runs on a user's files.
 """
 
@@ -18,9 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from ctgans.exceptions import CtgansInputError
-from ctgans.models.camera import label_features, source_position
+from ctgans.models.camera import image_moments, label_features, source_position
 
-__all__ = ["fit_envelope_distance", "image_distances"]
+__all__ = ["fit_envelope", "image_distances"]
 
 #: Centroids closer to the source than this (grid pixels) have no defined distance.
 MIN_DISTANCE = 0.25
@@ -28,49 +32,75 @@ MIN_DISTANCE = 0.25
 MIN_IMAGES = 50
 #: Pixels count above this many standard deviations of the pedestal.
 THRESHOLD_SIGMAS = 3.0
+#: A held envelope length is this many times the training images' rms length.
+LENGTH_FACTOR = 2.0
 
 
-def image_distances(charges, source_rc, threshold_pe: float) -> np.ndarray:
-    """Distance (grid pixels) of each image's light centroid from its source.
+def image_distances(charges, source_rc, threshold_pe: float):
+    """Distance of each image's light centroid from its source and the light's rms
+    length along its major axis, both in grid pixels, ``(n,)`` each.
 
     ``charges`` ``(n, H, W)`` in p.e.; pixels count with ``charge - threshold``
-    where above it. Images without such a pixel get NaN."""
-    charges = np.asarray(charges, np.float64)
-    weights = np.maximum(charges - threshold_pe, 0.0)
-    size = weights.sum(axis=(1, 2))
-    rows, cols = np.indices(charges.shape[1:])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        row = (weights * rows).sum(axis=(1, 2)) / size
-        col = (weights * cols).sum(axis=(1, 2)) / size
-    source_rc = np.asarray(source_rc, np.float64)
-    return np.hypot(row - source_rc[:, 0], col - source_rc[:, 1])
+    where above it (:func:`ctgans.models.camera.image_moments`). Images without
+    such a pixel get NaN."""
+    charges = np.asarray(charges, np.float32)
+    moments = np.asarray(
+        image_moments(charges, np.asarray(source_rc, np.float32), threshold_pe)
+    )
+    side = charges.shape[1]
+    empty = moments[:, 0] <= 0.0  # log10(1 + size) / 4
+    distance = np.where(empty, np.nan, moments[:, 3] * side)
+    length = np.where(empty, np.nan, moments[:, 4] * side)
+    return distance, length
 
 
-def fit_envelope_distance(
-    charges, labels, label_index, affine, threshold_pe: float
-) -> dict:
-    """The fit :func:`ctgans.models.camera.envelope_distance` reads.
-
-    ``charges`` ``(n, H, W)`` p.e. of training images, ``labels`` ``(n, L)`` their
-    standardised labels, ``label_index``/``affine`` the camera model's direction
-    columns and label -> grid map. Returns ``coefficients`` (of log distance),
-    ``residual_sd``, ``n_images`` used and the ``median_distance_px``."""
-    labels = np.asarray(labels, np.float32)
-    source = np.asarray(source_position(labels, label_index, affine))
-    distance = image_distances(charges, source, threshold_pe)
-    usable = np.isfinite(distance) & (distance > MIN_DISTANCE)
-    if usable.sum() < MIN_IMAGES:
-        raise CtgansInputError(
-            f"model.generator.envelope_centre fitted: {int(usable.sum())} training "
-            f"images with light away from the source; expected >= {MIN_IMAGES}"
-        )
-    design = np.asarray(label_features(labels[usable]), np.float64)
-    target = np.log(distance[usable])
+def fit_log_quadratic(values, labels) -> dict:
+    """Least-squares fit of ``log(values)`` with a quadratic in the standardised
+    ``labels`` (:func:`ctgans.models.camera.label_features`), and the spread of its
+    residuals."""
+    design = np.asarray(label_features(labels), np.float64)
+    target = np.log(values)
     coefficients, *_ = np.linalg.lstsq(design, target, rcond=None)
     residual = target - design @ coefficients
     return {
         "coefficients": coefficients.tolist(),
         "residual_sd": float(np.std(residual)),
-        "n_images": int(usable.sum()),
-        "median_distance_px": float(np.median(distance[usable])),
+        "n_images": int(len(values)),
+        "median_px": float(np.median(values)),
     }
+
+
+def fit_envelope(
+    charges,
+    labels,
+    label_index,
+    affine,
+    threshold_pe: float,
+    centre: bool = True,
+    length: bool = False,
+) -> tuple[dict | None, dict | None]:
+    """The fits :func:`ctgans.models.camera.envelope_distance` and
+    :func:`~ctgans.models.camera.envelope_length` read: of the light's distance
+    from the source (``centre``) and of its rms length (``length``, held at
+    :data:`LENGTH_FACTOR` times it), None where not asked for.
+
+    ``charges`` ``(n, H, W)`` p.e. of training images, ``labels`` ``(n, L)`` their
+    standardised labels, ``label_index``/``affine`` the camera model's direction
+    columns and label -> grid map."""
+    labels = np.asarray(labels, np.float32)
+    source = np.asarray(source_position(labels, label_index, affine))
+    distance, rms_length = image_distances(charges, source, threshold_pe)
+    usable = np.isfinite(distance) & (distance > MIN_DISTANCE)
+    if usable.sum() < MIN_IMAGES:
+        raise CtgansInputError(
+            f"model.generator.envelope_centre/envelope_length fitted: "
+            f"{int(usable.sum())} training images with light away from the source; "
+            f"expected >= {MIN_IMAGES}"
+        )
+    fits = [None, None]
+    if centre:
+        fits[0] = fit_log_quadratic(distance[usable], labels[usable])
+    if length:
+        fits[1] = fit_log_quadratic(rms_length[usable], labels[usable])
+        fits[1]["factor"] = LENGTH_FACTOR
+    return fits[0], fits[1]

@@ -60,8 +60,8 @@ class TrainingDiverged(CtgansInputError):
 
 
 def camera_settings(cfg: Config, dataset: CachedDataset, camera_model) -> dict:
-    """The Generator's ``camera``, ``source_frame``, ``camera_arrays`` and
-    ``envelope_distance`` arguments (all None without
+    """The Generator's ``camera``, ``source_frame``, ``camera_arrays``,
+    ``envelope_distance`` and ``envelope_length`` arguments (all None without
     ``model.generator.camera_noise``)."""
     if camera_model is None:
         return {
@@ -69,6 +69,7 @@ def camera_settings(cfg: Config, dataset: CachedDataset, camera_model) -> dict:
             "source_frame": None,
             "camera_arrays": None,
             "envelope_distance": None,
+            "envelope_length": None,
         }
     charge = dataset.normalization.transforms[0]
     height = dataset.image_shape[0]
@@ -99,6 +100,7 @@ def camera_settings(cfg: Config, dataset: CachedDataset, camera_model) -> dict:
         "source_frame": frame,
         "camera_arrays": arrays,
         "envelope_distance": camera_model.envelope_distance,
+        "envelope_length": camera_model.envelope_length,
     }
 
 
