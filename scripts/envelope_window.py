@@ -23,7 +23,7 @@ from ctgans.evaluate.generation import generate_square
 from ctgans.generate.trained_run import inference_function, load_generator, open_run
 from ctgans.runs.files import read_dataset
 from ctgans.train.camera_model import pedestal_sigma
-from ctgans.train.envelope_fit import THRESHOLD_SIGMAS, image_distances
+from ctgans.train.envelope_fit import THRESHOLD_SIGMAS, image_geometry
 
 
 def spread(values) -> str:
@@ -72,10 +72,10 @@ def main() -> None:
     source = np.asarray(generator.source_position(labels))
     fake = generate_square(inference_function(generator), labels, z)
     measured = {
-        "simulated": image_distances(
+        "simulated": image_geometry(
             run.normalization.inverse(dataset.images[rows])[..., 0], source, threshold
         ),
-        "generated": image_distances(
+        "generated": image_geometry(
             run.normalization.inverse(fake)[..., 0], source, threshold
         ),
     }

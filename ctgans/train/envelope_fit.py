@@ -24,7 +24,7 @@ import numpy as np
 from ctgans.exceptions import CtgansInputError
 from ctgans.models.camera import image_moments, label_features, source_position
 
-__all__ = ["fit_envelope", "image_distances"]
+__all__ = ["fit_envelope", "image_geometry"]
 
 #: Centroids closer to the source than this (grid pixels) have no defined distance.
 MIN_DISTANCE = 0.25
@@ -36,7 +36,7 @@ THRESHOLD_SIGMAS = 3.0
 LENGTH_FACTOR = 2.0
 
 
-def image_distances(charges, source_rc, threshold_pe: float):
+def image_geometry(charges, source_rc, threshold_pe: float):
     """Distance of each image's light centroid from its source and the light's rms
     length along its major axis, both in grid pixels, ``(n,)`` each.
 
@@ -89,7 +89,7 @@ def fit_envelope(
     columns and label -> grid map."""
     labels = np.asarray(labels, np.float32)
     source = np.asarray(source_position(labels, label_index, affine))
-    distance, rms_length = image_distances(charges, source, threshold_pe)
+    distance, rms_length = image_geometry(charges, source, threshold_pe)
     usable = np.isfinite(distance) & (distance > MIN_DISTANCE)
     if usable.sum() < MIN_IMAGES:
         raise CtgansInputError(
