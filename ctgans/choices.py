@@ -22,7 +22,9 @@ UPSAMPLING = ("transpose", "upsample")
 #: ``model.generator.envelope_centre`` and ``envelope_length``: the shower
 #: envelope's centre (length) learned from z and the labels, or held at the
 #: training images' distance from the source (a multiple of their length),
-#: fitted per label (:mod:`ctgans.train.envelope_fit`).
+#: fitted per label (:mod:`ctgans.train.envelope_fit`); also
+#: ``model.generator.shower_intensity``: the image's total light learned, or held
+#: at the training images' at these labels.
 ENVELOPE_SETTINGS = ("learned", "fitted")
 
 #: ``model.generator.normalization``: after each generator convolution.

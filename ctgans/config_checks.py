@@ -44,6 +44,17 @@ def check_camera_model(cfg: Config) -> None:
                 "model.generator.shower_envelope: true; received shower_envelope "
                 f"false {where}"
             )
+    if g.shower_intensity != "learned" and not g.camera_noise:
+        raise ConfigError(
+            f"model.generator.shower_intensity: {g.shower_intensity} needs "
+            f"model.generator.camera_noise: true; received camera_noise false {where}"
+        )
+    if g.shower_intensity != "learned" and cfg.model.latent_dim < 4:
+        raise ConfigError(
+            "`model.latent_dim` must be at least 4 with "
+            "model.generator.shower_intensity: fitted (z[:, 3] draws the light); "
+            f"received {cfg.model.latent_dim} {where}"
+        )
     if g.canvas_scale != 1 and not g.source_frame:
         raise ConfigError(
             "model.generator.canvas_scale: 2 needs model.generator.source_frame: "

@@ -222,6 +222,7 @@ def read_model(sec: Section) -> ModelConfig:
         "envelope_rate",
         "envelope_centre",
         "envelope_length",
+        "shower_intensity",
     )
     csec = sec.section("critic")
     csec.allow(
@@ -280,6 +281,9 @@ def read_model(sec: Section) -> ModelConfig:
             ),
             envelope_length=gsec.choice(
                 "envelope_length", ENVELOPE_SETTINGS, "learned"
+            ),
+            shower_intensity=gsec.choice(
+                "shower_intensity", ENVELOPE_SETTINGS, "learned"
             ),
         ),
         critic=CriticConfig(

@@ -111,6 +111,7 @@ class GeneratorConfig:
     envelope_rate: float = 1.0
     envelope_centre: str = "learned"
     envelope_length: str = "learned"
+    shower_intensity: str = "learned"
 
 
 @dataclass(frozen=True)

@@ -308,6 +308,43 @@ def test_envelope_fit_recovers_the_distance_and_length_of_the_light():
     assert held == pytest.approx(LENGTH_FACTOR * 1.85, rel=0.1)
 
 
+def test_intensity_fit_recovers_the_light_its_spread_and_what_the_threshold_cuts():
+    from ctgans.models.camera import shower_intensity
+    from ctgans.train.envelope_fit import fit_intensity
+
+    rng = np.random.default_rng(2)
+    n, pixels = 600, 1200
+    labels = rng.standard_normal((n, 2)).astype(np.float32)
+    # log light 7 + 0.4 * label 0, spread 0.3; each image lights 20 pixels with
+    # 80 % of it and 1000 pixels with the rest, pedestal N(0.2, 1) p.e. in every one.
+    light = np.exp(7.0 + 0.4 * labels[:, 0] + 0.3 * rng.standard_normal(n))
+    charges = rng.normal(0.2, 1.0, (n, pixels))
+    charges[:, :20] += 0.8 * light[:, None] / 20
+    charges[:, 20:1020] += 0.2 * light[:, None] / 1000
+    fit = fit_intensity(charges, labels, 3.0, 0.2)
+    c = np.asarray(fit["coefficients"])
+    assert c[1] == pytest.approx(0.4, abs=0.05)
+    assert np.abs(c[2]) < 0.05
+    assert fit["residual_sd"] == pytest.approx(0.3, abs=0.05)
+    # The halo below 3 p.e. is 20 % of the light, put back by the factor.
+    assert fit["factor"] == pytest.approx(1.25, rel=0.03)
+    drawn = np.asarray(shower_intensity(labels, np.zeros(n, np.float32), fit))
+    assert np.median(drawn / np.exp(7.0 + 0.4 * labels[:, 0])) == pytest.approx(
+        1.0, rel=0.08
+    )
+
+
+def test_camera_response_scales_the_expected_light_to_the_held_intensity():
+    layer = _response([0.0, 0.0], size=4, excess=1.0)
+    signal = np.zeros((2000, 4, 4, 1), np.float32)
+    signal[:, 1, 1:3, 0] = [3.0, 1.0]  # where the light goes, 4 p.e. drawn
+    intensity = np.full(2000, 40.0, np.float32)
+    images = _charges(layer(signal, intensity=intensity)).reshape(2000, -1)
+    assert images.sum(axis=1).mean() == pytest.approx(40.0, rel=0.02)
+    assert images[:, 5].mean() == pytest.approx(30.0, rel=0.03)  # 3/4 of it
+    assert np.abs(images[:, 0]).max() < 0.1  # no light where none was drawn
+
+
 def test_shower_envelope_held_centre_replaces_the_learned_one():
     from ctgans.models.camera import shower_envelope
 
@@ -352,7 +389,8 @@ def _camera_config(tmp_path, toy_pair, **keys):
             f"shower_envelope: {keys.get('shower_envelope', 'false')}, "
             f"envelope_rate: {keys.get('envelope_rate', '1')}, "
             f"envelope_centre: {keys.get('envelope_centre', 'learned')}, "
-            f"envelope_length: {keys.get('envelope_length', 'learned')}}}"
+            f"envelope_length: {keys.get('envelope_length', 'learned')}, "
+            f"shower_intensity: {keys.get('shower_intensity', 'learned')}}}"
         ),
         "conditioning: projection, spectral_norm: false": (
             "conditioning: projection, spectral_norm: false, image_moments: "
@@ -416,6 +454,7 @@ def test_camera_generator_trains_saves_and_loads(
             envelope_rate="20" if envelope == "true" else "1",
             envelope_centre=centre,
             envelope_length=centre,
+            shower_intensity=centre,
         )
     )
     folder = run(cfg)
@@ -434,10 +473,14 @@ def test_camera_generator_trains_saves_and_loads(
         length = generator.envelope_length
         assert length == recorded["envelope_length"]
         assert 0.5 < length["median_px"] < 3.0 and length["factor"] == 2.0
+        light = generator.shower_intensity
+        assert light == recorded["shower_intensity"]
+        assert 50.0 < light["median_pe"] < 2000.0 and light["factor"] >= 1.0
     else:
         assert generator.envelope_distance is None
         assert recorded["envelope_distance"] is None
         assert generator.envelope_length is None
+        assert generator.shower_intensity is None
     z = np.random.default_rng(0).standard_normal((64, 16)).astype(np.float32)
     labels = np.zeros((64, 3), np.float32)
     images = np.asarray(generator((z, labels), training=False))
@@ -455,6 +498,18 @@ def test_camera_generator_trains_saves_and_loads(
     np.testing.assert_allclose(traced, eager, atol=1e-5)
     assert np.asarray(sample(z[:5], labels[:5])).shape == (5, 43, 43, 1)
     assert sample.experimental_get_tracing_count() == 1
+    if centre == "fitted":
+        # The light follows z[:, 3] as the fit spreads it: exp(2 s) from -1 to +1.
+        charge = generator.camera_response
+        dim, bright = z.copy(), z.copy()
+        dim[:, 3], bright[:, 3] = -1.0, 1.0
+        sums = []
+        for noise in (dim, bright):
+            y = np.asarray(sample(noise, labels), np.float64)
+            pe = np.sign(y) * np.expm1(np.abs(y) * charge.charge_divisor)
+            sums.append((pe * charge.charge_scale).sum())
+        spread = generator.shower_intensity["residual_sd"]
+        assert sums[1] / sums[0] == pytest.approx(np.exp(2 * spread), rel=0.1)
 
 
 @pytest.mark.parametrize(
@@ -484,6 +539,15 @@ def test_camera_generator_trains_saves_and_loads(
             "envelope_length: fitted needs model.generator.shower_envelope",
         ),
         ({"shower_envelope": "true", "envelope_rate": "0.5"}, "envelope_rate"),
+        (
+            {
+                "shower_intensity": "fitted",
+                "camera_noise": "false",
+                "source_frame": "false",
+            },
+            "shower_intensity: fitted needs model.generator.camera_noise",
+        ),
+        ({"shower_intensity": "held"}, "shower_intensity"),
     ],
 )
 def test_camera_settings_refused_without_what_they_need(

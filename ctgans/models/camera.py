@@ -40,6 +40,7 @@ __all__ = [
     "image_moments",
     "label_features",
     "shower_envelope",
+    "shower_intensity",
     "source_position",
     "source_frame_warp",
 ]
@@ -51,6 +52,7 @@ MIN_VARIANCE = 1e-4  # p.e.^2 inside the square root: finite gradient at mu = 0
 AXIS_GUARD = 0.01  # pixels^4 (image_moments; compact gammas: (L^2 - W^2)/2 ~ 0.5)
 LENGTH_GUARD = 0.01  # pixels^2
 DIRECTION_GUARD = 4.0  # pixels^2
+INTENSITY_GUARD = 1e-3  # p.e.: a held intensity divides by the drawn light plus this
 
 
 @keras.saving.register_keras_serializable(package="ctgans")
@@ -155,8 +157,14 @@ class CameraResponse(keras.layers.Layer):
         q_high = ops.take(self.pedestal, high)
         return q_low + frac * (q_high - q_low)
 
-    def call(self, signal):
+    def call(self, signal, intensity=None):
+        """``intensity`` ``(B,)`` p.e., when given: the expected light summed over
+        the camera pixels is scaled to it (:func:`shower_intensity`), so that the
+        drawn signal sets only where the light goes."""
         mu = self.expected_pixels(signal)
+        if intensity is not None:
+            total = ops.sum(mu, axis=-1, keepdims=True) + INTENSITY_GUARD
+            mu = mu * (ops.cast(intensity, mu.dtype)[:, None] / total)
         shape = ops.shape(mu)
         normal = keras.random.normal(shape, seed=self.seed_generator)
         charge = mu + ops.sqrt(self.excess_noise * mu + MIN_VARIANCE) * normal
@@ -399,6 +407,22 @@ def envelope_length(labels, fit: dict):
     (:func:`ctgans.train.envelope_fit.fit_envelope`), at least 1 pixel."""
     length = float(fit["factor"]) * ops.exp(_log_quadratic(labels, fit))
     return ops.clip(length, 1.0, ENVELOPE_CENTRE_RANGE[1])
+
+
+#: A held image intensity stays within these p.e.
+INTENSITY_RANGE = (1.0, 1e6)
+
+
+def shower_intensity(labels, noise, fit: dict):
+    """``(B,)`` total expected light (p.e., camera pixels) held at the training
+    images': ``factor * exp(label_features(labels) @ c + s * noise)`` with ``fit``
+    = ``{"coefficients": c, "residual_sd": s, "factor": f}``
+    (:func:`ctgans.train.envelope_fit.fit_intensity`), ``noise`` ``(B,)`` standard
+    normal: the log-normal spread of the light at given labels, as the data
+    scatter it."""
+    log_light = _log_quadratic(labels, fit)
+    log_light = log_light + float(fit["residual_sd"]) * ops.cast(noise, "float32")
+    return ops.clip(float(fit["factor"]) * ops.exp(log_light), *INTENSITY_RANGE)
 
 
 def softplus_inverse(value: float) -> float:

@@ -13,6 +13,7 @@ from ctgans.models.camera import (
     envelope_length,
     expected_signal,
     shower_envelope,
+    shower_intensity,
     source_frame_warp,
     source_position,
 )
@@ -104,6 +105,12 @@ class Generator(keras.Model):
         Needs ``shower_envelope``. The same kind of fit, of the training images'
         rms length, with a ``"factor"``: the window's length is held at that many
         times it (:func:`~ctgans.models.camera.envelope_length`). The width learns.
+    shower_intensity : dict, optional
+        Needs ``camera``. The fit of the training images' light (p.e.) at these
+        labels (:func:`ctgans.train.envelope_fit.fit_intensity`): the camera layer
+        scales the drawn expected light to a total drawn log-normally with the
+        noise ``z[:, 3]`` (:func:`~ctgans.models.camera.shower_intensity`), so the
+        network draws only where the light goes.
     canvas_scale : {1, 2}
         Needs ``source_frame``. 2: the source-frame canvas has twice the grid's
         resolution (the output convolution draws 4 sub-pixels per grid pixel,
@@ -144,6 +151,7 @@ class Generator(keras.Model):
         envelope_rate: float = 1.0,
         envelope_distance=None,
         envelope_length=None,
+        shower_intensity=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -175,6 +183,12 @@ class Generator(keras.Model):
             raise ValueError(
                 "Generator: `envelope_distance` draws with z[:, 2]; expected "
                 f"latent_dim >= 3, received {latent_dim}"
+            )
+        self.shower_intensity = shower_intensity
+        if shower_intensity is not None and latent_dim < 4:
+            raise ValueError(
+                "Generator: `shower_intensity` draws with z[:, 3]; expected "
+                f"latent_dim >= 4, received {latent_dim}"
             )
         self.precision = precision
         self._dtype = layer_dtype(precision)
@@ -235,10 +249,14 @@ class Generator(keras.Model):
                     "Generator: `camera` needs mono images with one charge channel "
                     f"(H, W, 1); received image_shape {self.image_shape}"
                 )
-            arrays = camera_arrays or {}
             self.camera_response = CameraResponse(
-                **self.camera, **arrays, name="generator_camera", dtype="float32"
+                **self.camera,
+                **(camera_arrays or {}),
+                name="generator_camera",
+                dtype="float32",
             )
+        elif shower_intensity is not None:
+            raise ValueError("Generator: `shower_intensity` needs `camera`")
         if self.source_frame is not None:
             if self.camera is None:
                 raise ValueError("Generator: `source_frame` needs `camera`")
@@ -418,7 +436,10 @@ class Generator(keras.Model):
                 tuple(self.source_frame["origin"]),
                 scale=self.canvas_scale,
             )
-        x = self.camera_response(signal)
+        intensity = None
+        if self.shower_intensity is not None:
+            intensity = shower_intensity(labels, z[:, 3], self.shower_intensity)
+        x = self.camera_response(signal, intensity=intensity)
         if self._free is not None:
             x = x * self._free + self._fixed
         return x
@@ -445,5 +466,6 @@ class Generator(keras.Model):
             envelope_rate=self.envelope_rate,
             envelope_distance=self.envelope_distance,
             envelope_length=self.envelope_length,
+            shower_intensity=self.shower_intensity,
         )
         return config

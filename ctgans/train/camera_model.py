@@ -19,7 +19,8 @@ What :class:`ctgans.models.camera.CameraResponse` and the source-frame warp need
   by 70.9 degrees of rotation);
 * with ``model.generator.envelope_centre`` / ``envelope_length: fitted``, the
   image distance from the source and the image length as functions of the
-  labels (:mod:`ctgans.train.envelope_fit`).
+  labels (:mod:`ctgans.train.envelope_fit`); with
+  ``model.generator.shower_intensity: fitted``, the images' light likewise.
 
 All of it is written to the run folder as ``camera_model.json`` (the matrices are
 recomputed from the geometry and saved with the generator's weights).
@@ -35,7 +36,7 @@ from ctapipe.instrument import SubarrayDescription
 
 from ctgans.exceptions import CtgansInputError
 from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
-from ctgans.train.envelope_fit import THRESHOLD_SIGMAS, fit_envelope
+from ctgans.train.envelope_fit import THRESHOLD_SIGMAS, fit_envelope, fit_intensity
 
 __all__ = ["CameraModel", "fit_camera_model", "pedestal_sigma"]
 
@@ -60,6 +61,7 @@ class CameraModel:
     n_pedestal_values: int
     envelope_distance: dict | None = None  # envelope_fit.fit_envelope
     envelope_length: dict | None = None
+    shower_intensity: dict | None = None  # envelope_fit.fit_intensity
 
     def summary(self) -> dict:
         q = self.pedestal_quantiles
@@ -74,6 +76,7 @@ class CameraModel:
             "label_index": None if self.label_index is None else list(self.label_index),
             "envelope_distance": self.envelope_distance,
             "envelope_length": self.envelope_length,
+            "shower_intensity": self.shower_intensity,
         }
 
 
@@ -179,6 +182,22 @@ def fit_camera_model(cfg, dataset, seed: int) -> CameraModel:
                     fit["median_px"],
                     fit["residual_sd"],
                 )
+    intensity = None
+    if g.shower_intensity == "fitted":
+        intensity = fit_intensity(
+            pixels,
+            dataset.labels[np.sort(take)],
+            THRESHOLD_SIGMAS * pedestal_sigma(quantiles),
+            float(np.mean(values)),
+        )
+        log.info(
+            "camera model: image light fitted on %d training images (median "
+            "%.0f p.e. above threshold, log-normal spread %.2f, factor %.2f)",
+            intensity["n_images"],
+            intensity["median_pe"],
+            intensity["residual_sd"],
+            intensity["factor"],
+        )
     log.info(
         "camera model: %d signal-free pixel charges from %d training images "
         "(median %.3f p.e., 16-84%% %.3f..%.3f p.e.)",
@@ -196,4 +215,5 @@ def fit_camera_model(cfg, dataset, seed: int) -> CameraModel:
         int(len(values)),
         distance,
         length,
+        intensity,
     )

@@ -14,6 +14,10 @@ With ``model.generator.envelope_length: fitted`` the window's length is held the
 same way, at :data:`LENGTH_FACTOR` times the training images' rms length along
 their axis (a cap: the network can draw shorter showers inside it, not light that
 reaches back to the source; learned, the length grows until it does: probe 35).
+With ``model.generator.shower_intensity: fitted`` the image's total light is
+held likewise (:func:`fit_intensity`): the network draws only where the light
+goes, and the camera layer scales it to a total drawn from the training images'
+log-normal spread at these labels (:func:`ctgans.models.camera.shower_intensity`).
 Nothing of the simulator is read: the same fit runs on a user's files.
 """
 
@@ -24,7 +28,7 @@ import numpy as np
 from ctgans.exceptions import CtgansInputError
 from ctgans.models.camera import image_moments, label_features, source_position
 
-__all__ = ["fit_envelope", "image_geometry"]
+__all__ = ["fit_envelope", "fit_intensity", "image_geometry"]
 
 #: Centroids closer to the source than this (grid pixels) have no defined distance.
 MIN_DISTANCE = 0.25
@@ -54,10 +58,10 @@ def image_geometry(charges, source_rc, threshold_pe: float):
     return distance, length
 
 
-def fit_log_quadratic(values, labels) -> dict:
+def fit_log_quadratic(values, labels, unit: str = "px") -> dict:
     """Least-squares fit of ``log(values)`` with a quadratic in the standardised
     ``labels`` (:func:`ctgans.models.camera.label_features`), and the spread of its
-    residuals."""
+    residuals; ``median_<unit>`` is the values' median."""
     design = np.asarray(label_features(labels), np.float64)
     target = np.log(values)
     coefficients, *_ = np.linalg.lstsq(design, target, rcond=None)
@@ -66,7 +70,7 @@ def fit_log_quadratic(values, labels) -> dict:
         "coefficients": coefficients.tolist(),
         "residual_sd": float(np.std(residual)),
         "n_images": int(len(values)),
-        "median_px": float(np.median(values)),
+        f"median_{unit}": float(np.median(values)),
     }
 
 
@@ -104,3 +108,31 @@ def fit_envelope(
         fits[1] = fit_log_quadratic(rms_length[usable], labels[usable])
         fits[1]["factor"] = LENGTH_FACTOR
     return fits[0], fits[1]
+
+
+def fit_intensity(pixels, labels, threshold_pe: float, pedestal_mean_pe: float) -> dict:
+    """The fit :func:`ctgans.models.camera.shower_intensity` reads: of each image's
+    light, in p.e. summed over camera pixels.
+
+    ``pixels`` ``(n, n_pixels)`` p.e. of training images (camera pixels),
+    ``labels`` ``(n, L)`` their standardised labels. Per image the light is the
+    sum of the pixels above ``threshold_pe`` (a sum of all pixels would carry the
+    pedestal noise of every pixel into the spread); ``log`` of it is fitted with a
+    quadratic in the labels, and the residuals' spread kept. The light below the
+    threshold is put back by one ``factor``: the images' summed charge above the
+    pedestal mean (unbiased, its noise averaged over all images) over their summed
+    charge above the threshold."""
+    pixels = np.asarray(pixels, np.float64)
+    labels = np.asarray(labels, np.float32)
+    above = np.where(pixels > threshold_pe, pixels, 0.0).sum(axis=1)
+    usable = above > 0.0
+    if usable.sum() < MIN_IMAGES:
+        raise CtgansInputError(
+            f"model.generator.shower_intensity fitted: {int(usable.sum())} training "
+            f"images with a pixel above {threshold_pe:.2f} p.e.; expected "
+            f">= {MIN_IMAGES}"
+        )
+    fit = fit_log_quadratic(above[usable], labels[usable], unit="pe")
+    total = float((pixels[usable] - pedestal_mean_pe).sum())
+    fit["factor"] = max(total / float(above[usable].sum()), 1.0)
+    return fit

@@ -61,8 +61,8 @@ class TrainingDiverged(CtgansInputError):
 
 def camera_settings(cfg: Config, dataset: CachedDataset, camera_model) -> dict:
     """The Generator's ``camera``, ``source_frame``, ``camera_arrays``,
-    ``envelope_distance`` and ``envelope_length`` arguments (all None without
-    ``model.generator.camera_noise``)."""
+    ``envelope_distance``, ``envelope_length`` and ``shower_intensity`` arguments
+    (all None without ``model.generator.camera_noise``)."""
     if camera_model is None:
         return {
             "camera": None,
@@ -70,6 +70,7 @@ def camera_settings(cfg: Config, dataset: CachedDataset, camera_model) -> dict:
             "camera_arrays": None,
             "envelope_distance": None,
             "envelope_length": None,
+            "shower_intensity": None,
         }
     charge = dataset.normalization.transforms[0]
     height = dataset.image_shape[0]
@@ -101,6 +102,7 @@ def camera_settings(cfg: Config, dataset: CachedDataset, camera_model) -> dict:
         "camera_arrays": arrays,
         "envelope_distance": camera_model.envelope_distance,
         "envelope_length": camera_model.envelope_length,
+        "shower_intensity": camera_model.shower_intensity,
     }
 
 
