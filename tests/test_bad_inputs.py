@@ -562,7 +562,33 @@ BAD = [
         "`model.latent_dim` must be at least 2 with model.generator.source_frame "
         "(the rotation angle is drawn from two noise components); received 1 ({cfg})",
     ),
+    Case(
+        "shower_intensity_latent_dim_3",
+        "train",
+        _cfg(
+            ("latent_dim: 16", "latent_dim: 3"),
+            (
+                "normalization: batch}",
+                "normalization: batch, camera_noise: true, shower_intensity: fitted}",
+            ),
+        ),
+        "`model.latent_dim` must be at least 4 with model.generator.shower_intensity: "
+        "fitted (z[:, 3] draws the light); received 3 ({cfg})",
+    ),
     # --- settings checked against the data (before its cache is written) ---
+    Case(
+        "shower_intensity_fit_without_enough_images",
+        "train",
+        _cfg(
+            (
+                "normalization: batch}",
+                "normalization: batch, camera_noise: true, shower_intensity: fitted}",
+            )
+        ),
+        "model.generator.shower_intensity fitted: {*} training images with a pixel "
+        "above {*} p.e.; expected >= 1000000",
+        during=lambda tmp: mock.patch("ctgans.train.envelope_fit.MIN_IMAGES", 10**6),
+    ),
     Case(
         "batch_larger_than_training_split",
         "train",

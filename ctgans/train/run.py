@@ -248,10 +248,16 @@ def run(cfg: Config, fresh: bool = False) -> Path:
     strategy = make_strategy(cfg.train.strategy)  # before TensorFlow runs anything
     keras.utils.set_random_seed(cfg.seed)
     check_run_folder(cfg, fresh)  # refusals first: nothing read or written yet
-    # Checks that need the data run before its cache is written.
-    dataset = prepare_dataset(
-        cfg.data, cfg.seed, check=lambda data: check_dataset(cfg, data)
-    )
+    camera = {}
+
+    def check(data):
+        # Checks that need the data run before its cache is written; the camera
+        # model's fits can refuse too (too few usable images), so they run here.
+        check_dataset(cfg, data)
+        if needs_camera_model(cfg):
+            camera["model"] = fit_camera_model(cfg, data, cfg.seed)
+
+    dataset = prepare_dataset(cfg.data, cfg.seed, check=check)
     check_predictor(cfg, dataset)
     chief = is_chief(strategy)
     lock = None
@@ -268,7 +274,9 @@ def run(cfg: Config, fresh: bool = False) -> Path:
             "resumed" if resumed else "new" if chief else "temporary, non-chief worker",
             strategy.num_replicas_in_sync,
         )
-        return _train_in(cfg, dataset, strategy, folder, resumed, chief)
+        return _train_in(
+            cfg, dataset, strategy, folder, resumed, chief, camera.get("model")
+        )
     finally:
         if lock is not None:
             lock.release()
@@ -276,14 +284,14 @@ def run(cfg: Config, fresh: bool = False) -> Path:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _train_in(cfg, dataset, strategy, folder: Path, resumed: bool, chief: bool):
+def _train_in(
+    cfg, dataset, strategy, folder: Path, resumed: bool, chief: bool, camera_model
+):
     presence = stereo_presence(
         dataset.images[~dataset.is_validation], cfg.data.channels
     )
     files.write_dataset(folder, dataset, cfg.data.channels, presence)
-    camera_model = None
-    if needs_camera_model(cfg):
-        camera_model = fit_camera_model(cfg, dataset, cfg.seed)
+    if camera_model is not None:
         files.write_camera_model(folder, camera_model.summary())
     predictor = _get_predictor(cfg, dataset, strategy)
     gan = build_gan(cfg, dataset, predictor, strategy, camera_model)
