@@ -32,25 +32,11 @@ def spread(values) -> str:
 
 
 def window(generator, z, labels) -> dict:
-    from keras import ops
-
-    from ctgans.models.camera import envelope_distance, envelope_length
-
-    params = generator.envelope_rate * np.asarray(
-        generator.envelope(np.concatenate([z, labels], axis=-1))
-    )
-    centre = np.asarray(ops.softplus(params[:, 0]))
-    if generator.envelope_distance is not None:
-        centre = np.asarray(
-            envelope_distance(labels, z[:, 2], generator.envelope_distance)
-        )
-    length = 1.0 + np.asarray(ops.softplus(params[:, 1]))
-    if generator.envelope_length is not None:
-        length = np.asarray(envelope_length(labels, generator.envelope_length))
+    centre, length, width = generator.envelope_window(z, labels)
     return {
-        "centre": centre,
-        "length": length,
-        "width": 0.5 + np.asarray(ops.softplus(params[:, 2])),
+        "centre": np.asarray(centre),
+        "length": np.asarray(length),
+        "width": np.asarray(width),
     }
 
 

@@ -249,6 +249,12 @@ def test_generator_draws_at_the_held_envelope_centre(tmp_path, toy_pair):
             "coefficients": [float(np.log(length))] + [0.0] * 9,
             "factor": 1.0,
         }
+        centre, long, wide = (
+            np.asarray(v) for v in generator.envelope_window(z, labels)
+        )
+        np.testing.assert_allclose(centre, distance, rtol=1e-5)
+        np.testing.assert_allclose(long, length or 2.0, rtol=1e-5)
+        np.testing.assert_allclose(wide, 1.0, rtol=1e-5)
         generator.camera_response.reseed(5)
         images = np.asarray(generator((z, labels), training=False))
         charge = dataset.normalization.inverse(images)[..., 0].mean(axis=0)  # p.e.

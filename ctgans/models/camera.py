@@ -36,6 +36,7 @@ from keras import ops
 __all__ = [
     "CameraResponse",
     "envelope_distance",
+    "envelope_geometry",
     "envelope_length",
     "image_moments",
     "label_features",
@@ -357,16 +358,24 @@ def shower_envelope(
     offset = (scale - 1.0) / 2.0
     rows = (ops.arange(height, dtype="float32") - offset) / scale - origin_rc[0]
     cols = (ops.arange(width, dtype="float32") - offset) / scale - origin_rc[1]
-    if centre is None:
-        centre = ops.softplus(params[:, 0])
-    centre = ops.cast(centre, "float32")[:, None, None]
-    if length is None:
-        length = 1.0 + ops.softplus(params[:, 1])
-    length = ops.cast(length, "float32")[:, None, None]
-    widths = 0.5 + ops.softplus(params[:, 2])[:, None, None]
+    centre, length, widths = (
+        v[:, None, None] for v in envelope_geometry(params, centre, length)
+    )
     along = (cols[None, None, :] - centre) / length
     across = rows[None, :, None] / widths
     return ops.exp(-0.5 * (ops.square(along) + ops.square(across)))[..., None]
+
+
+def envelope_geometry(params, centre=None, length=None):
+    """The :func:`shower_envelope` window's centre, length and width, ``(B,)``
+    grid pixels each, from its ``params`` ``(B, 3)`` (or the held ``centre`` and
+    ``length``)."""
+    if centre is None:
+        centre = ops.softplus(params[:, 0])
+    if length is None:
+        length = 1.0 + ops.softplus(params[:, 1])
+    width = 0.5 + ops.softplus(params[:, 2])
+    return tuple(ops.cast(v, "float32") for v in (centre, length, width))
 
 
 def label_features(labels):

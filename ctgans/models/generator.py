@@ -9,6 +9,7 @@ from ctgans.choices import NORMALIZATION, UPSAMPLING
 from ctgans.models.camera import (
     CameraResponse,
     envelope_distance,
+    envelope_geometry,
     envelope_layer,
     envelope_length,
     expected_signal,
@@ -403,20 +404,29 @@ class Generator(keras.Model):
         frame = self.source_frame
         return source_position(labels, frame["label_index"], frame["affine"])
 
+    def _envelope_inputs(self, z, labels):
+        # The envelope layer's outputs, and the held centre and length (or None).
+        params = self.envelope_rate * self.envelope(
+            ops.concatenate([z, labels], axis=-1)
+        )
+        centre = length = None
+        if self.envelope_distance is not None:
+            centre = envelope_distance(labels, z[:, 2], self.envelope_distance)
+        if self.envelope_length is not None:
+            length = envelope_length(labels, self.envelope_length)
+        return params, centre, length
+
+    def envelope_window(self, z, labels):
+        """The shower envelope's centre, length and width, ``(B,)`` grid pixels
+        each, for these inputs (needs ``shower_envelope``)."""
+        return envelope_geometry(*self._envelope_inputs(z, labels))
+
     def _through_camera(self, raw, z, labels):
         if self.canvas_scale == 2:
             raw = depth_to_space2(raw)
         signal = expected_signal(raw, self.camera)
         if self.envelope is not None:
-            params = self.envelope_rate * self.envelope(
-                ops.concatenate([z, labels], axis=-1)
-            )
-            centre = None
-            if self.envelope_distance is not None:
-                centre = envelope_distance(labels, z[:, 2], self.envelope_distance)
-            length = None
-            if self.envelope_length is not None:
-                length = envelope_length(labels, self.envelope_length)
+            params, centre, length = self._envelope_inputs(z, labels)
             origin = tuple(self.source_frame["origin"])
             signal = signal * shower_envelope(
                 *signal.shape[1:3],
