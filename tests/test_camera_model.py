@@ -141,7 +141,7 @@ def _ellipse(r0, c0, angle, length=4.0, width=1.5, amp=50.0, size=43):
 
 @pytest.mark.parametrize("scale", [1, 2])
 def test_shower_envelope_keeps_one_shower_and_drops_a_second_blob(scale):
-    from ctgans.models.camera import shower_envelope
+    from ctgans.models.envelope import shower_envelope
 
     origin = (21.0, 7.0)
     # centre 8 px along the axis, 3 px long, 1.5 px wide (softplus inverses)
@@ -163,7 +163,7 @@ def test_envelope_rate_starts_at_the_same_window_and_moves_faster():
     import keras
     import tensorflow as tf
 
-    from ctgans.models.camera import ENVELOPE_INIT, envelope_layer, softplus_inverse
+    from ctgans.models.envelope import ENVELOPE_INIT, envelope_layer, softplus_inverse
 
     x = np.random.default_rng(0).standard_normal((16, 5)).astype(np.float32)
     start = [softplus_inverse(ENVELOPE_INIT[0])]
@@ -217,7 +217,7 @@ def test_generator_draws_at_the_held_envelope_centre(tmp_path, toy_pair):
     import tensorflow as tf
 
     from ctgans.data.prepare import prepare_dataset
-    from ctgans.models.camera import softplus_inverse
+    from ctgans.models.envelope import softplus_inverse
     from ctgans.train.run import build_gan
 
     cfg = load_config(
@@ -272,7 +272,7 @@ def test_generator_draws_at_the_held_envelope_centre(tmp_path, toy_pair):
 
 
 def test_envelope_fit_recovers_the_distance_and_length_of_the_light():
-    from ctgans.models.camera import envelope_distance, envelope_length
+    from ctgans.models.envelope import envelope_distance, envelope_length
     from ctgans.train.envelope_fit import LENGTH_FACTOR, fit_envelope
 
     rng = np.random.default_rng(1)
@@ -315,7 +315,7 @@ def test_envelope_fit_recovers_the_distance_and_length_of_the_light():
 
 
 def test_intensity_fit_recovers_the_light_its_spread_and_what_the_threshold_cuts():
-    from ctgans.models.camera import shower_intensity
+    from ctgans.models.envelope import shower_intensity
     from ctgans.train.envelope_fit import fit_intensity
 
     rng = np.random.default_rng(2)
@@ -352,7 +352,7 @@ def test_camera_response_scales_the_expected_light_to_the_held_intensity():
 
 
 def test_shower_envelope_held_centre_replaces_the_learned_one():
-    from ctgans.models.camera import shower_envelope
+    from ctgans.models.envelope import shower_envelope
 
     params = np.log(np.expm1(np.array([[8.0, 2.0, 1.0]] * 2, np.float32)))
     window = np.asarray(

@@ -23,6 +23,9 @@ non-trainable weights, so a loaded ``generator.keras`` needs nothing else.
     drawn from the noise (and shifted by the labels) and translates it to the source
     position in the camera. The image axis then points back to the source by
     construction, as the Hillas axis of a gamma-ray shower does.
+
+The shower envelope, the held fits and the whole path from the drawn canvas to
+the camera are in :mod:`ctgans.models.envelope`.
 """
 
 from __future__ import annotations
@@ -35,13 +38,7 @@ from keras import ops
 
 __all__ = [
     "CameraResponse",
-    "envelope_distance",
-    "envelope_geometry",
-    "envelope_length",
     "image_moments",
-    "label_features",
-    "shower_envelope",
-    "shower_intensity",
     "source_position",
     "source_frame_warp",
 ]
@@ -332,129 +329,6 @@ def image_moments(charges, source_rc, threshold):
             alignment,
         ],
         axis=-1,
-    )
-
-
-#: Initial envelope in grid pixels: centre 8 px from the source along the axis,
-#: 6 px long and 3 px wide (1 sigma): wider than any toy shower at 43 x 43.
-ENVELOPE_INIT = (8.0, 6.0, 3.0)
-
-
-def shower_envelope(
-    height: int, width: int, origin_rc, params, scale: int = 1, centre=None, length=None
-):
-    """A Gaussian window around one shower in the source frame, ``(B, H, W, 1)``.
-
-    ``params`` ``(B, 3)`` (free network outputs) give, in grid pixels, the
-    window's centre along the axis from the source ``softplus(p0)``, its length
-    ``1 + softplus(p1)`` and width ``0.5 + softplus(p2)`` (standard deviations).
-    ``centre`` and ``length`` ``(B,)`` (grid pixels), when given, replace
-    ``softplus(p0)`` and ``1 + softplus(p1)`` (:func:`envelope_distance`,
-    :func:`envelope_length`). The canvas (``scale`` times the grid's
-    resolution, source at ``origin_rc`` in grid pixels, axis along +column) is
-    multiplied by it, so light far from the one shower (a second blob) cannot be
-    drawn.
-    """
-    offset = (scale - 1.0) / 2.0
-    rows = (ops.arange(height, dtype="float32") - offset) / scale - origin_rc[0]
-    cols = (ops.arange(width, dtype="float32") - offset) / scale - origin_rc[1]
-    centre, length, widths = (
-        v[:, None, None] for v in envelope_geometry(params, centre, length)
-    )
-    along = (cols[None, None, :] - centre) / length
-    across = rows[None, :, None] / widths
-    return ops.exp(-0.5 * (ops.square(along) + ops.square(across)))[..., None]
-
-
-def envelope_geometry(params, centre=None, length=None):
-    """The :func:`shower_envelope` window's centre, length and width, ``(B,)``
-    grid pixels each, from its ``params`` ``(B, 3)`` (or the held ``centre`` and
-    ``length``)."""
-    if centre is None:
-        centre = ops.softplus(params[:, 0])
-    if length is None:
-        length = 1.0 + ops.softplus(params[:, 1])
-    width = 0.5 + ops.softplus(params[:, 2])
-    return tuple(ops.cast(v, "float32") for v in (centre, length, width))
-
-
-def label_features(labels):
-    """``(B, F)`` terms of a quadratic in the standardised ``labels`` ``(B, L)``:
-    1, each label, and each product of two (``i <= j``); ``F = 1 + L + L(L+1)/2``."""
-    labels = ops.cast(labels, "float32")
-    terms = [ops.ones_like(labels[:, :1]), labels]
-    for i in range(labels.shape[-1]):
-        terms.append(labels[:, i : i + 1] * labels[:, i:])
-    return ops.concatenate(terms, axis=-1)
-
-
-#: A held envelope centre stays within these grid pixels of the source.
-ENVELOPE_CENTRE_RANGE = (0.25, 40.0)
-
-
-def _log_quadratic(labels, fit: dict):
-    coefficients = ops.convert_to_tensor(
-        np.asarray(fit["coefficients"], "float32")[:, None]
-    )
-    return ops.matmul(label_features(labels), coefficients)[:, 0]
-
-
-def envelope_distance(labels, noise, fit: dict):
-    """``(B,)`` envelope centres (grid pixels from the source) held at the image
-    distance of the training images: ``exp(label_features(labels) @ c + s * noise)``
-    with ``fit`` = ``{"coefficients": c, "residual_sd": s}``
-    (:func:`ctgans.train.envelope_fit.fit_envelope`), ``noise`` ``(B,)``
-    standard normal: a log-normal spread at given labels, as the data scatter."""
-    log_distance = _log_quadratic(labels, fit)
-    log_distance = log_distance + float(fit["residual_sd"]) * ops.cast(noise, "float32")
-    return ops.clip(ops.exp(log_distance), *ENVELOPE_CENTRE_RANGE)
-
-
-def envelope_length(labels, fit: dict):
-    """``(B,)`` envelope lengths (grid pixels) held at ``fit["factor"]`` times the
-    training images' rms length at these labels, ``exp(label_features(labels) @ c)``
-    (:func:`ctgans.train.envelope_fit.fit_envelope`), at least 1 pixel."""
-    length = float(fit["factor"]) * ops.exp(_log_quadratic(labels, fit))
-    return ops.clip(length, 1.0, ENVELOPE_CENTRE_RANGE[1])
-
-
-#: A held image intensity stays within these p.e.
-INTENSITY_RANGE = (1.0, 1e6)
-
-
-def shower_intensity(labels, noise, fit: dict):
-    """``(B,)`` total expected light (p.e., camera pixels) held at the training
-    images': ``factor * exp(label_features(labels) @ c + s * noise)`` with ``fit``
-    = ``{"coefficients": c, "residual_sd": s, "factor": f}``
-    (:func:`ctgans.train.envelope_fit.fit_intensity`), ``noise`` ``(B,)`` standard
-    normal: the log-normal spread of the light at given labels, as the data
-    scatter it."""
-    log_light = _log_quadratic(labels, fit)
-    log_light = log_light + float(fit["residual_sd"]) * ops.cast(noise, "float32")
-    return ops.clip(float(fit["factor"]) * ops.exp(log_light), *INTENSITY_RANGE)
-
-
-def softplus_inverse(value: float) -> float:
-    """The ``x`` with ``softplus(x) == value`` (an initial bias)."""
-    return float(np.log(np.expm1(value)))
-
-
-def envelope_layer(rate: float = 1.0) -> keras.layers.Dense:
-    """The dense layer (z, labels) -> :func:`shower_envelope` parameters divided
-    by ``rate``, which starts at :data:`ENVELOPE_INIT` for every image."""
-    centre, length, width = ENVELOPE_INIT
-    return keras.layers.Dense(
-        3,
-        kernel_initializer="zeros",
-        bias_initializer=keras.initializers.Constant(
-            [
-                softplus_inverse(centre) / rate,
-                softplus_inverse(length - 1.0) / rate,
-                softplus_inverse(width - 0.5) / rate,
-            ]
-        ),
-        name="generator_envelope",
-        dtype="float32",
     )
 
 

@@ -5,27 +5,24 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from ctgans.choices import NORMALIZATION, UPSAMPLING
-from ctgans.models.camera import (
-    CameraResponse,
+from ctgans.models.camera import CameraResponse, source_position
+from ctgans.models.envelope import (
+    draw_through_camera,
     envelope_distance,
     envelope_geometry,
     envelope_layer,
     envelope_length,
-    expected_signal,
-    shower_envelope,
     shower_intensity,
-    source_frame_warp,
-    source_position,
 )
+from ctgans.models.generator_options import check_generator_options
 from ctgans.models.layers import (
     apply_film,
     check_image_shape,
-    depth_to_space2,
     film_layer,
     fixed_pixel_arrays,
     layer_dtype,
     normalization_layer,
+    upsampling_block,
     upsampling_plan,
 )
 
@@ -89,7 +86,7 @@ class Generator(keras.Model):
         (:func:`~ctgans.models.camera.source_frame_warp`).
     shower_envelope : bool
         Needs ``source_frame``: the source-frame signal is multiplied by one
-        Gaussian window per image (:func:`~ctgans.models.camera.shower_envelope`,
+        Gaussian window per image (:func:`~ctgans.models.envelope.shower_envelope`,
         its centre, length and width a dense function of z and the labels).
     envelope_rate : float
         The envelope's dense outputs are this factor times the layer's (its
@@ -101,16 +98,16 @@ class Generator(keras.Model):
         (:func:`ctgans.train.envelope_fit.fit_envelope`): the window's centre is
         not learned but held at the training images' distance from the source at
         these labels, drawn log-normally with the noise ``z[:, 2]``
-        (:func:`~ctgans.models.camera.envelope_distance`).
+        (:func:`~ctgans.models.envelope.envelope_distance`).
     envelope_length : dict, optional
         Needs ``shower_envelope``. The same kind of fit, of the training images'
         rms length, with a ``"factor"``: the window's length is held at that many
-        times it (:func:`~ctgans.models.camera.envelope_length`). The width learns.
+        times it (:func:`~ctgans.models.envelope.envelope_length`). The width learns.
     shower_intensity : dict, optional
         Needs ``camera``. The fit of the training images' light (p.e.) at these
         labels (:func:`ctgans.train.envelope_fit.fit_intensity`): the camera layer
         scales the drawn expected light to a total drawn log-normally with the
-        noise ``z[:, 3]`` (:func:`~ctgans.models.camera.shower_intensity`), so the
+        noise ``z[:, 3]`` (:func:`~ctgans.models.envelope.shower_intensity`), so the
         network draws only where the light goes.
     canvas_scale : {1, 2}
         Needs ``source_frame``. 2: the source-frame canvas has twice the grid's
@@ -157,61 +154,33 @@ class Generator(keras.Model):
     ):
         super().__init__(**kwargs)
         self.image_shape = check_image_shape(image_shape, "Generator")
+        channel_activations = check_generator_options(
+            image_shape=self.image_shape,
+            n_labels=n_labels,
+            latent_dim=latent_dim,
+            upsampling=upsampling,
+            normalization=normalization,
+            channel_activations=channel_activations,
+            camera=camera,
+            source_frame=source_frame,
+            label_film=bool(label_film),
+            canvas_scale=int(canvas_scale),
+            shower_envelope=bool(shower_envelope),
+            envelope_distance=envelope_distance,
+            envelope_length=envelope_length,
+            shower_intensity=shower_intensity,
+        )
         self.label_film = bool(label_film)
-        if self.label_film and not n_labels:
-            raise ValueError(
-                "Generator: `label_film` needs labels; received n_labels 0"
-            )
         self.film_layers = []
         self._film_after = {}
         self.canvas_scale = int(canvas_scale)
-        if self.canvas_scale not in (1, 2):
-            raise ValueError(
-                f"Generator: `canvas_scale` must be 1 or 2; received {canvas_scale!r}"
-            )
-        if self.canvas_scale != 1 and source_frame is None:
-            raise ValueError("Generator: `canvas_scale` 2 needs `source_frame`")
         self.shower_envelope = bool(shower_envelope)
-        if self.shower_envelope and source_frame is None:
-            raise ValueError("Generator: `shower_envelope` needs `source_frame`")
         self.envelope_distance = envelope_distance
-        if envelope_distance is not None and not self.shower_envelope:
-            raise ValueError("Generator: `envelope_distance` needs `shower_envelope`")
         self.envelope_length = envelope_length
-        if envelope_length is not None and not self.shower_envelope:
-            raise ValueError("Generator: `envelope_length` needs `shower_envelope`")
-        if envelope_distance is not None and latent_dim < 3:
-            raise ValueError(
-                "Generator: `envelope_distance` draws with z[:, 2]; expected "
-                f"latent_dim >= 3, received {latent_dim}"
-            )
         self.shower_intensity = shower_intensity
-        if shower_intensity is not None and latent_dim < 4:
-            raise ValueError(
-                "Generator: `shower_intensity` draws with z[:, 3]; expected "
-                f"latent_dim >= 4, received {latent_dim}"
-            )
         self.precision = precision
         self._dtype = layer_dtype(precision)
-        if upsampling not in UPSAMPLING:
-            raise ValueError(
-                f"Generator: `upsampling` must be one of {UPSAMPLING}; "
-                f"received {upsampling!r}"
-            )
-        if normalization not in NORMALIZATION:
-            raise ValueError(
-                f"Generator: `normalization` must be one of {NORMALIZATION}; "
-                f"received {normalization!r}"
-            )
         channels = self.image_shape[-1]
-        if channel_activations is None:
-            channel_activations = ("tanh",) * channels
-        channel_activations = tuple(channel_activations)
-        if len(channel_activations) != channels:
-            raise ValueError(
-                f"Generator: `channel_activations` needs one activation per channel "
-                f"({channels}); received {channel_activations!r}"
-            )
         self.n_labels = int(n_labels)
         self.latent_dim = int(latent_dim)
         self.base_filters = int(base_filters)
@@ -245,22 +214,13 @@ class Generator(keras.Model):
         self.source_frame = None if source_frame is None else dict(source_frame)
         self.camera_response = self.angle_shift = None
         if self.camera is not None:
-            if len(self.image_shape) != 3 or channels != 1:
-                raise ValueError(
-                    "Generator: `camera` needs mono images with one charge channel "
-                    f"(H, W, 1); received image_shape {self.image_shape}"
-                )
             self.camera_response = CameraResponse(
                 **self.camera,
                 **(camera_arrays or {}),
                 name="generator_camera",
                 dtype="float32",
             )
-        elif shower_intensity is not None:
-            raise ValueError("Generator: `shower_intensity` needs `camera`")
         if self.source_frame is not None:
-            if self.camera is None:
-                raise ValueError("Generator: `source_frame` needs `camera`")
             self.angle_shift = keras.layers.Dense(
                 2,
                 kernel_initializer="zeros",
@@ -293,8 +253,9 @@ class Generator(keras.Model):
             filters = max(filters // 2, MIN_FILTERS)
             self.body.extend(self._block(i, filters, use_bias))
         padded = (seed_h * 2**n_blocks, seed_w * 2**n_blocks)
+        telescopes = self.image_shape[0] if len(self.image_shape) == 4 else 1
         self.to_image = keras.layers.Conv2D(
-            channels * self._telescopes * self.canvas_scale**2,
+            channels * telescopes * self.canvas_scale**2,
             3,
             padding="same",
             name="generator_output_conv",
@@ -306,53 +267,15 @@ class Generator(keras.Model):
             name="generator_crop",
         )
 
-    @property
-    def _telescopes(self) -> int:
-        return self.image_shape[0] if len(self.image_shape) == 4 else 1
-
     def _block(self, index: int, filters: int, use_bias: bool) -> list:
-        prefix = f"generator_block{index}"
-        if self.upsampling == "transpose":
-            upsample = [
-                keras.layers.Conv2DTranspose(
-                    filters,
-                    4,
-                    strides=2,
-                    padding="same",
-                    use_bias=use_bias,
-                    name=f"{prefix}_upconv",
-                    dtype=self._dtype,
-                )
-            ]
-        else:
-            upsample = [
-                keras.layers.UpSampling2D(
-                    2, name=f"{prefix}_upsample", dtype=self._dtype
-                ),
-                keras.layers.Conv2D(
-                    filters,
-                    3,
-                    padding="same",
-                    use_bias=use_bias,
-                    name=f"{prefix}_upconv",
-                    dtype=self._dtype,
-                ),
-            ]
-        layers = upsample + [
-            normalization_layer(self.normalization, f"{prefix}_norm1", self._dtype),
-            keras.layers.LeakyReLU(0.2, name=f"{prefix}_act1", dtype=self._dtype),
-            keras.layers.Conv2D(
-                filters,
-                3,
-                padding="same",
-                use_bias=use_bias,
-                name=f"{prefix}_conv",
-                dtype=self._dtype,
-            ),
-            normalization_layer(self.normalization, f"{prefix}_norm2", self._dtype),
-            keras.layers.LeakyReLU(0.2, name=f"{prefix}_act2", dtype=self._dtype),
-        ]
-        layers = [layer for layer in layers if layer is not None]
+        layers = upsampling_block(
+            f"generator_block{index}",
+            filters,
+            self.upsampling,
+            self.normalization,
+            use_bias,
+            self._dtype,
+        )
         if self.label_film:
             # After each normalisation, or each convolution where there is none.
             none = self.normalization == "none"
@@ -422,34 +345,28 @@ class Generator(keras.Model):
         return envelope_geometry(*self._envelope_inputs(z, labels))
 
     def _through_camera(self, raw, z, labels):
-        if self.canvas_scale == 2:
-            raw = depth_to_space2(raw)
-        signal = expected_signal(raw, self.camera)
+        envelope = None
         if self.envelope is not None:
-            params, centre, length = self._envelope_inputs(z, labels)
-            origin = tuple(self.source_frame["origin"])
-            signal = signal * shower_envelope(
-                *signal.shape[1:3],
-                origin,
-                params,
-                scale=self.canvas_scale,
-                centre=centre,
-                length=length,
-            )
+            envelope = self._envelope_inputs(z, labels)
+        angle = position = None
         if self.source_frame is not None:
             shift = self.angle_shift(labels)
             angle = ops.arctan2(z[:, 0] + shift[:, 0], z[:, 1] + shift[:, 1])
-            signal = source_frame_warp(
-                signal,
-                self.source_position(labels),
-                angle,
-                tuple(self.source_frame["origin"]),
-                scale=self.canvas_scale,
-            )
+            position = self.source_position(labels)
         intensity = None
         if self.shower_intensity is not None:
             intensity = shower_intensity(labels, z[:, 3], self.shower_intensity)
-        x = self.camera_response(signal, intensity=intensity)
+        x = draw_through_camera(
+            raw,
+            self.camera,
+            self.camera_response,
+            origin=tuple(self.source_frame["origin"]) if self.source_frame else None,
+            scale=self.canvas_scale,
+            envelope=envelope,
+            angle=angle,
+            position=position,
+            intensity=intensity,
+        )
         if self._free is not None:
             x = x * self._free + self._fixed
         return x

@@ -104,3 +104,50 @@ def apply_film(x, labels, dense):
     scale = ops.cast(scale, x.dtype)[:, None, None, :]
     shift = ops.cast(shift, x.dtype)[:, None, None, :]
     return x * (1.0 + scale) + shift
+
+
+def upsampling_block(
+    prefix: str, filters: int, upsampling: str, normalization: str, use_bias, dtype
+) -> list:
+    """The layers of one generator block: the grid doubled (strided transposed
+    convolution, or nearest-neighbour upsampling and a convolution), then a
+    convolution, each followed by ``normalization`` and a leaky ReLU."""
+    if upsampling == "transpose":
+        upsample = [
+            keras.layers.Conv2DTranspose(
+                filters,
+                4,
+                strides=2,
+                padding="same",
+                use_bias=use_bias,
+                name=f"{prefix}_upconv",
+                dtype=dtype,
+            )
+        ]
+    else:
+        upsample = [
+            keras.layers.UpSampling2D(2, name=f"{prefix}_upsample", dtype=dtype),
+            keras.layers.Conv2D(
+                filters,
+                3,
+                padding="same",
+                use_bias=use_bias,
+                name=f"{prefix}_upconv",
+                dtype=dtype,
+            ),
+        ]
+    layers = upsample + [
+        normalization_layer(normalization, f"{prefix}_norm1", dtype),
+        keras.layers.LeakyReLU(0.2, name=f"{prefix}_act1", dtype=dtype),
+        keras.layers.Conv2D(
+            filters,
+            3,
+            padding="same",
+            use_bias=use_bias,
+            name=f"{prefix}_conv",
+            dtype=dtype,
+        ),
+        normalization_layer(normalization, f"{prefix}_norm2", dtype),
+        keras.layers.LeakyReLU(0.2, name=f"{prefix}_act2", dtype=dtype),
+    ]
+    return [layer for layer in layers if layer is not None]

@@ -7,9 +7,9 @@ have their light, as a function of the labels. Per training image the centroid
 of the light above a threshold is taken on the square grid and its distance from
 the requested source (the camera model's label -> grid map) is measured, in grid
 pixels; ``log(distance)`` is fitted by least squares with a quadratic in the
-standardised labels (:func:`ctgans.models.camera.label_features`), and the spread
+standardised labels (:func:`ctgans.models.envelope.label_features`), and the spread
 of the residuals is kept, so that the generator draws the distance at given
-labels as the data scatter it (:func:`ctgans.models.camera.envelope_distance`).
+labels as the data scatter it (:func:`ctgans.models.envelope.envelope_distance`).
 With ``model.generator.envelope_length: fitted`` the window's length is held the
 same way, at :data:`LENGTH_FACTOR` times the training images' rms length along
 their axis (a cap: the network can draw shorter showers inside it, not light that
@@ -17,7 +17,7 @@ reaches back to the source; learned, the length grows until it does: probe 35).
 With ``model.generator.shower_intensity: fitted`` the image's total light is
 held likewise (:func:`fit_intensity`): the network draws only where the light
 goes, and the camera layer scales it to a total drawn from the training images'
-log-normal spread at these labels (:func:`ctgans.models.camera.shower_intensity`).
+log-normal spread at these labels (:func:`ctgans.models.envelope.shower_intensity`).
 Nothing of the simulator is read: the same fit runs on a user's files.
 """
 
@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from ctgans.exceptions import CtgansInputError
-from ctgans.models.camera import image_moments, label_features, source_position
+from ctgans.models.camera import image_moments, source_position
+from ctgans.models.envelope import label_features
 
 __all__ = ["fit_envelope", "fit_intensity", "image_geometry"]
 
@@ -60,7 +61,7 @@ def image_geometry(charges, source_rc, threshold_pe: float):
 
 def fit_log_quadratic(values, labels, unit: str = "px") -> dict:
     """Least-squares fit of ``log(values)`` with a quadratic in the standardised
-    ``labels`` (:func:`ctgans.models.camera.label_features`), and the spread of its
+    ``labels`` (:func:`ctgans.models.envelope.label_features`), and the spread of its
     residuals; ``median_<unit>`` is the values' median."""
     design = np.asarray(label_features(labels), np.float64)
     target = np.log(values)
@@ -83,8 +84,8 @@ def fit_envelope(
     centre: bool = True,
     length: bool = False,
 ) -> tuple[dict | None, dict | None]:
-    """The fits :func:`ctgans.models.camera.envelope_distance` and
-    :func:`~ctgans.models.camera.envelope_length` read: of the light's distance
+    """The fits :func:`ctgans.models.envelope.envelope_distance` and
+    :func:`~ctgans.models.envelope.envelope_length` read: of the light's distance
     from the source (``centre``) and of its rms length (``length``, held at
     :data:`LENGTH_FACTOR` times it), None where not asked for.
 
@@ -111,7 +112,7 @@ def fit_envelope(
 
 
 def fit_intensity(pixels, labels, threshold_pe: float, pedestal_mean_pe: float) -> dict:
-    """The fit :func:`ctgans.models.camera.shower_intensity` reads: of each image's
+    """The fit :func:`ctgans.models.envelope.shower_intensity` reads: of each image's
     light, in p.e. summed over camera pixels.
 
     ``pixels`` ``(n, n_pixels)`` p.e. of training images (camera pixels),
