@@ -112,6 +112,12 @@ def upsampling_block(
     """The layers of one generator block: the grid doubled (strided transposed
     convolution, or nearest-neighbour upsampling and a convolution), then a
     convolution, each followed by ``normalization`` and a leaky ReLU."""
+
+    def conv3(name: str):
+        return keras.layers.Conv2D(
+            filters, 3, padding="same", use_bias=use_bias, name=name, dtype=dtype
+        )
+
     if upsampling == "transpose":
         upsample = [
             keras.layers.Conv2DTranspose(
@@ -127,26 +133,12 @@ def upsampling_block(
     else:
         upsample = [
             keras.layers.UpSampling2D(2, name=f"{prefix}_upsample", dtype=dtype),
-            keras.layers.Conv2D(
-                filters,
-                3,
-                padding="same",
-                use_bias=use_bias,
-                name=f"{prefix}_upconv",
-                dtype=dtype,
-            ),
+            conv3(f"{prefix}_upconv"),
         ]
     layers = upsample + [
         normalization_layer(normalization, f"{prefix}_norm1", dtype),
         keras.layers.LeakyReLU(0.2, name=f"{prefix}_act1", dtype=dtype),
-        keras.layers.Conv2D(
-            filters,
-            3,
-            padding="same",
-            use_bias=use_bias,
-            name=f"{prefix}_conv",
-            dtype=dtype,
-        ),
+        conv3(f"{prefix}_conv"),
         normalization_layer(normalization, f"{prefix}_norm2", dtype),
         keras.layers.LeakyReLU(0.2, name=f"{prefix}_act2", dtype=dtype),
     ]
