@@ -24,8 +24,7 @@ non-trainable weights, so a loaded ``generator.keras`` needs nothing else.
     position in the camera. The image axis then points back to the source by
     construction, as the Hillas axis of a gamma-ray shower does.
 
-The shower envelope, the held fits and the whole path from the drawn canvas to
-the camera are in :mod:`ctgans.models.envelope`.
+The shower envelope and the held fits are in :mod:`ctgans.models.envelope`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """The shower envelope and the held fits: what limits where and how much light
-the generator draws in the source frame, and the path from the drawn canvas
-through the camera.
+the generator draws in the source frame.
 
 ``shower_envelope``
     One Gaussian window per image around the shower in the source frame (its
@@ -9,8 +8,6 @@ through the camera.
 ``envelope_distance``, ``envelope_length``, ``shower_intensity``
     The held fits (:mod:`ctgans.train.envelope_fit`): log-quadratic in the
     standardised labels, drawn log-normally with one noise column each.
-``draw_through_camera``
-    Expected signal, envelope, source-frame warp, camera response, in that order.
 """
 
 from __future__ import annotations
@@ -18,9 +15,6 @@ from __future__ import annotations
 import keras
 import numpy as np
 from keras import ops
-
-from ctgans.models.camera import expected_signal, source_frame_warp
-from ctgans.models.layers import depth_to_space2
 
 #: Initial envelope in grid pixels: centre 8 px from the source along the axis,
 #: 6 px long and 3 px wide (1 sigma): wider than any toy shower at 43 x 43.
@@ -143,41 +137,3 @@ def envelope_layer(rate: float = 1.0) -> keras.layers.Dense:
         name="generator_envelope",
         dtype="float32",
     )
-
-
-def draw_through_camera(
-    raw,
-    camera: dict,
-    response,
-    origin=None,
-    scale: int = 1,
-    envelope=None,
-    angle=None,
-    position=None,
-    intensity=None,
-):
-    """Network output ``raw`` -> normalised camera images.
-
-    ``raw`` (``(B, H, W, scale**2)``, sub-pixels depth-to-space at ``scale`` 2)
-    becomes the expected signal (:func:`~ctgans.models.camera.expected_signal`),
-    is multiplied by the envelope given as ``(params, centre, length)``
-    (:func:`shower_envelope`), rotated by ``angle`` and moved to ``position``
-    (rows, columns; :func:`~ctgans.models.camera.source_frame_warp`) when they
-    are given, and passed through the camera ``response`` with the held total
-    light ``intensity`` (or None).
-    """
-    if scale == 2:
-        raw = depth_to_space2(raw)
-    signal = expected_signal(raw, camera)
-    if envelope is not None:
-        signal = signal * shower_envelope(
-            *signal.shape[1:3],
-            origin,
-            envelope[0],
-            scale=scale,
-            centre=envelope[1],
-            length=envelope[2],
-        )
-    if angle is not None:
-        signal = source_frame_warp(signal, position, angle, origin, scale=scale)
-    return response(signal, intensity=intensity)

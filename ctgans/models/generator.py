@@ -5,19 +5,25 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from ctgans.models.camera import CameraResponse, source_position
+from ctgans.models.camera import (
+    CameraResponse,
+    expected_signal,
+    source_frame_warp,
+    source_position,
+)
 from ctgans.models.envelope import (
-    draw_through_camera,
     envelope_distance,
     envelope_geometry,
     envelope_layer,
     envelope_length,
+    shower_envelope,
     shower_intensity,
 )
 from ctgans.models.generator_options import check_generator_options
 from ctgans.models.layers import (
     apply_film,
     check_image_shape,
+    depth_to_space2,
     film_layer,
     fixed_pixel_arrays,
     layer_dtype,
@@ -345,28 +351,34 @@ class Generator(keras.Model):
         return envelope_geometry(*self._envelope_inputs(z, labels))
 
     def _through_camera(self, raw, z, labels):
-        envelope = None
+        if self.canvas_scale == 2:
+            raw = depth_to_space2(raw)
+        signal = expected_signal(raw, self.camera)
         if self.envelope is not None:
-            envelope = self._envelope_inputs(z, labels)
-        angle = position = None
+            params, centre, length = self._envelope_inputs(z, labels)
+            origin = tuple(self.source_frame["origin"])
+            signal = signal * shower_envelope(
+                *signal.shape[1:3],
+                origin,
+                params,
+                scale=self.canvas_scale,
+                centre=centre,
+                length=length,
+            )
         if self.source_frame is not None:
             shift = self.angle_shift(labels)
             angle = ops.arctan2(z[:, 0] + shift[:, 0], z[:, 1] + shift[:, 1])
-            position = self.source_position(labels)
+            signal = source_frame_warp(
+                signal,
+                self.source_position(labels),
+                angle,
+                tuple(self.source_frame["origin"]),
+                scale=self.canvas_scale,
+            )
         intensity = None
         if self.shower_intensity is not None:
             intensity = shower_intensity(labels, z[:, 3], self.shower_intensity)
-        x = draw_through_camera(
-            raw,
-            self.camera,
-            self.camera_response,
-            origin=tuple(self.source_frame["origin"]) if self.source_frame else None,
-            scale=self.canvas_scale,
-            envelope=envelope,
-            angle=angle,
-            position=position,
-            intensity=intensity,
-        )
+        x = self.camera_response(signal, intensity=intensity)
         if self._free is not None:
             x = x * self._free + self._fixed
         return x
