@@ -26,6 +26,7 @@ UPSAMPLING = ("transpose", "upsample")
 #: ``model.generator.shower_intensity``: the image's total light learned, or held
 #: at the training images' at these labels.
 ENVELOPE_SETTINGS = ("learned", "fitted")
+RENDER = ("grid", "pixels")
 
 #: ``model.generator.normalization``: after each generator convolution.
 NORMALIZATION = ("batch", "layer", "none")

@@ -60,6 +60,11 @@ def check_camera_model(cfg: Config) -> None:
             "model.generator.canvas_scale: 2 needs model.generator.source_frame: "
             f"true; received source_frame false {where}"
         )
+    if g.render != "grid" and not g.source_frame:
+        raise ConfigError(
+            f"model.generator.render: {g.render} needs model.generator.source_frame: "
+            f"true; received source_frame false {where}"
+        )
     if g.source_frame and not g.camera_noise:
         raise ConfigError(
             "model.generator.source_frame: needs model.generator.camera_noise: true; "

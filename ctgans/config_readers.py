@@ -17,6 +17,7 @@ from ctgans.choices import (
     LABEL_SOURCES,
     NORMALIZATION,
     PRECISIONS,
+    RENDER,
     RESIDUAL_BLOCKS,
     UPSAMPLING,
 )
@@ -223,6 +224,7 @@ def read_model(sec: Section) -> ModelConfig:
         "envelope_centre",
         "envelope_length",
         "shower_intensity",
+        "render",
     )
     csec = sec.section("critic")
     csec.allow(
@@ -285,6 +287,7 @@ def read_model(sec: Section) -> ModelConfig:
             shower_intensity=gsec.choice(
                 "shower_intensity", ENVELOPE_SETTINGS, "learned"
             ),
+            render=gsec.choice("render", RENDER, "grid"),
         ),
         critic=CriticConfig(
             filters=tuple(_critic_filters(csec)),

@@ -112,6 +112,7 @@ class GeneratorConfig:
     envelope_centre: str = "learned"
     envelope_length: str = "learned"
     shower_intensity: str = "learned"
+    render: str = "grid"
 
 
 @dataclass(frozen=True)

@@ -396,7 +396,8 @@ def _camera_config(tmp_path, toy_pair, **keys):
             f"envelope_rate: {keys.get('envelope_rate', '1')}, "
             f"envelope_centre: {keys.get('envelope_centre', 'learned')}, "
             f"envelope_length: {keys.get('envelope_length', 'learned')}, "
-            f"shower_intensity: {keys.get('shower_intensity', 'learned')}}}"
+            f"shower_intensity: {keys.get('shower_intensity', 'learned')}, "
+            f"render: {keys.get('render', 'grid')}}}"
         ),
         "conditioning: projection, spectral_norm: false": (
             "conditioning: projection, spectral_norm: false, image_moments: "
@@ -439,11 +440,16 @@ def test_fitted_camera_model_matches_the_toy_camera(tmp_path, toy_pair):
 
 
 @pytest.mark.parametrize(
-    "canvas_scale, envelope, centre",
-    [(1, "false", "learned"), (2, "true", "learned"), (1, "true", "fitted")],
+    "canvas_scale, envelope, centre, render",
+    [
+        (1, "false", "learned", "grid"),
+        (2, "true", "learned", "grid"),
+        (1, "true", "fitted", "grid"),
+        (2, "true", "learned", "pixels"),
+    ],
 )
 def test_camera_generator_trains_saves_and_loads(
-    tmp_path, toy_pair, canvas_scale, envelope, centre
+    tmp_path, toy_pair, canvas_scale, envelope, centre, render
 ):
     import json
 
@@ -461,6 +467,7 @@ def test_camera_generator_trains_saves_and_loads(
             envelope_centre=centre,
             envelope_length=centre,
             shower_intensity=centre,
+            render=render,
         )
     )
     folder = run(cfg)
@@ -471,6 +478,13 @@ def test_camera_generator_trains_saves_and_loads(
     assert generator.shower_envelope == (envelope == "true")
     assert generator.envelope_rate == (20.0 if envelope == "true" else 1.0)
     recorded = json.loads((folder / "camera_model.json").read_text())
+    on_pixels = render == "pixels"
+    assert bool(generator.camera_response.render_points) == on_pixels
+    assert ("iso_scale" in generator.source_frame) == on_pixels
+    assert (recorded["render_iso_scale"] is not None) == on_pixels
+    if on_pixels:  # the sample points came back with the weights
+        points = np.asarray(generator.camera_response.pixel_points)
+        assert points.shape == (1039, 7, 2) and np.ptp(points[..., 1]) > 30
     if centre == "fitted":
         # Fitted from the toy's gammas, saved with the weights and the camera model.
         fit = generator.envelope_distance
@@ -554,6 +568,11 @@ def test_camera_generator_trains_saves_and_loads(
             "shower_intensity: fitted needs model.generator.camera_noise",
         ),
         ({"shower_intensity": "held"}, "shower_intensity"),
+        (
+            {"render": "pixels", "source_frame": "false"},
+            "render: pixels needs model.generator.source_frame",
+        ),
+        ({"render": "hexagons"}, "render"),
     ],
 )
 def test_camera_settings_refused_without_what_they_need(

@@ -35,6 +35,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from ctgans.models.pixel_render import bilinear_sample, render_on_pixels
+
 __all__ = [
     "CameraResponse",
     "image_moments",
@@ -70,10 +72,18 @@ class CameraResponse(keras.layers.Layer):
         Initial ``F^2`` of the photon statistics.
     seed : int
         Seed of the noise draws.
+    render_points : int
+        0: the signal is drawn on the square grid (``render: grid``). ``K > 0``
+        (``render: pixels``): the layer is called with a source-frame canvas and
+        samples it at ``K`` points of each camera pixel
+        (:func:`ctgans.models.pixel_render.render_on_pixels`).
     to_camera, to_square, pedestal_quantiles : numpy.ndarray, optional
         ``(H*W, n_pixels)``, ``(n_pixels, H*W)`` and ``(n_quantiles,)``; given when
         the layer is created for training, absent when it is loaded (the weights
         file holds them).
+    pixel_points, pixel_weights : numpy.ndarray, optional
+        With ``render_points``: ``(n_pixels, K, 2)`` and ``(n_pixels,)``
+        (:func:`ctgans.models.pixel_render.pixel_points`), given like the others.
     """
 
     def __init__(
@@ -85,9 +95,12 @@ class CameraResponse(keras.layers.Layer):
         charge_divisor: float,
         excess_noise_init: float = 1.2,
         seed: int = 0,
+        render_points: int = 0,
         to_camera=None,
         to_square=None,
         pedestal_quantiles=None,
+        pixel_points=None,
+        pixel_weights=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -98,7 +111,14 @@ class CameraResponse(keras.layers.Layer):
         self.charge_divisor = float(charge_divisor)
         self.excess_noise_init = float(excess_noise_init)
         self.seed = int(seed)
-        self._initial = (to_camera, to_square, pedestal_quantiles)
+        self.render_points = int(render_points)
+        self._initial = (
+            to_camera,
+            to_square,
+            pedestal_quantiles,
+            pixel_points,
+            pixel_weights,
+        )
         self.seed_generator = keras.random.SeedGenerator(self.seed, name="camera_seed")
 
     def _constant(self, name, shape, value):
@@ -112,11 +132,18 @@ class CameraResponse(keras.layers.Layer):
         )
 
     def build(self, input_shape):
-        to_camera, to_square, quantiles = self._initial
+        to_camera, to_square, quantiles, points, weights = self._initial
         size2 = self.image_size**2
         self.to_camera = self._constant("to_camera", (size2, self.n_pixels), to_camera)
         self.to_square = self._constant("to_square", (self.n_pixels, size2), to_square)
         self.pedestal = self._constant("pedestal", (self.n_quantiles,), quantiles)
+        if self.render_points:
+            self.pixel_points = self._constant(
+                "pixel_points", (self.n_pixels, self.render_points, 2), points
+            )
+            self.pixel_weights = self._constant(
+                "pixel_weights", (self.n_pixels,), weights
+            )
         # F^2 = 1 + softplus(raw): at least Poisson.
         raw = math.log(math.expm1(max(self.excess_noise_init - 1.0, 1e-3)))
         self.excess_raw = self.add_weight(
@@ -125,7 +152,7 @@ class CameraResponse(keras.layers.Layer):
             initializer=keras.initializers.Constant(raw),
             trainable=True,
         )
-        self._initial = (None, None, None)
+        self._initial = (None,) * 5
 
     def reseed(self, seed: int) -> None:
         """Restart the noise draws from ``seed`` (a loaded generator otherwise
@@ -154,11 +181,28 @@ class CameraResponse(keras.layers.Layer):
         q_high = ops.take(self.pedestal, high)
         return q_low + frac * (q_high - q_low)
 
-    def call(self, signal, intensity=None):
+    def call(self, signal, intensity=None, source=None, angle=None, frame=None):
         """``intensity`` ``(B,)`` p.e., when given: the expected light summed over
         the camera pixels is scaled to it (:func:`shower_intensity`), so that the
-        drawn signal sets only where the light goes."""
-        mu = self.expected_pixels(signal)
+        drawn signal sets only where the light goes.
+
+        With ``render_points``, ``signal`` is the source-frame canvas and
+        ``source`` ``(B, 2)`` (isotropic pixels), ``angle`` ``(B,)`` and ``frame``
+        ``(origin_rc, scale)`` place it (:func:`render_on_pixels`); otherwise
+        ``signal`` is on the square grid."""
+        if self.render_points:
+            origin, scale = frame
+            mu = render_on_pixels(
+                signal,
+                self.pixel_points,
+                self.pixel_weights,
+                source,
+                angle,
+                origin,
+                scale,
+            )
+        else:
+            mu = self.expected_pixels(signal)
         if intensity is not None:
             total = ops.sum(mu, axis=-1, keepdims=True) + INTENSITY_GUARD
             mu = mu * (ops.cast(intensity, mu.dtype)[:, None] / total)
@@ -174,6 +218,10 @@ class CameraResponse(keras.layers.Layer):
             / self.charge_divisor
         )
 
+    def compute_output_shape(self, input_shape, *args, **kwargs):
+        """``(B, H, W, 1)`` whatever the input (grid signal or canvas)."""
+        return (input_shape[0], self.image_size, self.image_size, 1)
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -184,6 +232,7 @@ class CameraResponse(keras.layers.Layer):
             charge_divisor=self.charge_divisor,
             excess_noise_init=self.excess_noise_init,
             seed=self.seed,
+            render_points=self.render_points,
         )
         return config
 
@@ -236,29 +285,7 @@ def source_frame_warp(canvas, source_rc, angle, origin_rc, scale: int = 1):
     # Inverse rotation of (d_col, d_row) by the angle, in (x = column, y = row).
     c_col = cos * d_col + sin * d_row + origin_rc[1]
     c_row = -sin * d_col + cos * d_row + origin_rc[0]
-    return _bilinear(canvas[..., 0], c_row, c_col)[..., None]
-
-
-def _bilinear(images, rows, cols):
-    """Sample ``(B, H, W)`` images at fractional ``(B, H', W')`` coordinates (0
-    outside), with gathers on the flattened batch."""
-    height, width = images.shape[1], images.shape[2]
-    flat = ops.reshape(images, (-1,))
-    # Offset of each sample's image in the flattened batch.
-    base = (ops.cumsum(ops.ones_like(rows[:, :1, :1]), axis=0) - 1.0) * (height * width)
-    r0, c0 = ops.floor(rows), ops.floor(cols)
-    fr, fc = rows - r0, cols - c0
-    out = 0.0
-    for dr, wr in ((0.0, 1.0 - fr), (1.0, fr)):
-        for dc, wc in ((0.0, 1.0 - fc), (1.0, fc)):
-            r, c = r0 + dr, c0 + dc
-            inside = (r >= 0) & (r <= height - 1) & (c >= 0) & (c <= width - 1)
-            r = ops.clip(r, 0, height - 1)
-            c = ops.clip(c, 0, width - 1)
-            index = ops.cast(base + r * width + c, "int32")
-            value = ops.take(flat, index)
-            out = out + ops.where(inside, wr * wc * value, 0.0)
-    return out
+    return bilinear_sample(canvas[..., 0], c_row, c_col)[..., None]
 
 
 def source_position(labels, label_index, affine):

@@ -365,20 +365,32 @@ class Generator(keras.Model):
                 centre=centre,
                 length=length,
             )
-        if self.source_frame is not None:
-            shift = self.angle_shift(labels)
-            angle = ops.arctan2(z[:, 0] + shift[:, 0], z[:, 1] + shift[:, 1])
-            signal = source_frame_warp(
-                signal,
-                self.source_position(labels),
-                angle,
-                tuple(self.source_frame["origin"]),
-                scale=self.canvas_scale,
-            )
         intensity = None
         if self.shower_intensity is not None:
             intensity = shower_intensity(labels, z[:, 3], self.shower_intensity)
-        x = self.camera_response(signal, intensity=intensity)
+        if self.source_frame is None:
+            x = self.camera_response(signal, intensity=intensity)
+        else:
+            shift = self.angle_shift(labels)
+            angle = ops.arctan2(z[:, 0] + shift[:, 0], z[:, 1] + shift[:, 1])
+            origin = tuple(self.source_frame["origin"])
+            source = self.source_position(labels)
+            if "iso_scale" in self.source_frame:  # render: pixels
+                source = source * ops.convert_to_tensor(
+                    self.source_frame["iso_scale"], "float32"
+                )
+                x = self.camera_response(
+                    signal,
+                    intensity=intensity,
+                    source=source,
+                    angle=angle,
+                    frame=(origin, self.canvas_scale),
+                )
+            else:
+                signal = source_frame_warp(
+                    signal, source, angle, origin, scale=self.canvas_scale
+                )
+                x = self.camera_response(signal, intensity=intensity)
         if self._free is not None:
             x = x * self._free + self._fixed
         return x

@@ -68,6 +68,14 @@ def check_generator_options(
         "shower_intensity", shower_intensity is not None, "camera", camera is not None
     )
     _needs("source_frame", source_frame is not None, "camera", camera is not None)
+    on_pixels = bool((camera or {}).get("render_points", 0))
+    if on_pixels != ("iso_scale" in (source_frame or {})):
+        raise ValueError(
+            "Generator: rendering on camera pixels needs both `camera` "
+            "render_points > 0 and `source_frame` iso_scale; received render_points "
+            f"{(camera or {}).get('render_points', 0)} and iso_scale "
+            f"{(source_frame or {}).get('iso_scale')}"
+        )
     if upsampling not in UPSAMPLING:
         raise ValueError(
             f"Generator: `upsampling` must be one of {UPSAMPLING}; "

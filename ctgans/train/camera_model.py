@@ -20,7 +20,9 @@ What :class:`ctgans.models.camera.CameraResponse` and the source-frame warp need
 * with ``model.generator.envelope_centre`` / ``envelope_length: fitted``, the
   image distance from the source and the image length as functions of the
   labels (:mod:`ctgans.train.envelope_fit`); with
-  ``model.generator.shower_intensity: fitted``, the images' light likewise.
+  ``model.generator.shower_intensity: fitted``, the images' light likewise;
+* with ``model.generator.render: pixels``, where each camera pixel samples the
+  source-frame canvas (:func:`ctgans.models.pixel_render.pixel_points`).
 
 All of it is written to the run folder as ``camera_model.json`` (the matrices are
 recomputed from the geometry and saved with the generator's weights).
@@ -36,6 +38,7 @@ from ctapipe.instrument import SubarrayDescription
 
 from ctgans.exceptions import CtgansInputError
 from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
+from ctgans.models.pixel_render import pixel_points
 from ctgans.train.envelope_fit import THRESHOLD_SIGMAS, fit_envelope, fit_intensity
 
 __all__ = ["CameraModel", "fit_camera_model", "pedestal_sigma"]
@@ -62,6 +65,10 @@ class CameraModel:
     envelope_distance: dict | None = None  # envelope_fit.fit_envelope
     envelope_length: dict | None = None
     shower_intensity: dict | None = None  # envelope_fit.fit_intensity
+    # render: pixels (ctgans.models.pixel_render.pixel_points)
+    pixel_points: np.ndarray | None = None  # (n_pixels, K, 2)
+    pixel_weights: np.ndarray | None = None  # (n_pixels,)
+    iso_scale: list | None = None  # [row, column]
 
     def summary(self) -> dict:
         q = self.pedestal_quantiles
@@ -77,6 +84,7 @@ class CameraModel:
             "envelope_distance": self.envelope_distance,
             "envelope_length": self.envelope_length,
             "shower_intensity": self.shower_intensity,
+            "render_iso_scale": self.iso_scale,
         }
 
 
@@ -105,9 +113,10 @@ def signal_free(pixels: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
     return grown == 0
 
 
-def _affine(to_square, geometry, size, scaler, columns):
-    if not all(c in columns for c in DIRECTION_COLUMNS):
-        return None, None
+def grid_fit(to_square, geometry, size) -> tuple[np.ndarray, float]:
+    """``(3, 2)`` least-squares map ``(x, y, 1) -> (row, column)`` from camera
+    positions (m, ``geometry``'s frame) to the square grid, fitted on the grid
+    pixels' weighted camera positions, and its rms residual (grid pixels)."""
     weights = to_square.sum(axis=0)
     inside = weights > 0.5
     x = (to_square.T @ geometry.pix_x.to_value("m")) / np.maximum(weights, 1e-9)
@@ -116,7 +125,13 @@ def _affine(to_square, geometry, size, scaler, columns):
     design = np.stack([x, y, np.ones_like(x)], 1)[inside]
     target = np.stack([rows, cols], 1)[inside].astype(np.float64)
     fit, *_ = np.linalg.lstsq(design, target, rcond=None)  # (3, 2)
-    residual = np.sqrt(np.mean((design @ fit - target) ** 2))
+    return fit, float(np.sqrt(np.mean((design @ fit - target) ** 2)))
+
+
+def _affine(to_square, geometry, size, scaler, columns):
+    if not all(c in columns for c in DIRECTION_COLUMNS):
+        return None, None
+    fit, residual = grid_fit(to_square, geometry, size)
     if residual > 0.5:
         raise CtgansInputError(
             f"model.generator.source_frame: the square grid is not an affine image "
@@ -206,6 +221,13 @@ def fit_camera_model(cfg, dataset, seed: int) -> CameraModel:
         np.median(values),
         *np.quantile(values, [0.16, 0.84]),
     )
+    points = weights = iso_scale = None
+    if g.render == "pixels":
+        points, weights, iso_scale = pixel_points(
+            mapper.geometry,
+            grid_fit(to_square, mapper.geometry, size)[0],
+            g.canvas_scale,
+        )
     return CameraModel(
         inverse.matrix.astype(np.float32),
         to_square,
@@ -216,4 +238,7 @@ def fit_camera_model(cfg, dataset, seed: int) -> CameraModel:
         distance,
         length,
         intensity,
+        points,
+        weights,
+        iso_scale,
     )

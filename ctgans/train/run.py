@@ -96,6 +96,11 @@ def camera_settings(cfg: Config, dataset: CachedDataset, camera_model) -> dict:
         "to_square": camera_model.to_square,
         "pedestal_quantiles": camera_model.pedestal_quantiles,
     }
+    if camera_model.pixel_points is not None:  # render: pixels
+        camera["render_points"] = int(camera_model.pixel_points.shape[1])
+        frame["iso_scale"] = list(camera_model.iso_scale)
+        arrays["pixel_points"] = camera_model.pixel_points
+        arrays["pixel_weights"] = camera_model.pixel_weights
     return {
         "camera": camera,
         "source_frame": frame,
