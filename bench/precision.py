@@ -1,15 +1,18 @@
-"""Train-step and generator speed of ``model.precision`` float32 vs bfloat16.
+"""Train-step and generator speed of two (or more) values of one setting.
 
-Both arms are built by ``ctgans.train.run.build_gan`` from the same config (the
-default recipe unless ``--config``), differing only in ``model.precision``, with
-fresh weights and no label predictor. They run in one process and are
-interleaved: ``--rounds`` rounds, each timing ``--steps`` generator steps of every
-arm in turn after an untimed warm-up, so a competing process slows both alike.
-Then each generator alone makes images at batch 1 024 for ``--seconds`` per arm.
+By default ``model.precision`` float32 vs bfloat16; ``--key`` and ``--values``
+compare any other (e.g. ``--key model.generator.render --values grid pixels``).
+Every arm is built by ``ctgans.train.run.build_gan`` from the same config (the
+default recipe unless ``--config``), differing only in that setting, with fresh
+weights and no label predictor. They run in one process and are interleaved:
+``--rounds`` rounds, each timing ``--steps`` generator steps of every arm in turn
+after an untimed warm-up, so a competing process slows all alike. Then each
+generator alone makes images at batch 1 024 for ``--seconds`` per arm.
 
     python bench/precision.py [--config configs/gamma.yml] [--rounds 4] [--steps 10]
+                              [--key model.precision] [--values float32 bfloat16]
 
-Prints medians and ratios (bfloat16 / float32); this CPU (AVX512-BF16, AMX)
+Prints medians and ratios (each arm / the first); this CPU (AVX512-BF16, AMX)
 runs bfloat16 convolutions natively, another machine may not.
 """
 
@@ -28,12 +31,26 @@ import numpy as np  # noqa: E402
 PRECISIONS = ("float32", "bfloat16")
 
 
+def with_setting(cfg, key: str, value):
+    """``cfg`` with the dotted ``key`` (e.g. ``model.generator.render``) set to
+    ``value`` (converted to the type of the value it replaces)."""
+    head, _, rest = key.partition(".")
+    current = getattr(cfg, head)
+    if not rest:
+        if isinstance(current, bool):
+            value = str(value).lower() in ("true", "1", "yes")
+        return dataclasses.replace(cfg, **{head: type(current)(value)})
+    return dataclasses.replace(cfg, **{head: with_setting(current, rest, value)})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/gamma.yml")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--key", default="model.precision")
+    parser.add_argument("--values", nargs="+", default=list(PRECISIONS))
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -51,12 +68,9 @@ def main() -> None:
         dataset.images[train], dataset.labels[train], global_batch, cfg.seed
     ).repeat()
     arms = {}
-    for precision in PRECISIONS:
-        model = dataclasses.replace(cfg.model, precision=precision)
-        arm_cfg = dataclasses.replace(cfg, model=model)
-        arms[precision] = build_gan(
-            arm_cfg, dataset, None, tf.distribute.get_strategy()
-        )
+    for value in args.values:
+        arm_cfg = with_setting(cfg, args.key, value)
+        arms[value] = build_gan(arm_cfg, dataset, None, tf.distribute.get_strategy())
     for gan in arms.values():  # warm-up: tracing, allocation
         gan.fit(data, steps_per_epoch=3, epochs=1, verbose=0)
     seconds = {p: [] for p in arms}
@@ -80,18 +94,21 @@ def main() -> None:
         rates[precision] = 1024 * calls / (time.perf_counter() - start)
 
     print(_report.machine_line())
+    print(f"{args.key} ({args.config}):")
     step = {p: float(np.median(s)) / args.steps for p, s in seconds.items()}
-    for precision in PRECISIONS:
+    for value in args.values:
         print(
-            f"{precision:9s} train step {step[precision] * 1e3:7.1f} ms (median of "
+            f"{value:9s} train step {step[value] * 1e3:7.1f} ms (median of "
             f"{args.rounds} x {args.steps} steps)   generator "
-            f"{rates[precision]:7.0f} img/s at batch 1024"
+            f"{rates[value]:7.0f} img/s at batch 1024"
         )
-    print(
-        f"bfloat16 / float32: train steps per second x"
-        f"{step['float32'] / step['bfloat16']:.2f}, generator images per second x"
-        f"{rates['bfloat16'] / rates['float32']:.2f}"
-    )
+    first = args.values[0]
+    for value in args.values[1:]:
+        print(
+            f"{value} / {first}: train steps per second x"
+            f"{step[first] / step[value]:.2f}, generator images per second x"
+            f"{rates[value] / rates[first]:.2f}"
+        )
 
 
 if __name__ == "__main__":
