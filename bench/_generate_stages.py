@@ -3,15 +3,19 @@
 Used by ``bench/generate.py``. On ``n`` generated mono events of the run (made
 once, read back from a file): the generator network (batch 256), the inverse
 mapping, ctapipe's cleaning alone and cleaning + image parameters
-(``ImageResults``), and the writing of events whose images are already made,
+(``ImageResults``), the writing of events whose images are already made,
 batched and per event (``write_generated``, minus the cleaning and parameters
-measured alone). cProfile inflates Python-heavy code (ctapipe's containers,
-dl1-data-handler's mapper) far more than TensorFlow's kernels; these timings do
-not.
+measured alone), and the two steps of :func:`ctgans.generate.parts.write_in_parts`
+that no worker does: handing a chunk to a worker process (pickling it in the main
+process and unpickling it in the worker, both counted) and appending a written
+part to the output with ctapipe's ``HDF5Merger`` (in the main process).
+cProfile inflates Python-heavy code (ctapipe's containers, dl1-data-handler's
+mapper) far more than TensorFlow's kernels; these timings do not.
 """
 
 from __future__ import annotations
 
+import pickle
 import time
 from pathlib import Path
 
@@ -20,12 +24,13 @@ import numpy as np
 
 def stage_seconds(run: Path, n: int, tmp: Path) -> list[tuple[str, float]]:
     """``(stage, CPU seconds for n events)`` rows."""
-    from ctapipe.io import read_table
+    from ctapipe.io import HDF5Merger, read_table
 
     from ctgans.cameras import processor_config
     from ctgans.generate import GenerateRequest, generate
     from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
     from ctgans.generate.parameters import ImageResults
+    from ctgans.generate.parts import Chunk
     from ctgans.generate.reference import read_reference
     from ctgans.generate.trained_run import open_run
     from ctgans.generate.writer import (
@@ -76,21 +81,24 @@ def stage_seconds(run: Path, n: int, tmp: Path) -> list[tuple[str, float]]:
     rows.append(("ctapipe cleaning", alone[False]))
     rows.append(("ctapipe image parameters", alone[True] - alone[False]))
 
-    def write(**options) -> float:
-        batches = [
-            EventBatch(
-                truth.take(slice(f, f + 256)),
-                image[f : f + 256],
-                peak_time[f : f + 256],
-            )
-            for f in range(0, n, 256)
-        ]
-        source = GeneratedEventSource(reference, batches)
-        out = tmp / "stages_write.dl1.h5"
+    batches = tuple(
+        EventBatch(
+            truth.take(slice(f, f + 256)),
+            image[f : f + 256],
+            peak_time[f : f + 256],
+        )
+        for f in range(0, n, 256)
+    )
+
+    def write(out=None, first_event_id=0, **options) -> float:
+        source = GeneratedEventSource(reference, batches, first_event_id=first_event_id)
+        keep = out is not None
+        out = out or tmp / "stages_write.dl1.h5"
         start = time.process_time()
         write_generated(source, out, seed=0, overwrite=True, **options)
         seconds = time.process_time() - start
-        out.unlink()
+        if not keep:
+            out.unlink()
         return seconds
 
     for label, options, computed in (
@@ -99,6 +107,31 @@ def stage_seconds(run: Path, n: int, tmp: Path) -> list[tuple[str, float]]:
         ("writing, per event (before)", {"per_event": True}, alone[True]),
     ):
         rows.append((label, write(**options) - computed))
+
+    start = time.process_time()
+    pickle.loads(pickle.dumps(Chunk(0, 0, batches), pickle.HIGHEST_PROTOCOL))
+    rows.append(
+        (
+            "hand-off of a chunk to a worker (pickle + unpickle)",
+            time.process_time() - start,
+        )
+    )
+
+    parts = [tmp / f"stages_part{k}.dl1.h5" for k in range(2)]
+    for k, part in enumerate(parts):
+        write(part, first_event_id=k * n)
+    merged = tmp / "stages_merged.dl1.h5"
+    with HDF5Merger(
+        merged, overwrite=True, merge_strategy="events-single-ob"
+    ) as merger:
+        merger(parts[0])  # the first part creates the output's tables
+        start = time.process_time()
+        merger(parts[1])
+        rows.append(
+            ("merging a part into the output (HDF5Merger)", time.process_time() - start)
+        )
+    for path in (*parts, merged):
+        path.unlink()
     return rows
 
 
