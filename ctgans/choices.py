@@ -27,6 +27,7 @@ UPSAMPLING = ("transpose", "upsample")
 #: at the training images' at these labels.
 ENVELOPE_SETTINGS = ("learned", "fitted")
 RENDER = ("grid", "pixels")
+ENVELOPE_AT = ("canvas", "pixels")
 
 #: ``model.generator.normalization``: after each generator convolution.
 NORMALIZATION = ("batch", "layer", "none")

@@ -65,6 +65,13 @@ def check_camera_model(cfg: Config) -> None:
             f"model.generator.render: {g.render} needs model.generator.source_frame: "
             f"true; received source_frame false {where}"
         )
+    if g.envelope_at != "canvas" and (g.render != "pixels" or not g.shower_envelope):
+        raise ConfigError(
+            f"model.generator.envelope_at: {g.envelope_at} needs "
+            "model.generator.render: pixels and shower_envelope: true; received "
+            f"render {g.render}, shower_envelope {str(g.shower_envelope).lower()} "
+            f"{where}"
+        )
     if g.source_frame and not g.camera_noise:
         raise ConfigError(
             "model.generator.source_frame: needs model.generator.camera_noise: true; "

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ctgans.choices import (
     CONDITIONING,
+    ENVELOPE_AT,
     ENVELOPE_SETTINGS,
     LABEL_LOSSES,
     LABEL_SOURCES,
@@ -225,6 +226,7 @@ def read_model(sec: Section) -> ModelConfig:
         "envelope_length",
         "shower_intensity",
         "render",
+        "envelope_at",
     )
     csec = sec.section("critic")
     csec.allow(
@@ -288,6 +290,7 @@ def read_model(sec: Section) -> ModelConfig:
                 "shower_intensity", ENVELOPE_SETTINGS, "learned"
             ),
             render=gsec.choice("render", RENDER, "grid"),
+            envelope_at=gsec.choice("envelope_at", ENVELOPE_AT, "canvas"),
         ),
         critic=CriticConfig(
             filters=tuple(_critic_filters(csec)),

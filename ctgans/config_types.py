@@ -113,6 +113,7 @@ class GeneratorConfig:
     envelope_length: str = "learned"
     shower_intensity: str = "learned"
     render: str = "grid"
+    envelope_at: str = "canvas"
 
 
 @dataclass(frozen=True)

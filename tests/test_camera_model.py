@@ -397,7 +397,8 @@ def _camera_config(tmp_path, toy_pair, **keys):
             f"envelope_centre: {keys.get('envelope_centre', 'learned')}, "
             f"envelope_length: {keys.get('envelope_length', 'learned')}, "
             f"shower_intensity: {keys.get('shower_intensity', 'learned')}, "
-            f"render: {keys.get('render', 'grid')}}}"
+            f"render: {keys.get('render', 'grid')}, "
+            f"envelope_at: {keys.get('envelope_at', 'canvas')}}}"
         ),
         "conditioning: projection, spectral_norm: false": (
             "conditioning: projection, spectral_norm: false, image_moments: "
@@ -446,6 +447,7 @@ def test_fitted_camera_model_matches_the_toy_camera(tmp_path, toy_pair):
         (2, "true", "learned", "grid"),
         (1, "true", "fitted", "grid"),
         (2, "true", "learned", "pixels"),
+        (2, "true", "learned", "pixels+window"),
     ],
 )
 def test_camera_generator_trains_saves_and_loads(
@@ -467,7 +469,8 @@ def test_camera_generator_trains_saves_and_loads(
             envelope_centre=centre,
             envelope_length=centre,
             shower_intensity=centre,
-            render=render,
+            render=render.split("+")[0],
+            envelope_at="pixels" if render.endswith("window") else "canvas",
         )
     )
     folder = run(cfg)
@@ -478,7 +481,8 @@ def test_camera_generator_trains_saves_and_loads(
     assert generator.shower_envelope == (envelope == "true")
     assert generator.envelope_rate == (20.0 if envelope == "true" else 1.0)
     recorded = json.loads((folder / "camera_model.json").read_text())
-    on_pixels = render == "pixels"
+    on_pixels = render.startswith("pixels")
+    assert generator.envelope_at == ("pixels" if "window" in render else "canvas")
     assert bool(generator.camera_response.render_points) == on_pixels
     assert ("iso_scale" in generator.source_frame) == on_pixels
     assert (recorded["render_iso_scale"] is not None) == on_pixels
@@ -573,6 +577,10 @@ def test_camera_generator_trains_saves_and_loads(
             "render: pixels needs model.generator.source_frame",
         ),
         ({"render": "hexagons"}, "render"),
+        (
+            {"envelope_at": "pixels", "shower_envelope": "true"},
+            "envelope_at: pixels needs model.generator.render: pixels",
+        ),
     ],
 )
 def test_camera_settings_refused_without_what_they_need(

@@ -181,15 +181,18 @@ class CameraResponse(keras.layers.Layer):
         q_high = ops.take(self.pedestal, high)
         return q_low + frac * (q_high - q_low)
 
-    def call(self, signal, intensity=None, source=None, angle=None, frame=None):
+    def call(
+        self, signal, intensity=None, source=None, angle=None, frame=None, window=None
+    ):
         """``intensity`` ``(B,)`` p.e., when given: the expected light summed over
         the camera pixels is scaled to it (:func:`shower_intensity`), so that the
         drawn signal sets only where the light goes.
 
         With ``render_points``, ``signal`` is the source-frame canvas and
         ``source`` ``(B, 2)`` (isotropic pixels), ``angle`` ``(B,)`` and ``frame``
-        ``(origin_rc, scale)`` place it (:func:`render_on_pixels`); otherwise
-        ``signal`` is on the square grid."""
+        ``(origin_rc, scale)`` place it, and ``window`` (``envelope_at: pixels``)
+        is the shower envelope evaluated at the sample points
+        (:func:`render_on_pixels`); otherwise ``signal`` is on the square grid."""
         if self.render_points:
             origin, scale = frame
             mu = render_on_pixels(
@@ -200,6 +203,7 @@ class CameraResponse(keras.layers.Layer):
                 angle,
                 origin,
                 scale,
+                window,
             )
         else:
             mu = self.expected_pixels(signal)

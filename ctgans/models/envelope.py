@@ -39,23 +39,26 @@ def shower_envelope(
     offset = (scale - 1.0) / 2.0
     rows = (ops.arange(height, dtype="float32") - offset) / scale - origin_rc[0]
     cols = (ops.arange(width, dtype="float32") - offset) / scale - origin_rc[1]
-    centre, length, widths = (
-        v[:, None, None] for v in envelope_geometry(params, centre, length)
-    )
-    along = (cols[None, None, :] - centre) / length
-    across = rows[None, :, None] / widths
-    return ops.exp(-0.5 * (ops.square(along) + ops.square(across)))[..., None]
+    geometry = envelope_geometry(params, centre, length)
+    return envelope_window(cols[None, None, :], rows[None, :, None], geometry)[
+        ..., None
+    ]
 
 
-def envelope_geometry(params, centre=None, length=None):
+#: The narrowest window (grid pixels, 1 sigma) on the canvas, and evaluated at the
+#: camera pixels' sample points (``envelope_at: pixels``), where it is exact.
+MIN_WIDTH = {"canvas": 0.5, "pixels": 0.05}
+
+
+def envelope_geometry(params, centre=None, length=None, min_width: float = 0.5):
     """The :func:`shower_envelope` window's centre, length and width, ``(B,)``
     grid pixels each, from its ``params`` ``(B, 3)`` (or the held ``centre`` and
-    ``length``)."""
+    ``length``); the width is at least ``min_width``."""
     if centre is None:
         centre = ops.softplus(params[:, 0])
     if length is None:
         length = 1.0 + ops.softplus(params[:, 1])
-    width = 0.5 + ops.softplus(params[:, 2])
+    width = min_width + ops.softplus(params[:, 2])
     return tuple(ops.cast(v, "float32") for v in (centre, length, width))
 
 
@@ -120,7 +123,19 @@ def softplus_inverse(value: float) -> float:
     return float(np.log(np.expm1(value)))
 
 
-def envelope_layer(rate: float = 1.0) -> keras.layers.Dense:
+def envelope_window(along, across, geometry):
+    """The window at source-frame points ``along`` / ``across`` the axis (grid
+    pixels from the source, ``(B, ...)``), for ``geometry`` = (centre, length,
+    width), ``(B,)`` each (:func:`envelope_geometry`)."""
+    centre, length, width = (
+        ops.reshape(v, (-1,) + (1,) * (len(along.shape) - 1)) for v in geometry
+    )
+    return ops.exp(
+        -0.5 * (ops.square((along - centre) / length) + ops.square(across / width))
+    )
+
+
+def envelope_layer(rate: float = 1.0, min_width: float = 0.5) -> keras.layers.Dense:
     """The dense layer (z, labels) -> :func:`shower_envelope` parameters divided
     by ``rate``, which starts at :data:`ENVELOPE_INIT` for every image."""
     centre, length, width = ENVELOPE_INIT
@@ -131,7 +146,7 @@ def envelope_layer(rate: float = 1.0) -> keras.layers.Dense:
             [
                 softplus_inverse(centre) / rate,
                 softplus_inverse(length - 1.0) / rate,
-                softplus_inverse(width - 0.5) / rate,
+                softplus_inverse(width - min_width) / rate,
             ]
         ),
         name="generator_envelope",

@@ -12,6 +12,7 @@ from ctgans.models.camera import (
     source_position,
 )
 from ctgans.models.envelope import (
+    MIN_WIDTH,
     envelope_distance,
     envelope_geometry,
     envelope_layer,
@@ -115,6 +116,12 @@ class Generator(keras.Model):
         scales the drawn expected light to a total drawn log-normally with the
         noise ``z[:, 3]`` (:func:`~ctgans.models.envelope.shower_intensity`), so the
         network draws only where the light goes.
+    envelope_at : {"canvas", "pixels"}
+        Where the shower envelope multiplies the signal: on the canvas (width at
+        least 0.5 grid pixels), or, with rendering on camera pixels
+        (``source_frame`` ``iso_scale``), exactly at each pixel's sample points,
+        where a window narrower than a canvas pixel (width down to 0.05) is drawn
+        as narrow as it is.
     canvas_scale : {1, 2}
         Needs ``source_frame``. 2: the source-frame canvas has twice the grid's
         resolution (the output convolution draws 4 sub-pixels per grid pixel,
@@ -156,6 +163,7 @@ class Generator(keras.Model):
         envelope_distance=None,
         envelope_length=None,
         shower_intensity=None,
+        envelope_at: str = "canvas",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -175,7 +183,9 @@ class Generator(keras.Model):
             envelope_distance=envelope_distance,
             envelope_length=envelope_length,
             shower_intensity=shower_intensity,
+            envelope_at=envelope_at,
         )
+        self.envelope_at = envelope_at
         self.label_film = bool(label_film)
         self.film_layers = []
         self._film_after = {}
@@ -235,7 +245,9 @@ class Generator(keras.Model):
             )
         self.envelope_rate = float(envelope_rate)
         self.envelope = (
-            envelope_layer(self.envelope_rate) if self.shower_envelope else None
+            envelope_layer(self.envelope_rate, MIN_WIDTH[envelope_at])
+            if self.shower_envelope
+            else None
         )
 
         height, width = self.image_shape[-3:-1]
@@ -348,13 +360,18 @@ class Generator(keras.Model):
     def envelope_window(self, z, labels):
         """The shower envelope's centre, length and width, ``(B,)`` grid pixels
         each, for these inputs (needs ``shower_envelope``)."""
-        return envelope_geometry(*self._envelope_inputs(z, labels))
+        return envelope_geometry(
+            *self._envelope_inputs(z, labels), MIN_WIDTH[self.envelope_at]
+        )
 
     def _through_camera(self, raw, z, labels):
         if self.canvas_scale == 2:
             raw = depth_to_space2(raw)
         signal = expected_signal(raw, self.camera)
-        if self.envelope is not None:
+        window = None
+        if self.envelope is not None and self.envelope_at == "pixels":
+            window = self.envelope_window(z, labels)
+        elif self.envelope is not None:
             params, centre, length = self._envelope_inputs(z, labels)
             origin = tuple(self.source_frame["origin"])
             signal = signal * shower_envelope(
@@ -385,6 +402,7 @@ class Generator(keras.Model):
                     source=source,
                     angle=angle,
                     frame=(origin, self.canvas_scale),
+                    window=window,
                 )
             else:
                 signal = source_frame_warp(
@@ -413,6 +431,7 @@ class Generator(keras.Model):
             precision=self.precision,
             label_film=self.label_film,
             canvas_scale=self.canvas_scale,
+            envelope_at=self.envelope_at,
             shower_envelope=self.shower_envelope,
             envelope_rate=self.envelope_rate,
             envelope_distance=self.envelope_distance,

@@ -30,6 +30,7 @@ def check_generator_options(
     envelope_distance,
     envelope_length,
     shower_intensity,
+    envelope_at: str = "canvas",
 ) -> tuple[str, ...]:
     """Raise ``ValueError`` on a combination the generator cannot draw; return
     one activation per channel (``tanh`` each when ``channel_activations`` is
@@ -69,6 +70,18 @@ def check_generator_options(
     )
     _needs("source_frame", source_frame is not None, "camera", camera is not None)
     on_pixels = bool((camera or {}).get("render_points", 0))
+    if envelope_at not in ("canvas", "pixels"):
+        raise ValueError(
+            "Generator: `envelope_at` must be 'canvas' or 'pixels'; received "
+            f"{envelope_at!r}"
+        )
+    _needs("envelope_at", envelope_at == "pixels", "shower_envelope", shower_envelope)
+    _needs(
+        "envelope_at",
+        envelope_at == "pixels",
+        "source_frame iso_scale",
+        "iso_scale" in (source_frame or {}),
+    )
     if on_pixels != ("iso_scale" in (source_frame or {})):
         raise ValueError(
             "Generator: rendering on camera pixels needs both `camera` "

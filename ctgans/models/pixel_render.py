@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
+from ctgans.models.envelope import envelope_window
+
 __all__ = ["RENDER_POINTS", "bilinear_sample", "pixel_points", "render_on_pixels"]
 
 #: Sample points per camera pixel: the centre and a ring of six.
@@ -30,7 +32,7 @@ RENDER_POINTS = 7
 
 
 def pixel_points(
-    geometry, grid_fit, scale: int = 1
+    geometry, grid_fit, scale: int = 1, canvas_spread: bool = True
 ) -> tuple[np.ndarray, np.ndarray, list[float]]:
     """Where each camera pixel samples the canvas.
 
@@ -43,6 +45,11 @@ def pixel_points(
         position (m) on the square grid.
     scale : int
         The canvas' resolution in isotropic pixels (``canvas_scale``).
+    canvas_spread : bool
+        The shape comes from the bilinearly sampled canvas, which spreads it
+        already (the ring makes up the rest of the pixel's variance). False: from
+        a window evaluated exactly at the points (``envelope_at: pixels``), so
+        the ring carries the pixel's whole variance.
 
     Returns
     -------
@@ -70,7 +77,8 @@ def pixel_points(
         "hexagon": 5.0 * area / (36.0 * np.sqrt(3.0)),
         "circle": area / (4.0 * np.pi),
     }.get(shape, area / 12.0)
-    variance = np.maximum(variance - (cell / scale) ** 2 / 6.0, 0.0)
+    if canvas_spread:
+        variance = np.maximum(variance - (cell / scale) ** 2 / 6.0, 0.0)
     rho = np.sqrt(7.0 * variance / 3.0)
     angles = np.deg2rad(30.0 + 60.0 * np.arange(6))
     unit = np.concatenate([[[0.0, 0.0]], np.stack([np.cos(angles), np.sin(angles)], 1)])
@@ -82,7 +90,9 @@ def pixel_points(
     return points.astype(np.float32), weights.astype(np.float32), iso_scale.tolist()
 
 
-def render_on_pixels(canvas, points, weights, source, angle, origin_rc, scale: int = 1):
+def render_on_pixels(
+    canvas, points, weights, source, angle, origin_rc, scale: int = 1, window=None
+):
     """Expected p.e. per camera pixel, ``(B, n_pixels)``, from source-frame canvases.
 
     ``canvas`` ``(B, scale * H, scale * W, 1)`` (the source at ``origin_rc``,
@@ -91,7 +101,10 @@ def render_on_pixels(canvas, points, weights, source, angle, origin_rc, scale: i
     the requested source in isotropic pixels; ``angle`` ``(B,)`` the rotation of
     the canvas' +column axis, as in
     :func:`~ctgans.models.camera.source_frame_warp`: a pixel's point ``p`` takes
-    the canvas at ``R(-angle) (p - source) + origin``.
+    the canvas at ``R(-angle) (p - source) + origin``. ``window``, when given
+    (``envelope_at: pixels``), is the shower envelope's (centre, length, width),
+    ``(B,)`` each: evaluated exactly at every sample point, it multiplies the
+    sampled canvas there (:func:`ctgans.models.envelope.envelope_window`).
     """
     points = ops.convert_to_tensor(points, "float32")
     d_row = points[None, :, :, 0] - source[:, 0, None, None]
@@ -103,6 +116,9 @@ def render_on_pixels(canvas, points, weights, source, angle, origin_rc, scale: i
     values = bilinear_sample(
         canvas[..., 0], scale * c_row + offset, scale * c_col + offset
     )
+    if window is not None:
+        along, across = c_col - origin_rc[1], c_row - origin_rc[0]
+        values = values * envelope_window(along, across, window)
     return ops.mean(values, axis=-1) * ops.convert_to_tensor(weights, "float32")[None]
 
 

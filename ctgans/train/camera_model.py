@@ -227,6 +227,7 @@ def fit_camera_model(cfg, dataset, seed: int) -> CameraModel:
             mapper.geometry,
             grid_fit(to_square, mapper.geometry, size)[0],
             g.canvas_scale,
+            canvas_spread=g.envelope_at != "pixels",
         )
     return CameraModel(
         inverse.matrix.astype(np.float32),

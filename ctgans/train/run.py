@@ -185,6 +185,7 @@ def build_gan(
             canvas_scale=m.generator.canvas_scale,
             shower_envelope=m.generator.shower_envelope,
             envelope_rate=m.generator.envelope_rate,
+            envelope_at=m.generator.envelope_at,
         )
         critic = Critic(
             image_shape=dataset.image_shape,
