@@ -40,9 +40,8 @@ def shower_envelope(
     rows = (ops.arange(height, dtype="float32") - offset) / scale - origin_rc[0]
     cols = (ops.arange(width, dtype="float32") - offset) / scale - origin_rc[1]
     geometry = envelope_geometry(params, centre, length)
-    return envelope_window(cols[None, None, :], rows[None, :, None], geometry)[
-        ..., None
-    ]
+    window = envelope_window(cols[None, None, :], rows[None, :, None], geometry)
+    return window[..., None]
 
 
 #: The narrowest window (grid pixels, 1 sigma) on the canvas, and evaluated at the

@@ -5,7 +5,8 @@ square grid and taken to camera pixels by the mapper's regularised inverse,
 which is a deconvolution: a shower narrower than a pixel comes out with negative
 lobes (down to -30 % of its peak, clipped to 0) and positive ringing around it
 (5-15 % of the peak), so it is drawn 1.6-3 times as wide as the toy simulator's
-own pixel-integrated image of the same shower (RESULTS.md, probe 50). Here each
+own pixel-integrated image of the same shower (RESULTS.md, "the mapper's
+inverse rings"). Here each
 camera pixel instead averages the canvas at ``K`` points spread over its area
 (the pixel's centre and a ring whose spread matches the pixel shape's), which is
 what a camera does: it integrates the light over the pixel.
@@ -15,7 +16,9 @@ camera is not square in metres (MAGIC at 43 x 43: 0.0238 m a row, 0.0278 m a
 column), so a shower rotated in grid pixels would change its width in metres
 with its orientation. Canvas pixels are ``sqrt(row * column)`` metres on a side
 (the grid pixel's area), and lengths drawn on the canvas mean the same in every
-direction.
+direction. The held envelope fits (:mod:`ctgans.train.envelope_fit`) are measured
+in grid pixels; on this canvas they are off by the grid's anisotropy (MAGIC: up
+to 8 %, depending on the shower's orientation).
 """
 
 from __future__ import annotations
