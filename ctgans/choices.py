@@ -28,6 +28,10 @@ UPSAMPLING = ("transpose", "upsample")
 ENVELOPE_SETTINGS = ("learned", "fitted")
 RENDER = ("grid", "pixels")
 ENVELOPE_AT = ("canvas", "pixels")
+#: ``model.generator.shower_angle``: the image axis' angle around the source from
+#: the noise with a learned shift, or uniform among the angles that keep the held
+#: envelope's centre where the training images' light lies.
+SHOWER_ANGLE = ("free", "contained")
 
 #: ``model.generator.normalization``: after each generator convolution.
 NORMALIZATION = ("batch", "layer", "none")

@@ -72,6 +72,14 @@ def check_camera_model(cfg: Config) -> None:
             f"render {g.render}, shower_envelope {str(g.shower_envelope).lower()} "
             f"{where}"
         )
+    if g.shower_angle != "free" and (
+        g.render != "pixels" or g.envelope_centre != "fitted"
+    ):
+        raise ConfigError(
+            f"model.generator.shower_angle: {g.shower_angle} needs "
+            "model.generator.render: pixels and envelope_centre: fitted; received "
+            f"render {g.render}, envelope_centre {g.envelope_centre} {where}"
+        )
     if g.source_frame and not g.camera_noise:
         raise ConfigError(
             "model.generator.source_frame: needs model.generator.camera_noise: true; "

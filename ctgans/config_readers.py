@@ -20,6 +20,7 @@ from ctgans.choices import (
     PRECISIONS,
     RENDER,
     RESIDUAL_BLOCKS,
+    SHOWER_ANGLE,
     UPSAMPLING,
 )
 from ctgans.config_schema import Section
@@ -227,6 +228,7 @@ def read_model(sec: Section) -> ModelConfig:
         "shower_intensity",
         "render",
         "envelope_at",
+        "shower_angle",
     )
     csec = sec.section("critic")
     csec.allow(
@@ -291,6 +293,7 @@ def read_model(sec: Section) -> ModelConfig:
             ),
             render=gsec.choice("render", RENDER, "grid"),
             envelope_at=gsec.choice("envelope_at", ENVELOPE_AT, "canvas"),
+            shower_angle=gsec.choice("shower_angle", SHOWER_ANGLE, "free"),
         ),
         critic=CriticConfig(
             filters=tuple(_critic_filters(csec)),

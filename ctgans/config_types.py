@@ -114,6 +114,7 @@ class GeneratorConfig:
     shower_intensity: str = "learned"
     render: str = "grid"
     envelope_at: str = "canvas"
+    shower_angle: str = "free"
 
 
 @dataclass(frozen=True)

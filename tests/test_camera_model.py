@@ -271,6 +271,81 @@ def test_generator_draws_at_the_held_envelope_centre(tmp_path, toy_pair):
     assert spreads[14.0, 5.0] == pytest.approx(5.0, abs=1.0), spreads
 
 
+def _light_centroids(generator, dataset, z, labels):
+    """Each generated image's light centroid (pixels 6 p.e. above the pedestal),
+    ``(n, 2)`` isotropic pixels; NaN without light."""
+    charges = dataset.normalization.inverse(
+        np.asarray(generator((z, labels), training=False))
+    )[..., 0]
+    weights = np.clip(charges - 6.0, 0.0, None)
+    total = weights.sum(axis=(1, 2))
+    rows, cols = np.indices(charges.shape[1:])
+    centroid = np.stack(
+        [(weights * rows).sum(axis=(1, 2)), (weights * cols).sum(axis=(1, 2))], 1
+    ) / np.maximum(total, 1e-9)[:, None]
+    iso = np.asarray(generator.source_frame["iso_scale"])
+    return np.where(total[:, None] > 0, centroid * iso, np.nan)
+
+
+def test_contained_angle_keeps_an_edge_sources_light_on_the_camera(tmp_path, toy_pair):
+    import keras
+    import tensorflow as tf
+
+    from ctgans.data.prepare import prepare_dataset
+    from ctgans.models.envelope import softplus_inverse
+    from ctgans.train.run import build_gan
+
+    centroids = {}
+    for angle in ("free", "contained"):
+        folder = tmp_path / angle
+        folder.mkdir()
+        cfg = load_config(
+            _camera_config(
+                folder,
+                toy_pair,
+                shower_envelope="true",
+                envelope_centre="fitted",
+                render="pixels",
+                envelope_at="pixels",
+                canvas_scale="2",
+                shower_angle=angle,
+            )
+        )
+        dataset = prepare_dataset(cfg.data, cfg.seed)
+        keras.utils.set_random_seed(0)
+        strategy = tf.distribute.get_strategy()
+        generator = build_gan(cfg, dataset, None, strategy).generator
+        if angle == "contained":
+            fit = generator.shower_containment
+            assert generator.angle_shift is None
+            assert 10.0 < fit["radius"] < 21.5 and fit["n_images"] > 50
+        # A short bright window 10 px from a source near the camera's edge.
+        generator.envelope.bias.assign(
+            [0.0, softplus_inverse(1.0), softplus_inverse(0.95)]
+        )
+        generator.to_image.bias.assign(generator.to_image.bias + 3.0)
+        generator.envelope_distance = {
+            "coefficients": [float(np.log(10.0))] + [0.0] * 9,
+            "residual_sd": 0.0,
+        }
+        index = generator.source_frame["label_index"]
+        labels = np.zeros((512, 3), np.float32)
+        labels[:, index[0]] = 1.6
+        z = np.random.default_rng(1).standard_normal((512, 16)).astype(np.float32)
+        source = np.asarray(generator.source_position(labels[:1]))[0]
+        centroids[angle] = _light_centroids(generator, dataset, z, labels)
+    iso = np.asarray(generator.source_frame["iso_scale"])
+    edge = fit["radius"]
+    assert np.hypot(*(source * iso - fit["centre"])) > edge - 10.0 + 2.0
+    free, contained = (
+        np.hypot(*(centroids[a] - fit["centre"]).T) for a in ("free", "contained")
+    )
+    # Free: the light of a quarter of the images lies beyond the training light's
+    # radius or off the camera (measured 27 %); contained: none.
+    assert np.mean(~(free <= edge)) > 0.15, np.nanpercentile(free, [50, 90])
+    assert np.mean(contained <= edge) >= 0.995, np.nanpercentile(contained, [90, 99])
+
+
 def test_envelope_fit_recovers_the_distance_and_length_of_the_light():
     from ctgans.models.envelope import envelope_distance, envelope_length
     from ctgans.train.envelope_fit import LENGTH_FACTOR, fit_envelope
@@ -398,7 +473,8 @@ def _camera_config(tmp_path, toy_pair, **keys):
             f"envelope_length: {keys.get('envelope_length', 'learned')}, "
             f"shower_intensity: {keys.get('shower_intensity', 'learned')}, "
             f"render: {keys.get('render', 'grid')}, "
-            f"envelope_at: {keys.get('envelope_at', 'canvas')}}}"
+            f"envelope_at: {keys.get('envelope_at', 'canvas')}, "
+            f"shower_angle: {keys.get('shower_angle', 'free')}}}"
         ),
         "conditioning: projection, spectral_norm: false": (
             "conditioning: projection, spectral_norm: false, image_moments: "
@@ -448,6 +524,7 @@ def test_fitted_camera_model_matches_the_toy_camera(tmp_path, toy_pair):
         (1, "true", "fitted", "grid"),
         (2, "true", "learned", "pixels"),
         (2, "true", "learned", "pixels+window"),
+        (2, "true", "fitted", "pixels+window+contained"),
     ],
 )
 def test_camera_generator_trains_saves_and_loads(
@@ -470,7 +547,8 @@ def test_camera_generator_trains_saves_and_loads(
             envelope_length=centre,
             shower_intensity=centre,
             render=render.split("+")[0],
-            envelope_at="pixels" if render.endswith("window") else "canvas",
+            envelope_at="pixels" if "window" in render else "canvas",
+            shower_angle="contained" if "contained" in render else "free",
         )
     )
     folder = run(cfg)
@@ -489,6 +567,12 @@ def test_camera_generator_trains_saves_and_loads(
     if on_pixels:  # the sample points came back with the weights
         points = np.asarray(generator.camera_response.pixel_points)
         assert points.shape == (1039, 7, 2) and np.ptp(points[..., 1]) > 30
+    containment = generator.shower_containment
+    assert containment == recorded["shower_containment"]
+    assert (containment is not None) == ("contained" in render)
+    assert (generator.angle_shift is None) == ("contained" in render)
+    if containment is not None:
+        assert 10.0 < containment["radius"] < 21.5
     if centre == "fitted":
         # Fitted from the toy's gammas, saved with the weights and the camera model.
         fit = generator.envelope_distance
@@ -581,6 +665,19 @@ def test_camera_generator_trains_saves_and_loads(
             {"envelope_at": "pixels", "shower_envelope": "true"},
             "envelope_at: pixels needs model.generator.render: pixels",
         ),
+        (
+            {"shower_angle": "contained", "shower_envelope": "true"},
+            "shower_angle: contained needs model.generator.render: pixels",
+        ),
+        (
+            {
+                "shower_angle": "contained",
+                "shower_envelope": "true",
+                "render": "pixels",
+            },
+            "shower_angle: contained needs .* envelope_centre: fitted",
+        ),
+        ({"shower_angle": "inward"}, "shower_angle"),
     ],
 )
 def test_camera_settings_refused_without_what_they_need(

@@ -8,6 +8,9 @@ the generator draws in the source frame.
 ``envelope_distance``, ``envelope_length``, ``shower_intensity``
     The held fits (:mod:`ctgans.train.envelope_fit`): log-quadratic in the
     standardised labels, drawn log-normally with one noise column each.
+``contained_angle``
+    The image axis' angle around the source drawn uniformly among those that
+    keep the held window's centre where the training images' light lies.
 """
 
 from __future__ import annotations
@@ -115,6 +118,43 @@ def shower_intensity(labels, noise, fit: dict):
     log_light = _log_quadratic(labels, fit)
     log_light = log_light + float(fit["residual_sd"]) * ops.cast(noise, "float32")
     return ops.clip(float(fit["factor"]) * ops.exp(log_light), *INTENSITY_RANGE)
+
+
+def contained_angle(source, distance, noise, fit: dict):
+    """``(B,)`` angles of the image axis around the source (as the source-frame
+    rotation takes them: the window's centre lies at ``source + distance (sin a,
+    cos a)``), uniform among the angles that keep that centre within
+    ``fit["radius"]`` of ``fit["centre"]`` (:func:`ctgans.train.envelope_fit.fit_containment`).
+
+    ``source`` ``(B, 2)`` (row, column), ``distance`` ``(B,)`` and the fit in one
+    frame's pixels; ``noise`` ``(B, 2)`` standard normal, whose polar angle is
+    uniform. The training images passed the cuts on leakage and intensity: near
+    the camera's edge their light lies inward of the source. A uniform angle
+    puts such showers off the camera; this draws the uniform angle *given* that
+    the centre stays inside, in closed form: with ``s`` the source's offset from
+    the centre (polar angle ``phi``), the centre's squared radius is
+    ``s^2 + d^2 + 2 s d cos(a - phi)``, so ``a - phi`` must lie in ``[t, 2 pi - t]``,
+    ``t = arccos((R^2 - s^2 - d^2) / (2 s d))`` (clipped: every angle when the
+    circle of radius ``d`` lies inside, straight inward when none does). The
+    noise's angle relative to ``phi`` is squeezed linearly onto that arc, so
+    where every angle is allowed the angle is the noise's own."""
+    centre = ops.convert_to_tensor(np.asarray(fit["centre"], "float32"))
+    offset = ops.cast(source, "float32") - centre[None, :]
+    radius_sq = ops.sum(ops.square(offset), axis=-1)
+    along = ops.sqrt(radius_sq)
+    phi = ops.arctan2(offset[:, 0], offset[:, 1])
+    distance = ops.cast(distance, "float32")
+    limit = (float(fit["radius"]) ** 2 - radius_sq - ops.square(distance)) / (
+        2.0 * ops.maximum(along, 1e-6) * ops.maximum(distance, 1e-6)
+    )
+    edge = ops.arccos(ops.clip(limit, -1.0, 1.0))
+    noise = ops.cast(noise, "float32")
+    # The noise's own angle relative to phi, uniform on [0, 2 pi), squeezed onto
+    # the allowed arc: where every angle is allowed, it is the noise's angle.
+    free = ops.arctan2(noise[:, 0], noise[:, 1])
+    relative = ops.mod(free - phi, 2.0 * np.pi)
+    share = 1.0 - edge / np.pi
+    return ops.stop_gradient(phi + edge + relative * share)
 
 
 def softplus_inverse(value: float) -> float:

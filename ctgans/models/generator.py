@@ -13,6 +13,7 @@ from ctgans.models.camera import (
 )
 from ctgans.models.envelope import (
     MIN_WIDTH,
+    contained_angle,
     envelope_distance,
     envelope_geometry,
     envelope_layer,
@@ -116,6 +117,14 @@ class Generator(keras.Model):
         scales the drawn expected light to a total drawn log-normally with the
         noise ``z[:, 3]`` (:func:`~ctgans.models.envelope.shower_intensity`), so the
         network draws only where the light goes.
+    shower_containment : dict, optional
+        Needs ``envelope_distance`` and rendering on camera pixels.
+        ``{"centre": [row, col], "radius": r}`` (isotropic pixels;
+        :func:`ctgans.train.envelope_fit.fit_containment`): the image axis' angle
+        around the source is drawn uniformly among those that keep the held
+        window's centre within ``r`` of the camera's centre, where the training
+        images' light lies (:func:`~ctgans.models.envelope.contained_angle`),
+        instead of from ``z[:, :2]`` with a learned shift.
     envelope_at : {"canvas", "pixels"}
         Where the shower envelope multiplies the signal: on the canvas (width at
         least 0.5 grid pixels), or, with rendering on camera pixels
@@ -164,6 +173,7 @@ class Generator(keras.Model):
         envelope_length=None,
         shower_intensity=None,
         envelope_at: str = "canvas",
+        shower_containment=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -184,8 +194,10 @@ class Generator(keras.Model):
             envelope_length=envelope_length,
             shower_intensity=shower_intensity,
             envelope_at=envelope_at,
+            shower_containment=shower_containment,
         )
         self.envelope_at = envelope_at
+        self.shower_containment = shower_containment
         self.label_film = bool(label_film)
         self.film_layers = []
         self._film_after = {}
@@ -236,7 +248,7 @@ class Generator(keras.Model):
                 name="generator_camera",
                 dtype="float32",
             )
-        if self.source_frame is not None:
+        if self.source_frame is not None and shower_containment is None:
             self.angle_shift = keras.layers.Dense(
                 2,
                 kernel_initializer="zeros",
@@ -388,14 +400,20 @@ class Generator(keras.Model):
         if self.source_frame is None:
             x = self.camera_response(signal, intensity=intensity)
         else:
-            shift = self.angle_shift(labels)
-            angle = ops.arctan2(z[:, 0] + shift[:, 0], z[:, 1] + shift[:, 1])
             origin = tuple(self.source_frame["origin"])
             source = self.source_position(labels)
+            if self.shower_containment is None:
+                shift = self.angle_shift(labels)
+                angle = ops.arctan2(z[:, 0] + shift[:, 0], z[:, 1] + shift[:, 1])
             if "iso_scale" in self.source_frame:  # render: pixels
                 source = source * ops.convert_to_tensor(
                     self.source_frame["iso_scale"], "float32"
                 )
+                if self.shower_containment is not None:
+                    centre = envelope_distance(labels, z[:, 2], self.envelope_distance)
+                    angle = contained_angle(
+                        source, centre, z[:, :2], self.shower_containment
+                    )
                 x = self.camera_response(
                     signal,
                     intensity=intensity,
@@ -437,5 +455,6 @@ class Generator(keras.Model):
             envelope_distance=self.envelope_distance,
             envelope_length=self.envelope_length,
             shower_intensity=self.shower_intensity,
+            shower_containment=self.shower_containment,
         )
         return config

@@ -31,6 +31,7 @@ def check_generator_options(
     envelope_length,
     shower_intensity,
     envelope_at: str = "canvas",
+    shower_containment=None,
 ) -> tuple[str, ...]:
     """Raise ``ValueError`` on a combination the generator cannot draw; return
     one activation per channel (``tanh`` each when ``channel_activations`` is
@@ -79,6 +80,18 @@ def check_generator_options(
     _needs(
         "envelope_at",
         envelope_at == "pixels",
+        "source_frame iso_scale",
+        "iso_scale" in (source_frame or {}),
+    )
+    _needs(
+        "shower_containment",
+        shower_containment is not None,
+        "envelope_distance",
+        envelope_distance is not None,
+    )
+    _needs(
+        "shower_containment",
+        shower_containment is not None,
         "source_frame iso_scale",
         "iso_scale" in (source_frame or {}),
     )

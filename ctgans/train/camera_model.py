@@ -21,6 +21,8 @@ What :class:`ctgans.models.camera.CameraResponse` and the source-frame warp need
   image distance from the source and the image length as functions of the
   labels (:mod:`ctgans.train.envelope_fit`); with
   ``model.generator.shower_intensity: fitted``, the images' light likewise;
+  with ``model.generator.shower_angle: contained``, the radius within which their
+  light lies (:func:`ctgans.train.envelope_fit.fit_containment`);
 * with ``model.generator.render: pixels``, where each camera pixel samples the
   source-frame canvas (:func:`ctgans.models.pixel_render.pixel_points`).
 
@@ -39,7 +41,12 @@ from ctapipe.instrument import SubarrayDescription
 from ctgans.exceptions import CtgansInputError
 from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
 from ctgans.models.pixel_render import pixel_points
-from ctgans.train.envelope_fit import THRESHOLD_SIGMAS, fit_envelope, fit_intensity
+from ctgans.train.envelope_fit import (
+    THRESHOLD_SIGMAS,
+    fit_containment,
+    fit_envelope,
+    fit_intensity,
+)
 
 __all__ = ["CameraModel", "fit_camera_model", "pedestal_sigma"]
 
@@ -69,6 +76,7 @@ class CameraModel:
     pixel_points: np.ndarray | None = None  # (n_pixels, K, 2)
     pixel_weights: np.ndarray | None = None  # (n_pixels,)
     iso_scale: list | None = None  # [row, column]
+    containment: dict | None = None  # envelope_fit.fit_containment
 
     def summary(self) -> dict:
         q = self.pedestal_quantiles
@@ -85,6 +93,7 @@ class CameraModel:
             "envelope_length": self.envelope_length,
             "shower_intensity": self.shower_intensity,
             "render_iso_scale": self.iso_scale,
+            "shower_containment": self.containment,
         }
 
 
@@ -221,14 +230,29 @@ def fit_camera_model(cfg, dataset, seed: int) -> CameraModel:
         np.median(values),
         *np.quantile(values, [0.16, 0.84]),
     )
-    points = weights = iso_scale = None
+    points = weights = iso_scale = containment = None
     if g.render == "pixels":
+        camera_to_grid = grid_fit(to_square, mapper.geometry, size)[0]
         points, weights, iso_scale = pixel_points(
             mapper.geometry,
-            grid_fit(to_square, mapper.geometry, size)[0],
+            camera_to_grid,
             g.canvas_scale,
             canvas_spread=g.envelope_at != "pixels",
         )
+        if g.shower_angle == "contained":
+            containment = fit_containment(
+                charges[..., 0],
+                THRESHOLD_SIGMAS * pedestal_sigma(quantiles),
+                camera_to_grid[2],  # (x, y) = (0, 0): the camera's centre
+                iso_scale,
+            )
+            log.info(
+                "camera model: the training images' light lies within %.2f "
+                "isotropic pixels of the camera's centre (%d images, quantile %.2f)",
+                containment["radius"],
+                containment["n_images"],
+                containment["quantile"],
+            )
     return CameraModel(
         inverse.matrix.astype(np.float32),
         to_square,
@@ -242,4 +266,5 @@ def fit_camera_model(cfg, dataset, seed: int) -> CameraModel:
         points,
         weights,
         iso_scale,
+        containment,
     )

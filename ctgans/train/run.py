@@ -61,8 +61,9 @@ class TrainingDiverged(CtgansInputError):
 
 def camera_settings(cfg: Config, dataset: CachedDataset, camera_model) -> dict:
     """The Generator's ``camera``, ``source_frame``, ``camera_arrays``,
-    ``envelope_distance``, ``envelope_length`` and ``shower_intensity`` arguments
-    (all None without ``model.generator.camera_noise``)."""
+    ``envelope_distance``, ``envelope_length``, ``shower_intensity`` and
+    ``shower_containment`` arguments (all None without
+    ``model.generator.camera_noise``)."""
     if camera_model is None:
         return {
             "camera": None,
@@ -71,6 +72,7 @@ def camera_settings(cfg: Config, dataset: CachedDataset, camera_model) -> dict:
             "envelope_distance": None,
             "envelope_length": None,
             "shower_intensity": None,
+            "shower_containment": None,
         }
     charge = dataset.normalization.transforms[0]
     height = dataset.image_shape[0]
@@ -108,6 +110,7 @@ def camera_settings(cfg: Config, dataset: CachedDataset, camera_model) -> dict:
         "envelope_distance": camera_model.envelope_distance,
         "envelope_length": camera_model.envelope_length,
         "shower_intensity": camera_model.shower_intensity,
+        "shower_containment": camera_model.containment,
     }
 
 
