@@ -190,3 +190,35 @@ def test_a_window_at_the_sample_points_draws_narrower_than_a_canvas_pixel(magic)
     # Measured: on the canvas 1.16x the toy's width, at the points 1.00x.
     assert 0.95 < np.median(at_points) < 1.05, at_points
     assert np.median(on_canvas) > 1.1, on_canvas
+
+
+def test_bilinear_sample_interpolates_and_reads_zeros_outside():
+    import tensorflow as tf
+
+    from ctgans.models.pixel_render import bilinear_sample
+
+    rng = np.random.default_rng(3)
+    images = rng.standard_normal((3, 5, 7)).astype(np.float32)
+    rows = rng.uniform(-3.0, 8.0, (3, 40, 2)).astype(np.float32)
+    cols = rng.uniform(-3.0, 10.0, (3, 40, 2)).astype(np.float32)
+    rows[:, :4, 0] = [-1.0, 0.0, 4.0, 5.0]  # on and beyond the edges
+    cols[:, :4, 0] = [0.0, 6.0, 7.0, -0.5]
+
+    def value(b, r, c):
+        inside = 0 <= r < images.shape[1] and 0 <= c < images.shape[2]
+        return float(images[b, r, c]) if inside else 0.0
+
+    expected = np.zeros_like(rows)
+    for b, i, k in np.ndindex(rows.shape):
+        r, c = rows[b, i, k], cols[b, i, k]
+        r0, c0 = int(np.floor(r)), int(np.floor(c))
+        fr, fc = r - r0, c - c0
+        expected[b, i, k] = (
+            (1 - fr) * (1 - fc) * value(b, r0, c0)
+            + (1 - fr) * fc * value(b, r0, c0 + 1)
+            + fr * (1 - fc) * value(b, r0 + 1, c0)
+            + fr * fc * value(b, r0 + 1, c0 + 1)
+        )
+    got = np.asarray(bilinear_sample(tf.constant(images), rows, cols))
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert np.any(expected != 0.0) and np.any(expected == 0.0)

@@ -127,21 +127,29 @@ def render_on_pixels(
 
 def bilinear_sample(images, rows, cols):
     """Sample ``(B, H, W)`` images at fractional ``(B, H', W')`` coordinates (0
-    outside), with gathers on the flattened batch."""
+    outside), with gathers on the flattened batch.
+
+    The images are padded with zeros (one row and column before, two after) and
+    the coordinates clipped to ``[-1, H]`` / ``[-1, W]``, so that the four
+    neighbours of every sample lie in the padded image and a point outside
+    reads zeros: no masks, and the four gathers share one index (a quarter
+    cheaper forward and backward than masking each neighbour, BENCHMARKS.md)."""
     height, width = images.shape[1], images.shape[2]
-    flat = ops.reshape(images, (-1,))
-    # Offset of each sample's image in the flattened batch.
-    base = (ops.cumsum(ops.ones_like(rows[:, :1, :1]), axis=0) - 1.0) * (height * width)
+    padded_width = width + 3
+    flat = ops.reshape(ops.pad(images, ((0, 0), (1, 2), (1, 2))), (-1,))
+    rows = ops.clip(rows, -1.0, float(height))
+    cols = ops.clip(cols, -1.0, float(width))
     r0, c0 = ops.floor(rows), ops.floor(cols)
     fr, fc = rows - r0, cols - c0
-    out = 0.0
-    for dr, wr in ((0.0, 1.0 - fr), (1.0, fr)):
-        for dc, wc in ((0.0, 1.0 - fc), (1.0, fc)):
-            r, c = r0 + dr, c0 + dc
-            inside = (r >= 0) & (r <= height - 1) & (c >= 0) & (c <= width - 1)
-            r = ops.clip(r, 0, height - 1)
-            c = ops.clip(c, 0, width - 1)
-            index = ops.cast(base + r * width + c, "int32")
-            value = ops.take(flat, index)
-            out = out + ops.where(inside, wr * wc * value, 0.0)
-    return out
+    # Offset of each sample's image in the flattened padded batch.
+    base = (ops.cumsum(ops.ones_like(rows[:, :1, :1]), axis=0) - 1.0) * (
+        (height + 3) * padded_width
+    )
+    index = ops.cast(base + (r0 + 1.0) * padded_width + (c0 + 1.0), "int32")
+    v00 = ops.take(flat, index)
+    v01 = ops.take(flat, index + 1)
+    v10 = ops.take(flat, index + padded_width)
+    v11 = ops.take(flat, index + (padded_width + 1))
+    top = v00 + fc * (v01 - v00)
+    bottom = v10 + fc * (v11 - v10)
+    return top + fr * (bottom - top)
