@@ -606,6 +606,18 @@ def test_camera_generator_trains_saves_and_loads(
     np.testing.assert_allclose(traced, eager, atol=1e-5)
     assert np.asarray(sample(z[:5], labels[:5])).shape == (5, 43, 43, 1)
     assert sample.experimental_get_tracing_count() == 1
+    # What generation writes: the camera charges the images are mapped from, the
+    # same as the images taken back through the transform and the mapper's inverse.
+    charges = inference_function(generator, pixels=True)
+    camera = generator.camera_response
+    camera.reseed(4)
+    direct = np.asarray(charges(z, labels), np.float64)
+    camera.reseed(4)
+    y = np.asarray(sample(z, labels), np.float64)
+    square = np.sign(y) * np.expm1(np.abs(y) * camera.charge_divisor) * camera.charge_scale
+    back = square.reshape(len(z), -1) @ np.asarray(camera.to_camera, np.float64)
+    assert direct.shape == (64, 1039)
+    np.testing.assert_allclose(direct, back, rtol=1e-3, atol=0.05)
     if centre == "fitted":
         # The light follows z[:, 3] as the fit spreads it: exp(2 s) from -1 to +1.
         charge = generator.camera_response

@@ -2,7 +2,10 @@
 
 Each chunk's noise, camera response and timing fit are seeded from the seed and
 the chunk's index (:func:`~ctgans.generate.chunks.chunk_seed`); the square images
-are mapped back to camera pixels by :mod:`ctgans.generate.inverse_mapping`.
+are mapped back to camera pixels by :mod:`ctgans.generate.inverse_mapping`. A
+camera-aware mono generator makes its camera pixels' charges itself (its camera
+layer draws them before mapping them to the grid): those are written as they are,
+without the grid, the charge transform and the inverse mapping.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ def generated_chunks(
     labels)`` of each chunk to ``kept``.
     """
     camera = getattr(generator, "camera_response", None)
-    sample = inference_function(generator)
+    direct = camera is not None and not run.stereo
+    sample = inference_function(generator, pixels=direct)
     for k, first, stop in chunk_ranges(plan.n_events):
         truth = plan.chunk(k, first, stop)
         labels = generator_labels(truth, run.label_columns, reference, signal_id)
@@ -54,6 +58,7 @@ def generated_chunks(
                 z.astype(np.float32),
                 scaled.astype(np.float32),
                 request.batch_size,
+                direct,
             )
         )
         batches[0] = replace(batches[0], fit_seed=chunk_seed(request.seed, "fit", k))
@@ -78,9 +83,11 @@ def _batches(
     z: np.ndarray,
     labels: np.ndarray,
     batch_size: int,
+    direct: bool = False,
 ):
     """Yield EventBatch objects of generated camera images, ``batch_size`` at once
-    (``sample``: the generator's :func:`inference_function`)."""
+    (``sample``: the generator's :func:`inference_function`; ``direct``: it
+    returns camera charges in p.e., mono, the charge channel only)."""
     charge = _channel(run.data.channels, CHARGE_CHANNELS)
     timing = _channel(run.data.channels, TIME_CHANNELS)
     if charge is None:
@@ -91,6 +98,10 @@ def _batches(
     stereo = run.stereo
     for first in range(0, len(truth), batch_size):
         rows = slice(first, first + batch_size)
+        if direct:
+            image = np.asarray(sample(z[rows], labels[rows]), np.float32)
+            yield EventBatch(truth.take(rows), image, np.zeros_like(image))
+            continue
         square = np.asarray(sample(z[rows], labels[rows]))
         physical = run.normalization.inverse(square)
         # (n, [T,] H, W, C) -> (n, [T,] n_pixels, C): every telescope alike.

@@ -196,9 +196,11 @@ def load_generator(run: TrainedRun, epoch: int | None = None, seed: int | None =
     return generator
 
 
-def inference_function(generator):
+def inference_function(generator, pixels: bool = False):
     """``(z, labels) -> images`` of ``generator`` in inference mode, traced once
-    into a TensorFlow graph for any batch size.
+    into a TensorFlow graph for any batch size. ``pixels`` (a camera-aware mono
+    generator): ``(z, labels) -> (B, n_pixels)`` camera charges in p.e., the
+    charges the images are mapped from.
 
     The same images as calling the generator eagerly (its camera noise draws the
     same sequence), but TensorFlow's graph optimisations (fused convolution,
@@ -212,7 +214,7 @@ def inference_function(generator):
         tf.TensorSpec((None, generator.n_labels), tf.float32),
     )
     return tf.function(
-        lambda z, labels: generator((z, labels), training=False),
+        lambda z, labels: generator((z, labels), training=False, pixels=pixels),
         input_signature=spec,
     )
 

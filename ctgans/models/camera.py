@@ -182,7 +182,14 @@ class CameraResponse(keras.layers.Layer):
         return q_low + frac * (q_high - q_low)
 
     def call(
-        self, signal, intensity=None, source=None, angle=None, frame=None, window=None
+        self,
+        signal,
+        intensity=None,
+        source=None,
+        angle=None,
+        frame=None,
+        window=None,
+        pixels=False,
     ):
         """``intensity`` ``(B,)`` p.e., when given: the expected light summed over
         the camera pixels is scaled to it (:func:`shower_intensity`), so that the
@@ -192,7 +199,9 @@ class CameraResponse(keras.layers.Layer):
         ``source`` ``(B, 2)`` (isotropic pixels), ``angle`` ``(B,)`` and ``frame``
         ``(origin_rc, scale)`` place it, and ``window`` (``envelope_at: pixels``)
         is the shower envelope evaluated at the sample points
-        (:func:`render_on_pixels`); otherwise ``signal`` is on the square grid."""
+        (:func:`render_on_pixels`); otherwise ``signal`` is on the square grid.
+        ``pixels``: return the camera pixels' charges (p.e., ``(B, n_pixels)``)
+        instead of mapping them to the grid and normalising."""
         if self.render_points:
             origin, scale = frame
             mu = render_on_pixels(
@@ -214,6 +223,8 @@ class CameraResponse(keras.layers.Layer):
         normal = keras.random.normal(shape, seed=self.seed_generator)
         charge = mu + ops.sqrt(self.excess_noise * mu + MIN_VARIANCE) * normal
         charge = charge + self.sample_pedestal(shape)
+        if pixels:
+            return charge
         square = ops.matmul(charge, self.to_square)
         square = ops.reshape(square, (-1, self.image_size, self.image_size, 1))
         return (

@@ -320,7 +320,9 @@ class Generator(keras.Model):
         z_shape, label_shape = input_shape
         self.call((keras.KerasTensor(z_shape), keras.KerasTensor(label_shape)))
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, pixels=False):
+        """``(z, labels)`` -> images; ``pixels`` (camera-aware, mono): the camera
+        pixels' charges in p.e., ``(B, n_pixels)``, before the grid mapping."""
         z, labels = inputs
         conditions = ops.concatenate([z, labels], axis=-1) if self.n_labels else z
         x = self.project(conditions)
@@ -335,7 +337,7 @@ class Generator(keras.Model):
                 )
         x = ops.cast(self.crop(self.to_image(x)), "float32")
         if self.camera_response is not None:
-            return self._through_camera(x, z, labels)
+            return self._through_camera(x, z, labels, pixels)
         if len(self.image_shape) == 4:
             telescopes, height, width, channels = self.image_shape
             x = ops.reshape(x, (-1, height, width, telescopes, channels))
@@ -376,7 +378,7 @@ class Generator(keras.Model):
             *self._envelope_inputs(z, labels), MIN_WIDTH[self.envelope_at]
         )
 
-    def _through_camera(self, raw, z, labels):
+    def _through_camera(self, raw, z, labels, pixels=False):
         if self.canvas_scale == 2:
             raw = depth_to_space2(raw)
         signal = expected_signal(raw, self.camera)
@@ -398,7 +400,7 @@ class Generator(keras.Model):
         if self.shower_intensity is not None:
             intensity = shower_intensity(labels, z[:, 3], self.shower_intensity)
         if self.source_frame is None:
-            x = self.camera_response(signal, intensity=intensity)
+            x = self.camera_response(signal, intensity=intensity, pixels=pixels)
         else:
             origin = tuple(self.source_frame["origin"])
             source = self.source_position(labels)
@@ -421,13 +423,14 @@ class Generator(keras.Model):
                     angle=angle,
                     frame=(origin, self.canvas_scale),
                     window=window,
+                    pixels=pixels,
                 )
             else:
                 signal = source_frame_warp(
                     signal, source, angle, origin, scale=self.canvas_scale
                 )
-                x = self.camera_response(signal, intensity=intensity)
-        if self._free is not None:
+                x = self.camera_response(signal, intensity=intensity, pixels=pixels)
+        if self._free is not None and not pixels:
             x = x * self._free + self._fixed
         return x
 
