@@ -618,6 +618,19 @@ def test_camera_generator_trains_saves_and_loads(
     back = square.reshape(len(z), -1) @ np.asarray(camera.to_camera, np.float64)
     assert direct.shape == (64, 1039)
     np.testing.assert_allclose(direct, back, rtol=1e-3, atol=0.05)
+    if "contained" in render:  # and the command writes them: a DL1 file of 20 events
+        import tables
+
+        from ctgans.generate import GenerateRequest, generate
+
+        output = tmp_path / "generated.dl1.h5"
+        generate(GenerateRequest(folder, output, n_events=20, seed=3, batch_size=8))
+        with tables.open_file(str(output)) as h5:
+            images = np.concatenate(
+                [t.col("image") for t in h5.walk_nodes("/dl1/event/telescope/images", "Table")]
+            )
+        assert images.shape == (20, 1039) and np.isfinite(images).all()
+        assert images.std(axis=1).min() > 0.3  # pedestal noise in every image
     if centre == "fitted":
         # The light follows z[:, 3] as the fit spreads it: exp(2 s) from -1 to +1.
         charge = generator.camera_response
