@@ -138,7 +138,10 @@ def main() -> None:
         rows["  grid mapping + transform"] = cpu_ms_per_image(
             to_grid, (charge,), args.batch, args.repeats
         )
-    print(f"{args.config}, batch {args.batch}, CPU ms per image (median of {args.repeats}):")
+    print(
+        f"{args.config}, batch {args.batch}, "
+        f"CPU ms per image (median of {args.repeats}):"
+    )
     for name, value in rows.items():
         print(f"  {name:30s} {value:.3f}")
 

@@ -77,16 +77,11 @@ def main() -> None:
         "padded, forward + backward": with_gradient(bilinear_sample),
     }
     outputs = {name: arm(images, rows, cols).numpy() for name, arm in arms.items()}
-    print(
-        "largest difference: values %.1e, gradients %.1e"
-        % (
-            np.abs(outputs["masked, forward"] - outputs["padded, forward"]).max(),
-            np.abs(
-                outputs["masked, forward + backward"]
-                - outputs["padded, forward + backward"]
-            ).max(),
-        )
-    )
+    values = np.abs(outputs["masked, forward"] - outputs["padded, forward"]).max()
+    gradients = np.abs(
+        outputs["masked, forward + backward"] - outputs["padded, forward + backward"]
+    ).max()
+    print(f"largest difference: values {values:.1e}, gradients {gradients:.1e}")
     times = {name: [] for name in arms}
     for _ in range(args.rounds):
         for name, arm in arms.items():
@@ -98,7 +93,9 @@ def main() -> None:
         low, mid, high = np.percentile(values, [25, 50, 75]) * 1000 / args.batch
         print(f"  {name:28s} {mid:.3f}  (25-75 %: {low:.3f}-{high:.3f})")
     for kind in ("forward", "forward + backward"):
-        ratio = np.median(times[f"masked, {kind}"]) / np.median(times[f"padded, {kind}"])
+        ratio = np.median(times[f"masked, {kind}"]) / np.median(
+            times[f"padded, {kind}"]
+        )
         print(f"  padded is {ratio:.2f}x the masked sampler's speed, {kind}")
 
 

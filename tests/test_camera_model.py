@@ -280,9 +280,12 @@ def _light_centroids(generator, dataset, z, labels):
     weights = np.clip(charges - 6.0, 0.0, None)
     total = weights.sum(axis=(1, 2))
     rows, cols = np.indices(charges.shape[1:])
-    centroid = np.stack(
-        [(weights * rows).sum(axis=(1, 2)), (weights * cols).sum(axis=(1, 2))], 1
-    ) / np.maximum(total, 1e-9)[:, None]
+    centroid = (
+        np.stack(
+            [(weights * rows).sum(axis=(1, 2)), (weights * cols).sum(axis=(1, 2))], 1
+        )
+        / np.maximum(total, 1e-9)[:, None]
+    )
     iso = np.asarray(generator.source_frame["iso_scale"])
     return np.where(total[:, None] > 0, centroid * iso, np.nan)
 
@@ -614,7 +617,9 @@ def test_camera_generator_trains_saves_and_loads(
     direct = np.asarray(charges(z, labels), np.float64)
     camera.reseed(4)
     y = np.asarray(sample(z, labels), np.float64)
-    square = np.sign(y) * np.expm1(np.abs(y) * camera.charge_divisor) * camera.charge_scale
+    square = (
+        np.sign(y) * np.expm1(np.abs(y) * camera.charge_divisor) * camera.charge_scale
+    )
     back = square.reshape(len(z), -1) @ np.asarray(camera.to_camera, np.float64)
     assert direct.shape == (64, 1039)
     np.testing.assert_allclose(direct, back, rtol=1e-3, atol=0.05)
@@ -627,7 +632,10 @@ def test_camera_generator_trains_saves_and_loads(
         generate(GenerateRequest(folder, output, n_events=20, seed=3, batch_size=8))
         with tables.open_file(str(output)) as h5:
             images = np.concatenate(
-                [t.col("image") for t in h5.walk_nodes("/dl1/event/telescope/images", "Table")]
+                [
+                    t.col("image")
+                    for t in h5.walk_nodes("/dl1/event/telescope/images", "Table")
+                ]
             )
         assert images.shape == (20, 1039) and np.isfinite(images).all()
         assert images.std(axis=1).min() > 0.3  # pedestal noise in every image

@@ -55,8 +55,7 @@ def test_contained_angle_is_uniform_among_the_allowed_angles():
     angle = _angles(source, distance, rng.standard_normal((n, 2)))
     uniform = rng.uniform(0, 2 * np.pi, 4 * n)
     kept = uniform[
-        np.hypot(*(_centres(source[:1], np.full(1, 9.0), uniform) - CENTRE).T)
-        <= RADIUS
+        np.hypot(*(_centres(source[:1], np.full(1, 9.0), uniform) - CENTRE).T) <= RADIUS
     ]
     allowed = len(kept) / len(uniform)
     assert 0.3 < allowed < 0.9  # the edge matters here

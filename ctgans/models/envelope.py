@@ -124,7 +124,8 @@ def contained_angle(source, distance, noise, fit: dict):
     """``(B,)`` angles of the image axis around the source (as the source-frame
     rotation takes them: the window's centre lies at ``source + distance (sin a,
     cos a)``), uniform among the angles that keep that centre within
-    ``fit["radius"]`` of ``fit["centre"]`` (:func:`ctgans.train.envelope_fit.fit_containment`).
+    ``fit["radius"]`` of ``fit["centre"]``
+    (:func:`ctgans.train.envelope_fit.fit_containment`).
 
     ``source`` ``(B, 2)`` (row, column), ``distance`` ``(B,)`` and the fit in one
     frame's pixels; ``noise`` ``(B, 2)`` standard normal, whose polar angle is

@@ -178,9 +178,12 @@ def fit_containment(charges, threshold_pe: float, centre_rc, iso_scale) -> dict:
         )
     weights, total = weights[usable], total[usable]
     rows, cols = np.indices(charges.shape[1:], dtype=np.float64)
-    centroid = np.stack(
-        [(weights * rows).sum(axis=(1, 2)), (weights * cols).sum(axis=(1, 2))], 1
-    ) / total[:, None]
+    centroid = (
+        np.stack(
+            [(weights * rows).sum(axis=(1, 2)), (weights * cols).sum(axis=(1, 2))], 1
+        )
+        / total[:, None]
+    )
     scale = np.asarray(iso_scale, np.float64)
     centre = np.asarray(centre_rc, np.float64) * scale
     radius = np.hypot(*(centroid * scale - centre).T)
