@@ -164,8 +164,8 @@ def fit_containment(charges, threshold_pe: float, centre_rc, iso_scale) -> dict:
     (:func:`ctgans.models.pixel_render.pixel_points`). Returns the centre and
     the :data:`CONTAINMENT_QUANTILE` of the centroids' radii in that frame: the
     training images passed their cuts on leakage and intensity, so their light
-    stays inside the camera (on the toy data 17.5 isotropic pixels of a 21.5
-    pixel half-grid, the sources out to 18)."""
+    stays inside the camera (on the toy data 16.7 isotropic pixels, the grid's
+    half-width being 21.5)."""
     charges = np.asarray(charges, np.float64)
     weights = np.clip(charges - threshold_pe, 0.0, None)
     total = weights.sum(axis=(1, 2))
