@@ -164,14 +164,19 @@ def _label_ranges(cache: Path, scaler: LabelScaler) -> dict[str, tuple[float, fl
     }
 
 
-def load_generator(run: TrainedRun, epoch: int | None = None, seed: int | None = None):
-    """The run's Keras generator (TensorFlow is imported here, not before).
+def load_generator(
+    run: TrainedRun, epoch: int | None = None, seed: int | None = None, fold=True
+):
+    """The run's Keras generator, for sampling (TensorFlow is imported here).
 
     ``epoch``: the generator of the checkpoint after that many epochs (the
     averaged one where the run keeps a generator EMA) instead of the final
     ``generator.keras``, whose architecture and camera constants it shares.
     ``seed``: reseeds a camera-aware generator's noise (``--seed`` of the
     command), so that two seeds also draw different camera noise.
+    ``fold``: batch normalisation folded into the layers before it
+    (:func:`ctgans.models.folding.fold_batch_norm`: the same function, a fifth
+    cheaper; the generator can then only sample, never train).
     """
     import keras
 
@@ -193,6 +198,10 @@ def load_generator(run: TrainedRun, epoch: int | None = None, seed: int | None =
             f"{path}: generator makes images of shape "
             f"{tuple(generator.image_shape)}; dataset.json says {expected}"
         )
+    if fold:
+        from ctgans.models.folding import fold_batch_norm
+
+        fold_batch_norm(generator)
     return generator
 
 
