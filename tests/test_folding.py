@@ -46,10 +46,11 @@ def test_folded_generator_samples_the_same_images(upsampling, label_film):
             kernel, bias = dense.get_weights()
             dense.set_weights([np.full_like(kernel, 0.1), bias + 0.05])
     before = np.asarray(generator((z, labels), training=False))
-    assert fold_batch_norm(generator) == 1 + 2 * generator.n_blocks
+    n_norms = 1 + 2 * generator.n_blocks
+    assert fold_batch_norm(generator) == n_norms
     layers = [generator.project_norm, *generator.body]
     assert not any(isinstance(la, keras.layers.BatchNormalization) for la in layers)
-    assert sum(isinstance(la, ChannelBias) for la in layers) == 1 + 2 * generator.n_blocks
+    assert sum(isinstance(la, ChannelBias) for la in layers) == n_norms
     assert not generator.trainable
     after = np.asarray(generator((z, labels), training=False))
     np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-5)
