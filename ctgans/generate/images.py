@@ -27,6 +27,12 @@ from ctgans.generate.writer import EventBatch
 TIME_CHANNELS = ("peak_time", "relative_peak_time")
 
 
+def writes_camera_pixels(generator, run) -> bool:
+    """Whether ``generator`` makes the camera pixels' charges itself (a
+    camera-aware mono run): then no inverse mapping is needed."""
+    return getattr(generator, "camera_response", None) is not None and not run.stereo
+
+
 def generated_chunks(
     generator, run, reference, inverse, plan, request, signal_id, outside, kept
 ):
@@ -37,7 +43,7 @@ def generated_chunks(
     labels)`` of each chunk to ``kept``.
     """
     camera = getattr(generator, "camera_response", None)
-    direct = camera is not None and not run.stereo
+    direct = writes_camera_pixels(generator, run)
     sample = inference_function(generator, pixels=direct)
     for k, first, stop in chunk_ranges(plan.n_events):
         truth = plan.chunk(k, first, stop)
@@ -78,7 +84,7 @@ def _channel(channels, wanted) -> int | None:
 def _batches(
     sample,
     run: TrainedRun,
-    inverse: InverseMapper,
+    inverse: InverseMapper | None,
     truth: Truth,
     z: np.ndarray,
     labels: np.ndarray,

@@ -34,7 +34,7 @@ import numpy as np
 from ctgans.dl1_output import check_output
 from ctgans.exceptions import ConfigError, DataError
 from ctgans.generate.chunks import concatenate
-from ctgans.generate.images import generated_chunks
+from ctgans.generate.images import generated_chunks, writes_camera_pixels
 from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
 from ctgans.generate.labels import Truth
 from ctgans.generate.parts import write_in_parts
@@ -117,7 +117,11 @@ def generate(
             f"{mapper.image_shape}x{mapper.image_shape} images; the "
             f"generator {height}x{width}"
         )
-    inverse = InverseMapper(mapper, geometry)
+    # A camera-aware mono generator writes its camera charges: no inverse needed.
+    if writes_camera_pixels(generator, run):
+        inverse = None
+    else:
+        inverse = InverseMapper(mapper, geometry)
     kept: list[tuple[Truth, dict]] | None = [] if keep_truth else None
     outside: list[str] = []
     chunks = generated_chunks(
