@@ -44,6 +44,12 @@ def check_camera_model(cfg: Config) -> None:
                 "model.generator.shower_envelope: true; received shower_envelope "
                 f"false {where}"
             )
+    if g.envelope_length_factor != 2.0 and g.envelope_length != "fitted":
+        raise ConfigError(
+            "model.generator.envelope_length_factor: needs "
+            "model.generator.envelope_length: fitted; received envelope_length "
+            f"{g.envelope_length} {where}"
+        )
     if g.shower_intensity != "learned" and not g.camera_noise:
         raise ConfigError(
             f"model.generator.shower_intensity: {g.shower_intensity} needs "

@@ -225,6 +225,7 @@ def read_model(sec: Section) -> ModelConfig:
         "envelope_rate",
         "envelope_centre",
         "envelope_length",
+        "envelope_length_factor",
         "shower_intensity",
         "render",
         "envelope_at",
@@ -287,6 +288,9 @@ def read_model(sec: Section) -> ModelConfig:
             ),
             envelope_length=gsec.choice(
                 "envelope_length", ENVELOPE_SETTINGS, "learned"
+            ),
+            envelope_length_factor=gsec.number(
+                "envelope_length_factor", 2.0, minimum=0.5, maximum=4.0
             ),
             shower_intensity=gsec.choice(
                 "shower_intensity", ENVELOPE_SETTINGS, "learned"

@@ -111,6 +111,7 @@ class GeneratorConfig:
     envelope_rate: float = 1.0
     envelope_centre: str = "learned"
     envelope_length: str = "learned"
+    envelope_length_factor: float = 2.0
     shower_intensity: str = "learned"
     render: str = "grid"
     envelope_at: str = "canvas"

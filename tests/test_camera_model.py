@@ -390,6 +390,14 @@ def test_envelope_fit_recovers_the_distance_and_length_of_the_light():
     assert np.std(np.log(drawn)) == pytest.approx(0.1, abs=0.03)
     held = np.asarray(envelope_length(probe, length_fit))
     assert held == pytest.approx(LENGTH_FACTOR * 1.85, rel=0.1)
+    # model.generator.envelope_length_factor: the same fit, held at another factor.
+    _, tighter = fit_envelope(
+        charges, labels, (0, 1), affine, 3.0, length=True, length_factor=1.5
+    )
+    assert tighter["factor"] == 1.5
+    assert np.asarray(envelope_length(probe, tighter)) == pytest.approx(
+        1.5 * 1.85, rel=0.1
+    )
 
 
 def test_intensity_fit_recovers_the_light_its_spread_and_what_the_threshold_cuts():
@@ -474,6 +482,7 @@ def _camera_config(tmp_path, toy_pair, **keys):
             f"envelope_rate: {keys.get('envelope_rate', '1')}, "
             f"envelope_centre: {keys.get('envelope_centre', 'learned')}, "
             f"envelope_length: {keys.get('envelope_length', 'learned')}, "
+            f"envelope_length_factor: {keys.get('envelope_length_factor', '2.0')}, "
             f"shower_intensity: {keys.get('shower_intensity', 'learned')}, "
             f"render: {keys.get('render', 'grid')}, "
             f"envelope_at: {keys.get('envelope_at', 'canvas')}, "
@@ -552,6 +561,7 @@ def test_camera_generator_trains_saves_and_loads(
             render=render.split("+")[0],
             envelope_at="pixels" if "window" in render else "canvas",
             shower_angle="contained" if "contained" in render else "free",
+            envelope_length_factor="1.5" if "contained" in render else "2.0",
         )
     )
     folder = run(cfg)
@@ -583,7 +593,8 @@ def test_camera_generator_trains_saves_and_loads(
         assert 3.0 < fit["median_px"] < 15.0
         length = generator.envelope_length
         assert length == recorded["envelope_length"]
-        assert 0.5 < length["median_px"] < 3.0 and length["factor"] == 2.0
+        assert 0.5 < length["median_px"] < 3.0
+        assert length["factor"] == (1.5 if "contained" in render else 2.0)
         light = generator.shower_intensity
         assert light == recorded["shower_intensity"]
         assert 50.0 < light["median_pe"] < 2000.0 and 0.5 < light["factor"] < 2.0
@@ -680,6 +691,18 @@ def test_camera_generator_trains_saves_and_loads(
             "envelope_length: fitted needs model.generator.shower_envelope",
         ),
         ({"shower_envelope": "true", "envelope_rate": "0.5"}, "envelope_rate"),
+        (
+            {"shower_envelope": "true", "envelope_length_factor": "1.5"},
+            "envelope_length_factor: needs model.generator.envelope_length: fitted",
+        ),
+        (
+            {
+                "shower_envelope": "true",
+                "envelope_length": "fitted",
+                "envelope_length_factor": "0.1",
+            },
+            "envelope_length_factor",
+        ),
         (
             {
                 "shower_intensity": "fitted",

@@ -195,6 +195,7 @@ def fit_camera_model(cfg, dataset, seed: int) -> CameraModel:
             THRESHOLD_SIGMAS * pedestal_sigma(quantiles),
             centre=g.envelope_centre == "fitted",
             length=g.envelope_length == "fitted",
+            length_factor=g.envelope_length_factor,
         )
         for name, fit in (("centre", distance), ("length", length)):
             if fit is not None:

@@ -11,9 +11,10 @@ standardised labels (:func:`ctgans.models.envelope.label_features`), and the spr
 of the residuals is kept, so that the generator draws the distance at given
 labels as the data scatter it (:func:`ctgans.models.envelope.envelope_distance`).
 With ``model.generator.envelope_length: fitted`` the window's length is held the
-same way, at :data:`LENGTH_FACTOR` times the training images' rms length along
-their axis (a cap: the network can draw shorter showers inside it, not light that
-reaches back to the source; learned, the length grows until it does: probe 35).
+same way, at ``model.generator.envelope_length_factor`` (default
+:data:`LENGTH_FACTOR`) times the training images' rms length along their axis (a
+cap: the network can draw shorter showers inside it, not light that reaches back
+to the source; learned, the length grows until it does: probe 35).
 With ``model.generator.shower_intensity: fitted`` the image's total light is
 held likewise (:func:`fit_intensity`): the network draws only where the light
 goes, and the camera layer scales it to a total drawn from the training images'
@@ -42,7 +43,8 @@ MIN_DISTANCE = 0.25
 MIN_IMAGES = 50
 #: Pixels count above this many standard deviations of the pedestal.
 THRESHOLD_SIGMAS = 3.0
-#: A held envelope length is this many times the training images' rms length.
+#: A held envelope length is this many times the training images' rms length
+#: (the default of ``model.generator.envelope_length_factor``).
 LENGTH_FACTOR = 2.0
 #: The containment radius is this quantile of the light centroids' radii.
 CONTAINMENT_QUANTILE = 0.99
@@ -90,11 +92,12 @@ def fit_envelope(
     threshold_pe: float,
     centre: bool = True,
     length: bool = False,
+    length_factor: float = LENGTH_FACTOR,
 ) -> tuple[dict | None, dict | None]:
     """The fits :func:`ctgans.models.envelope.envelope_distance` and
     :func:`~ctgans.models.envelope.envelope_length` read: of the light's distance
     from the source (``centre``) and of its rms length (``length``, held at
-    :data:`LENGTH_FACTOR` times it), None where not asked for.
+    ``length_factor`` times it), None where not asked for.
 
     ``charges`` ``(n, H, W)`` p.e. of training images, ``labels`` ``(n, L)`` their
     standardised labels, ``label_index``/``affine`` the camera model's direction
@@ -114,7 +117,7 @@ def fit_envelope(
         fits[0] = fit_log_quadratic(distance[usable], labels[usable])
     if length:
         fits[1] = fit_log_quadratic(rms_length[usable], labels[usable])
-        fits[1]["factor"] = LENGTH_FACTOR
+        fits[1]["factor"] = float(length_factor)
     return fits[0], fits[1]
 
 
