@@ -300,7 +300,10 @@ def main(argv=None) -> int:
         f"{args.warmup} untimed warm-up steps each; 1-minute load average at the end "
         f"{load:.2f}. Other processes may share the 2 cores: compare rows, not runs; "
         "the median columns are the least disturbed estimate.",
-        "Mixed precision off (float32); XLA off in the first two rows "
+        f"Both arms build the config's networks (`model.precision: "
+        f"{cfg.model.precision}`); ours also keeps the generator EMA "
+        f"(`train.generator_ema: {cfg.train.generator_ema}`) when the config sets "
+        "it. XLA off in the first two rows "
         '(`jit_compile="auto"` means no XLA on CPU, see STACK.md).',
         "",
         "| arm | s per generator step: mean (best-worst round) | critic images/s "
