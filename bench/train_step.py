@@ -301,10 +301,15 @@ def main(argv=None) -> int:
         f"{load:.2f}. Other processes may share the 2 cores: compare rows, not runs; "
         "the median columns are the least disturbed estimate.",
         f"Both arms build the config's networks (`model.precision: "
-        f"{cfg.model.precision}`); ours also keeps the generator EMA "
-        f"(`train.generator_ema: {cfg.train.generator_ema}`) when the config sets "
-        "it. XLA off in the first two rows "
-        '(`jit_compile="auto"` means no XLA on CPU, see STACK.md).',
+        f"{cfg.model.precision}`)"
+        + (
+            f"; ours also keeps the generator EMA (`train.generator_ema: "
+            f"{cfg.train.generator_ema}`)"
+            if cfg.train.generator_ema
+            else ""
+        )
+        + '. XLA off in the first two rows (`jit_compile="auto"` means no XLA on '
+        "CPU, see STACK.md).",
         "",
         "| arm | s per generator step: mean (best-worst round) | critic images/s "
         "| ratio | critic images/s, median of rounds | ratio of medians |",
