@@ -82,6 +82,7 @@ def write_dl1(
     progress: Callable[[], None] | None = None,
     finish: Callable[[DataWriter], None] | None = None,
     attributes: dict | None = None,
+    prepare: Callable[[ArrayEventContainer], None] | None = None,
 ) -> None:
     """Process and write every event of ``source``, one at a time, atomically.
 
@@ -98,6 +99,8 @@ def write_dl1(
         Called after each written event.
     finish : callable, optional
         Called with the open DataWriter after the last event.
+    prepare : callable, optional
+        Called with each event after ``ImageProcessor``, before it is written.
     """
     processor = ImageProcessor(source.subarray, config=processor_config)
     with dl1_writer(
@@ -105,6 +108,8 @@ def write_dl1(
     ) as writer:
         for event in source:
             processor(event)
+            if prepare is not None:
+                prepare(event)
             writer(event)
             if progress is not None:
                 progress()

@@ -111,6 +111,12 @@ def _mono_batches(toy_events):
     return reference, batches
 
 
+def _untimed_mono_batches(toy_events):
+    """The mono batches of a generator without a time channel (peak_time None)."""
+    reference, batches = _mono_batches(toy_events)
+    return reference, [replace(batch, peak_time=None) for batch in batches]
+
+
 def _stereo_batches(toy_events):
     from ctgans.generate.writer import EventBatch
 
@@ -138,7 +144,9 @@ def _stereo_batches(toy_events):
     return reference, batches
 
 
-@pytest.mark.parametrize("make", [_mono_batches, _stereo_batches])
+@pytest.mark.parametrize(
+    "make", [_mono_batches, _untimed_mono_batches, _stereo_batches]
+)
 def test_batched_writer_writes_what_the_per_event_path_writes(
     toy_events, tmp_path, make
 ):
@@ -164,6 +172,32 @@ def test_batched_writer_writes_what_the_per_event_path_writes(
     # The images were parametrised: most have a finite intensity.
     intensity = contents[f"{PARAMETERS}tel_001"][0]["hillas_intensity"]
     assert np.isfinite(intensity).mean() > 0.5
+
+
+def test_images_without_times_are_written_as_zero_and_not_timed(toy_events, tmp_path):
+    """No peak times: the images table holds 0, the timing parameters are
+    ctapipe's defaults for an image without times (NaN), the others those of the
+    same images with times."""
+    from ctgans.generate.writer import GeneratedEventSource, write_generated
+
+    contents = {}
+    for make in (_mono_batches, _untimed_mono_batches):
+        reference, batches = make(toy_events)
+        path = tmp_path / f"{make.__name__}.dl1.h5"
+        write_generated(GeneratedEventSource(reference, batches), path, seed=2)
+        contents[make] = file_contents(path)[1]
+    timed, untimed = contents[_mono_batches], contents[_untimed_mono_batches]
+    for tel in ("tel_001", "tel_002"):
+        images = untimed[f"/dl1/event/telescope/images/{tel}"][0]
+        assert np.all(images["peak_time"] == 0)
+        rows, rows_timed = (c[f"{PARAMETERS}{tel}"][0] for c in (untimed, timed))
+        parametrised = np.isfinite(rows["hillas_intensity"])
+        assert parametrised.any()
+        for name in ("timing_slope", "timing_intercept", "peak_time_mean"):
+            assert np.all(np.isnan(rows[name])), name
+            assert np.isfinite(rows_timed[name][parametrised]).all(), name
+        for name in ("hillas_intensity", "hillas_psi", "morphology_n_islands"):
+            np.testing.assert_array_equal(rows[name], rows_timed[name], err_msg=name)
 
 
 def test_without_parameters_images_and_masks_stay_and_parameters_are_defaults(

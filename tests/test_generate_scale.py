@@ -82,6 +82,53 @@ def test_parts_merged_equal_the_file_written_in_one_piece(
     assert not np.allclose(images[:4], images[4:8])
 
 
+def test_chunks_grouped_into_parts_give_the_same_file(
+    run_folder, tmp_path, monkeypatch
+):
+    """27 events in 9 chunks of 3 on 2 workers: parts of 2 chunks (the last one
+    of 1), the file written in one piece."""
+    import ctgans.generate.chunks as chunks
+    import ctgans.generate.parts as parts
+    from ctgans.generate import generate
+
+    monkeypatch.setattr(chunks, "CHUNK_EVENTS", 3)
+    assert parts.chunks_per_part(27, 2) == 2
+    sizes = []
+    grouped = parts.parts_of
+
+    def spy(chunks_, size):
+        for part in grouped(chunks_, size):
+            sizes.append(sum(len(b.truth) for b in part.batches))
+            yield part
+
+    monkeypatch.setattr(parts, "parts_of", spy)
+    one = generate(_request(run_folder, tmp_path / "one.dl1.h5", workers=1))
+    two = generate(_request(run_folder, tmp_path / "parts.dl1.h5", workers=2))
+    assert sizes == [6, 6, 6, 6, 3]
+    assert_same_tables(two.path, one.path)
+
+
+def test_chunks_per_part_keeps_every_worker_busy():
+    from ctgans.generate.chunks import CHUNK_EVENTS
+    from ctgans.generate.parts import MAX_CHUNKS_PER_PART, chunks_per_part
+
+    assert chunks_per_part(1, 2) == 1
+    assert chunks_per_part(8 * CHUNK_EVENTS, 2) == 2  # 4 parts of 2
+    assert chunks_per_part(8 * CHUNK_EVENTS + 1, 2) == 2
+    assert chunks_per_part(10**6, 2) == MAX_CHUNKS_PER_PART
+    assert chunks_per_part(10**6, 200) == 1
+
+
+def test_parts_of_groups_consecutive_chunks_in_order():
+    from ctgans.generate.parts import Chunk, parts_of
+
+    chunks = [Chunk(k, 10 * k, (f"b{k}a", f"b{k}b")) for k in range(5)]
+    grouped = list(parts_of(iter(chunks), 2))
+    assert [(c.index, c.start) for c in grouped] == [(0, 0), (2, 20), (4, 40)]
+    assert grouped[0].batches == ("b0a", "b0b", "b1a", "b1b")
+    assert grouped[2] is chunks[4]
+
+
 def test_a_file_made_in_parts_is_read_back_with_the_requested_labels(
     run_folder, tmp_path, small_chunks
 ):

@@ -106,7 +106,7 @@ def _batches(
         rows = slice(first, first + batch_size)
         if direct:
             image = np.asarray(sample(z[rows], labels[rows]), np.float32)
-            yield EventBatch(truth.take(rows), image, np.zeros_like(image))
+            yield EventBatch(truth.take(rows), image, None)
             continue
         square = np.asarray(sample(z[rows], labels[rows]))
         physical = run.normalization.inverse(square)
@@ -115,10 +115,8 @@ def _batches(
         pixels = pixels.reshape(*physical.shape[:-3], *pixels.shape[-2:])
         # float32 as written: a chunk sent to a worker is half the size.
         image = pixels[..., charge].astype(np.float32)
-        peak_time = (
-            pixels[..., timing].astype(np.float32)
-            if timing is not None
-            else np.zeros_like(image)
+        peak_time = (  # None: no times (written as 0, not parametrised)
+            pixels[..., timing].astype(np.float32) if timing is not None else None
         )
         if stereo:
             present = present_slots(square, *run.presence)

@@ -5,6 +5,9 @@
 intensity statistics) on one telescope image at a time, in the order the images
 are written: ctapipe's timing fit draws from a module-level generator, so the
 order is part of the result, as it is when ``ImageProcessor`` runs on each event.
+An image without peak times (a generator without a time channel) is parametrised
+as ctapipe parametrises any image without times: timing parameters and peak-time
+statistics are its defaults (NaN), not a fit to times the generator never made.
 
 With ``parameters=False`` the images are only cleaned, and every image gets
 ``ImageProcessor``'s default parameters (NaN; -1 for counts): what ctapipe writes
@@ -58,9 +61,10 @@ class ImageResults:
         self._event = ArrayEventContainer()
 
     def __call__(
-        self, tel_id: int, image: np.ndarray, peak_time: np.ndarray
+        self, tel_id: int, image: np.ndarray, peak_time: np.ndarray | None
     ) -> tuple[np.ndarray, ImageParametersContainer]:
-        """``(image_mask, parameters)`` of one image of telescope ``tel_id``."""
+        """``(image_mask, parameters)`` of one image of telescope ``tel_id``;
+        ``peak_time`` None (an image without times): no timing parameters."""
         monitoring = self._event.monitoring.tel[tel_id].camera
         if not self.parameters:
             mask = self.processor.clean(

@@ -37,7 +37,7 @@ from ctgans.generate.chunks import concatenate
 from ctgans.generate.images import generated_chunks, writes_camera_pixels
 from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
 from ctgans.generate.labels import Truth
-from ctgans.generate.parts import write_in_parts
+from ctgans.generate.parts import chunks_per_part, write_in_parts
 from ctgans.generate.provenance import Drawn, root_attributes, simulation_configs
 from ctgans.generate.reference import Reference, read_reference
 from ctgans.generate.request import GenerateRequest
@@ -161,6 +161,7 @@ def generate(
                 attributes=attributes,
                 parameters=request.parameters,
                 per_event=request.per_event,
+                chunks_in_part=chunks_per_part(plan.n_events, request.workers),
             )
     finally:
         if bar is not None:

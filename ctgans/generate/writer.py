@@ -55,7 +55,12 @@ from ctgans.generate.parameters import ImageResults
 from ctgans.generate.reference import Reference
 from ctgans.generate.tables import EventTables, ImageRows
 
-__all__ = ["EventBatch", "GeneratedEventSource", "write_generated"]
+__all__ = [
+    "EventBatch",
+    "GeneratedEventSource",
+    "write_generated",
+    "zero_missing_times",
+]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +70,12 @@ ACTIVITY = "ctgans.generate"
 @dataclass(frozen=True)
 class EventBatch:
     """Generated events: truth, camera images (p.e.) and peak times (ns).
+
+    ``peak_time`` None: the generator makes no arrival times. The images table
+    then holds peak time 0 (its column stays, as CTLearn reads it), and ctapipe
+    parametrises the images without times: the timing parameters and peak-time
+    statistics are its defaults for an image without times (NaN), not fits to
+    the written zeros.
 
     Mono: ``image`` and ``peak_time`` have shape ``(n, n_pixels)`` and each event
     is written for ``truth.tel_id``. Stereo: shape ``(n, T, n_pixels)``,
@@ -76,14 +87,15 @@ class EventBatch:
 
     truth: Truth
     image: np.ndarray
-    peak_time: np.ndarray
+    peak_time: np.ndarray | None
     tel_ids: tuple[int, ...] | None = None
     present: np.ndarray | None = None
     fit_seed: np.random.SeedSequence | None = None
 
     def tel_images(self) -> tuple[np.ndarray, ...]:
         """``(event, tel_id, image, peak_time)``: one row per written image, in
-        writing order (events in order; an event's telescopes as in ``tel_ids``)."""
+        writing order (events in order; an event's telescopes as in ``tel_ids``);
+        ``peak_time`` None without times."""
         if self.image.ndim == 2:
             event = np.arange(len(self.image))
             return event, self.truth.tel_id, self.image, self.peak_time
@@ -94,14 +106,22 @@ class EventBatch:
         )
         event, slot = np.nonzero(present)
         tel_id = np.asarray(self.tel_ids)[slot]
-        return event, tel_id, self.image[event, slot], self.peak_time[event, slot]
+        times = None if self.peak_time is None else self.peak_time[event, slot]
+        return event, tel_id, self.image[event, slot], times
 
-    def images_of(self, i: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """``{tel_id: (image, peak_time)}`` of event ``i``."""
+    def images_of(self, i: int) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+        """``{tel_id: (image, peak_time)}`` of event ``i`` (peak_time None without
+        times)."""
+        times = self.peak_time
         if self.image.ndim == 2:
-            return {int(self.truth.tel_id[i]): (self.image[i], self.peak_time[i])}
+            return {
+                int(self.truth.tel_id[i]): (
+                    self.image[i],
+                    None if times is None else times[i],
+                )
+            }
         return {
-            int(tel_id): (self.image[i, k], self.peak_time[i, k])
+            int(tel_id): (self.image[i, k], None if times is None else times[i, k])
             for k, tel_id in enumerate(self.tel_ids)
             if self.present is None or self.present[i, k]
         }
@@ -171,7 +191,9 @@ class GeneratedEventSource(InMemoryDL1Source):
                 self.n_written += 1
 
     def event(self, batch: EventBatch, i: int, event_id: int) -> ArrayEventContainer:
-        """Event ``i`` of ``batch`` as a ctapipe event numbered ``event_id``."""
+        """Event ``i`` of ``batch`` as a ctapipe event numbered ``event_id``
+        (peak times None without times: :func:`zero_missing_times` before
+        writing it)."""
         truth = batch.truth
         obs_id = int(truth.obs_id[i])
         images = batch.images_of(i)
@@ -191,9 +213,17 @@ class GeneratedEventSource(InMemoryDL1Source):
             )
             event.dl1.tel[tel_id] = DL1CameraContainer(
                 image=image.astype(np.float32),
-                peak_time=peak_time.astype(np.float32),
+                peak_time=None if peak_time is None else peak_time.astype(np.float32),
             )
         return event
+
+
+def zero_missing_times(event: ArrayEventContainer) -> None:
+    """Give the images of ``event`` without peak times the peak time 0 that the
+    images table holds for them (after they were parametrised without)."""
+    for dl1 in event.dl1.tel.values():
+        if dl1.peak_time is None:
+            dl1.peak_time = np.zeros_like(dl1.image)
 
 
 def _processor_config(subarray) -> TraitletsConfig:
@@ -250,6 +280,7 @@ def write_generated(
             overwrite=overwrite,
             progress=None if progress is None else lambda: progress(1),
             attributes=attributes,
+            prepare=zero_missing_times,
         )
         return source.n_written
     results = ImageResults(source.subarray, config, parameters)
@@ -291,8 +322,11 @@ def _write_batches(writer, source: GeneratedEventSource, results, progress) -> N
 def _image_rows(batch: EventBatch, results: ImageResults) -> ImageRows:
     """The images of ``batch`` with their cleaning masks and parameters."""
     event, tel_id, image, peak_time = batch.tel_images()
-    done = [results(int(t), *pixels) for t, *pixels in zip(tel_id, image, peak_time)]
+    times = [None] * len(image) if peak_time is None else peak_time
+    done = [results(int(t), *pixels) for t, *pixels in zip(tel_id, image, times)]
     masks = np.asarray([mask for mask, _ in done])
+    if peak_time is None:  # written as 0
+        peak_time = np.zeros_like(image)
     return ImageRows(event, tel_id, image, peak_time, masks, [p for _, p in done])
 
 
@@ -312,6 +346,7 @@ def _new_to_writer(obs_id, images: ImageRows, written: set) -> list[int]:
 def _event_with(source, batch, i, event_id, images: ImageRows):
     """Event ``i`` of ``batch`` with its images' cleaning masks and parameters."""
     event = source.event(batch, i, event_id)
+    zero_missing_times(event)
     mine = images.of_events(i, i + 1)
     for tel_id, mask, parameters in zip(mine.tel_id, mine.image_mask, mine.parameters):
         event.dl1.tel[int(tel_id)].image_mask = mask
