@@ -39,6 +39,11 @@ NORMALIZATION = ("batch", "layer", "none")
 #: ``model.critic.conditioning``: projection discriminator, label channels, or none.
 CONDITIONING = ("projection", "channels", "none")
 
+#: ``model.critic.charge_views``: the p.e. scales of the extra views of the charge
+#: (each a signed logarithm ``log1p(|q| / s)``), bounds of each item.
+CHARGE_VIEW_MIN = 0.01
+CHARGE_VIEW_MAX = 1000.0
+
 #: ``model.predictor.residual_block_type``: CTLearn's ResNet blocks.
 RESIDUAL_BLOCKS = ("basic", "bottleneck")
 

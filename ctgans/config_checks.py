@@ -113,6 +113,7 @@ def check_camera_model(cfg: Config) -> None:
     for key, on in (
         ("model.critic.image_moments", cfg.model.critic.image_moments),
         ("model.critic.source_coordinates", cfg.model.critic.source_coordinates),
+        ("model.critic.charge_views", bool(cfg.model.critic.charge_views)),
     ):
         if on and (cfg.data.mode != "mono" or cfg.data.channels[0] != "image"):
             raise ConfigError(

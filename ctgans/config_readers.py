@@ -11,6 +11,8 @@ import glob
 from pathlib import Path
 
 from ctgans.choices import (
+    CHARGE_VIEW_MAX,
+    CHARGE_VIEW_MIN,
     CONDITIONING,
     ENVELOPE_AT,
     ENVELOPE_SETTINGS,
@@ -239,6 +241,7 @@ def read_model(sec: Section) -> ModelConfig:
         "image_moments",
         "minibatch_std",
         "source_coordinates",
+        "charge_views",
     )
     psec = sec.section("predictor")
     psec.allow(
@@ -306,6 +309,9 @@ def read_model(sec: Section) -> ModelConfig:
             image_moments=csec.boolean("image_moments", False),
             minibatch_std=csec.boolean("minibatch_std", False),
             source_coordinates=csec.boolean("source_coordinates", False),
+            charge_views=tuple(
+                csec.number_list("charge_views", [], CHARGE_VIEW_MIN, CHARGE_VIEW_MAX)
+            ),
         ),
         predictor=PredictorConfig(
             architecture=tuple(stages) or default_p.architecture,

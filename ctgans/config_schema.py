@@ -186,6 +186,29 @@ class Section:
                 )
         return values
 
+    def number_list(self, key, default=None, minimum=None, maximum=None):
+        """A list of numbers, each in [minimum, maximum]."""
+        values = self.list(key, default)
+        if values is None:
+            return None
+        low = "-inf" if minimum is None else minimum
+        high = "inf" if maximum is None else maximum
+        for value in values:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or (minimum is not None and value < minimum)
+                or (maximum is not None and value > maximum)
+            ):
+                raise ConfigError(
+                    self.message(
+                        f"a list of numbers in [{low}, {high}]",
+                        f"item {_describe(value)}",
+                        key,
+                    )
+                )
+        return [float(v) for v in values]
+
     def choice_list(self, key, allowed, default=None) -> list[str]:
         """A non-empty list of distinct items from ``allowed``."""
         values = self.list(key, default)

@@ -128,6 +128,7 @@ class CriticConfig:
     image_moments: bool = False
     minibatch_std: bool = False
     source_coordinates: bool = False
+    charge_views: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

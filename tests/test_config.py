@@ -113,6 +113,18 @@ BAD = [
         "model: {critic: {source_coordinates: true}}\n",
         "model.critic.source_coordinates: needs the cameradirection label",
     ),
+    (
+        "",
+        "model: {critic: {charge_views: [0]}}\n",
+        "`model.critic.charge_views` must be a list of numbers in [0.01, 1000.0]; "
+        "received item 0",
+    ),
+    ("", "model: {critic: {charge_views: 0.3}}\n", "`model.critic.charge_views` must"),
+    (
+        "channels: [peak_time, image]\n",
+        "model: {critic: {charge_views: [0.3]}}\n",
+        "model.critic.charge_views: needs data.mode mono with the image channel first",
+    ),
     ("", "loss: {label_warmup_epochs: -1}\n", "`loss.label_warmup_epochs` must be"),
     ("", "loss: {label_loss: relative}\n", "`loss.label_loss` must be one of absolute"),
     (

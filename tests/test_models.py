@@ -213,6 +213,36 @@ def test_source_coordinates_give_each_pixel_its_offset_from_the_source():
         Critic((2, 11, 11, 1), 2, source_coordinates=frame)
 
 
+def test_charge_views_show_the_charges_through_other_logarithms():
+    """Each view is the p.e. charge under its own signed logarithm, normalised
+    to 1 at the charge of network value 1; the critic gets one channel more per
+    view, survives its config, and refuses stereo images."""
+    a, b = 1.0, 8.0  # network value y = sign(q) log1p(|q| / a) / b
+    views = {"charge_scale": a, "charge_divisor": b, "scales": [0.3, 10.0]}
+    critic = Critic((7, 7, 1), 2, filters=(8,), charge_views=views)
+    charge = np.array([-5.0, 0.0, 0.5, 3.0, 100.0, np.expm1(b) * a], "float32")
+    y = np.sign(charge) * np.log1p(np.abs(charge) / a) / b
+    image = np.zeros((1, 7, 7, 1), "float32")
+    image[0, 0, :6, 0] = y
+    seen = np.asarray(critic._charge_views(image, "float32"))[0, 0, :6]
+    for k, scale in enumerate(views["scales"]):
+        expected = (
+            np.sign(charge)
+            * np.log1p(np.abs(charge) / scale)
+            / np.log1p(np.expm1(b) * a / scale)
+        )
+        np.testing.assert_allclose(seen[:, k], expected, rtol=2e-4, atol=1e-6)
+    assert seen[-1] == pytest.approx([1.0, 1.0], rel=1e-4)
+    # A small scale lifts a dim pixel more than the charge's own transform does.
+    assert seen[2, 0] > y[2] > seen[2, 1]
+    labels = np.zeros((1, 2), "float32")
+    critic((image, labels))
+    assert critic.convs[0].kernel.shape[2] == 3  # charge + two views
+    assert Critic.from_config(critic.get_config()).charge_views == views
+    with pytest.raises(ValueError, match="charge_views"):
+        Critic((2, 7, 7, 1), 2, charge_views=views)
+
+
 @pytest.mark.parametrize("normalization", ["batch", "none"])
 def test_label_film_starts_as_the_unconditioned_network_and_uses_the_labels(
     normalization, tmp_path

@@ -62,6 +62,17 @@ class Critic(keras.Model):
         (the distance and orientation of the shower), which a label projection,
         linear in the labels, cannot. They depend on the labels only, so the
         gradient penalty is unchanged.
+    charge_views : dict, optional
+        Mono, charge in channel 0: ``{"charge_scale", "charge_divisor",
+        "scales"}``. One channel per scale ``s`` (p.e.) is appended to the image:
+        the same charges ``q`` seen through another signed logarithm,
+        ``sign(q) log1p(|q| / s) / log1p(q1 / s)`` (``q1`` the charge of network
+        value 1), computed from channel 0 by undoing its transform
+        (``charge_scale``, ``charge_divisor``). A small ``s`` spreads the dim
+        rim of a shower over the input's range, a large one its bright core:
+        the critic sees both, where one transform trades one against the other
+        (RESULTS.md, probes 77-83). The map from channel 0 is smooth with a
+        bounded slope, so the gradient penalty is unchanged in kind.
     precision : {"float32", "bfloat16"}
         ``"bfloat16"``: the convolutions compute in bfloat16 (variables float32);
         the score, the label projection and the moments stay float32.
@@ -78,6 +89,7 @@ class Critic(keras.Model):
         minibatch_std: bool = False,
         source_coordinates=None,
         precision: str = "float32",
+        charge_views=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -109,6 +121,16 @@ class Critic(keras.Model):
                 "Critic: `source_coordinates` needs mono images (H, W, C); "
                 f"received image_shape {self.image_shape}"
             )
+        self.charge_views = None if charge_views is None else dict(charge_views)
+        if self.charge_views is not None:
+            scales = [float(s) for s in self.charge_views["scales"]]
+            if len(self.image_shape) != 3 or not scales or min(scales) <= 0:
+                raise ValueError(
+                    "Critic: `charge_views` needs mono images (H, W, C) and "
+                    f"positive scales; received image_shape {self.image_shape}, "
+                    f"scales {scales}"
+                )
+            self.charge_views["scales"] = scales
 
         self.convs = [
             self._wrap(
@@ -173,6 +195,8 @@ class Critic(keras.Model):
     def call(self, inputs, training=None):
         images, labels = inputs
         x = self.fold_telescopes(images)
+        if self.charge_views is not None:
+            x = ops.concatenate([x, self._charge_views(x, x.dtype)], axis=-1)
         if self._conditioning == "channels":
             height, width = self.image_shape[-3:-1]
             planes = ops.broadcast_to(
@@ -208,6 +232,21 @@ class Critic(keras.Model):
         distance = ops.sqrt(d_row**2 + d_col**2 + 1e-12)
         return ops.cast(ops.stack([d_row, d_col, distance], axis=-1), dtype)
 
+    def _charge_views(self, x, dtype):
+        """``(B, H, W, n_scales)``: channel 0's charges through each view."""
+        v = self.charge_views
+        a, b = v["charge_scale"], v["charge_divisor"]
+        y = ops.cast(x[..., :1], "float32")
+        # |q| / a, from the network value: expm1(b |y|).
+        relative = ops.expm1(ops.abs(y) * b)
+        views = [
+            ops.sign(y)
+            * ops.log1p(relative * (a / s))
+            / math.log1p(math.expm1(b) * a / s)
+            for s in v["scales"]
+        ]
+        return ops.cast(ops.concatenate(views, axis=-1), dtype)
+
     def _moment_score(self, images, labels, training):
         m = self.moments
         # Moments of the network-unit (log) charges above the threshold: their
@@ -236,6 +275,7 @@ class Critic(keras.Model):
             minibatch_std=self.minibatch_std,
             source_coordinates=self.source_coordinates,
             precision=self.precision,
+            charge_views=self.charge_views,
         )
         return config
 

@@ -131,6 +131,20 @@ def critic_moments(cfg: Config, dataset: CachedDataset, camera_model) -> dict | 
     }
 
 
+def critic_charge_views(cfg: Config, dataset: CachedDataset) -> dict | None:
+    """The Critic's ``charge_views`` argument (None without
+    ``model.critic.charge_views``): the charge channel's transform and the
+    scales of the views."""
+    if not cfg.model.critic.charge_views:
+        return None
+    charge = dataset.normalization.transforms[0]
+    return {
+        "charge_scale": float(charge.a),
+        "charge_divisor": float(charge.b),
+        "scales": list(cfg.model.critic.charge_views),
+    }
+
+
 def needs_camera_model(cfg: Config) -> bool:
     """Whether the run fits a camera model (noise, source geometry)."""
     m = cfg.model
@@ -199,6 +213,7 @@ def build_gan(
             moments=critic_moments(cfg, dataset, camera_model),
             minibatch_std=m.critic.minibatch_std,
             source_coordinates=critic_source_coordinates(cfg, camera_model),
+            charge_views=critic_charge_views(cfg, dataset),
             precision=m.precision,
         )
         gan = ConditionalWGAN(
