@@ -28,6 +28,7 @@ def stage_seconds(run: Path, n: int, tmp: Path) -> list[tuple[str, float]]:
 
     from ctgans.cameras import processor_config
     from ctgans.generate import GenerateRequest, generate
+    from ctgans.generate.images import TIME_CHANNELS
     from ctgans.generate.inverse_mapping import InverseMapper, build_mapper
     from ctgans.generate.parameters import ImageResults
     from ctgans.generate.parts import Chunk
@@ -52,7 +53,10 @@ def stage_seconds(run: Path, n: int, tmp: Path) -> list[tuple[str, float]]:
     made.unlink()
     order = np.argsort(np.concatenate([t["event_id"] for t in tables]))
     image = np.concatenate([t["image"] for t in tables])[order]
+    # A run without a time channel writes peak times 0 and parametrises without.
+    timed = any(c in TIME_CHANNELS for c in trained.data.channels)
     peak_time = np.concatenate([t["peak_time"] for t in tables])[order]
+    times = peak_time if timed else [None] * len(image)
 
     network = network_seconds(run, n)
     rows = [
@@ -72,11 +76,11 @@ def stage_seconds(run: Path, n: int, tmp: Path) -> list[tuple[str, float]]:
     alone = {}
     for parameters in (False, True):
         results = ImageResults(reference.subarray, config, parameters)
-        for tel_id, pixels, times in zip(truth.tel_id[:20], image, peak_time):
-            results(int(tel_id), pixels, times)  # numba kernels compiled
+        for tel_id, pixels, t in zip(truth.tel_id[:20], image, times):
+            results(int(tel_id), pixels, t)  # numba kernels compiled
         start = time.process_time()
-        for tel_id, pixels, times in zip(truth.tel_id, image, peak_time):
-            results(int(tel_id), pixels, times)
+        for tel_id, pixels, t in zip(truth.tel_id, image, times):
+            results(int(tel_id), pixels, t)
         alone[parameters] = time.process_time() - start
     rows.append(("ctapipe cleaning", alone[False]))
     rows.append(("ctapipe image parameters", alone[True] - alone[False]))
@@ -85,7 +89,7 @@ def stage_seconds(run: Path, n: int, tmp: Path) -> list[tuple[str, float]]:
         EventBatch(
             truth.take(slice(f, f + 256)),
             image[f : f + 256],
-            peak_time[f : f + 256],
+            peak_time[f : f + 256] if timed else None,
         )
         for f in range(0, n, 256)
     )
