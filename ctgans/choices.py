@@ -44,6 +44,10 @@ CONDITIONING = ("projection", "channels", "none")
 CHARGE_VIEW_MIN = 0.01
 CHARGE_VIEW_MAX = 1000.0
 
+#: ``model.critic.mapper_views``: dl1-data-handler mappers whose grid is set by
+#: ``interpolation_image_shape`` (the data mapper's grid, other weights).
+VIEW_MAPPERS = ("BilinearMapper", "BicubicMapper", "NearestNeighborMapper")
+
 #: ``model.predictor.residual_block_type``: CTLearn's ResNet blocks.
 RESIDUAL_BLOCKS = ("basic", "bottleneck")
 

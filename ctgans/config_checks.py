@@ -114,6 +114,7 @@ def check_camera_model(cfg: Config) -> None:
         ("model.critic.image_moments", cfg.model.critic.image_moments),
         ("model.critic.source_coordinates", cfg.model.critic.source_coordinates),
         ("model.critic.charge_views", bool(cfg.model.critic.charge_views)),
+        ("model.critic.mapper_views", bool(cfg.model.critic.mapper_views)),
     ):
         if on and (cfg.data.mode != "mono" or cfg.data.channels[0] != "image"):
             raise ConfigError(

@@ -24,6 +24,7 @@ from ctgans.choices import (
     RESIDUAL_BLOCKS,
     SHOWER_ANGLE,
     UPSAMPLING,
+    VIEW_MAPPERS,
 )
 from ctgans.config_schema import Section
 from ctgans.config_types import (
@@ -242,6 +243,7 @@ def read_model(sec: Section) -> ModelConfig:
         "minibatch_std",
         "source_coordinates",
         "charge_views",
+        "mapper_views",
     )
     psec = sec.section("predictor")
     psec.allow(
@@ -311,6 +313,11 @@ def read_model(sec: Section) -> ModelConfig:
             source_coordinates=csec.boolean("source_coordinates", False),
             charge_views=tuple(
                 csec.number_list("charge_views", [], CHARGE_VIEW_MIN, CHARGE_VIEW_MAX)
+            ),
+            mapper_views=tuple(
+                csec.choice_list("mapper_views", VIEW_MAPPERS)
+                if csec.list("mapper_views", [])
+                else ()
             ),
         ),
         predictor=PredictorConfig(

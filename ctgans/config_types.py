@@ -129,6 +129,7 @@ class CriticConfig:
     minibatch_std: bool = False
     source_coordinates: bool = False
     charge_views: tuple[float, ...] = ()
+    mapper_views: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -528,6 +528,42 @@ def test_fitted_camera_model_matches_the_toy_camera(tmp_path, toy_pair):
     assert np.median(miss_flipped) > 2 * np.median(miss)
 
 
+def test_mapper_view_matrix_maps_bilinear_images_as_the_nearest_mapper(
+    tmp_path, toy_pair
+):
+    """The view matrix takes a camera image's bilinear grid to the grid that
+    dl1-data-handler's NearestNeighborMapper makes of the same camera image."""
+    from ctapipe.instrument import SubarrayDescription
+
+    from ctgans.data import prepare_dataset
+    from ctgans.generate.inverse_mapping import build_mapper
+    from ctgans.train.camera_model import mapper_view_matrix, square_matrix
+
+    path = _camera_config(tmp_path, toy_pair)
+    text = path.read_text().replace(
+        "image_moments: true",
+        "image_moments: true, mapper_views: [NearestNeighborMapper]",
+    )
+    path.write_text(text)
+    cfg = load_config(path)
+    dataset = prepare_dataset(cfg.data, cfg.seed)
+    matrix = mapper_view_matrix(cfg, dataset)
+    geometry = (
+        SubarrayDescription.from_hdf(cfg.data.signal[0])
+        .tel[dataset.tel_ids[0]]
+        .camera.geometry
+    )
+    bilinear = build_mapper(geometry, "BilinearMapper", 43)
+    nearest = build_mapper(geometry, "NearestNeighborMapper", 43)
+    charges = np.random.default_rng(1).gamma(0.3, 30.0, (5, geometry.n_pixels))
+    seen = (charges @ square_matrix(bilinear, geometry.n_pixels)) @ matrix
+    expected = charges @ square_matrix(nearest, geometry.n_pixels)
+    assert matrix.shape == (43 * 43, 43 * 43)
+    assert np.abs(seen - expected).max() < 1e-2 * charges.max()
+    # The view is not the bilinear grid itself: peaks are kept, not spread.
+    assert np.abs(expected - charges @ square_matrix(bilinear, 1039)).max() > 1.0
+
+
 @pytest.mark.parametrize(
     "canvas_scale, envelope, centre, render",
     [

@@ -125,6 +125,17 @@ BAD = [
         "model: {critic: {charge_views: [0.3]}}\n",
         "model.critic.charge_views: needs data.mode mono with the image channel first",
     ),
+    (
+        "",
+        "model: {critic: {mapper_views: [SquareMapper]}}\n",
+        "`model.critic.mapper_views` must be a list from BilinearMapper, "
+        "BicubicMapper, NearestNeighborMapper; received item 'SquareMapper'",
+    ),
+    (
+        "channels: [peak_time, image]\n",
+        "model: {critic: {mapper_views: [NearestNeighborMapper]}}\n",
+        "model.critic.mapper_views: needs data.mode mono with the image channel first",
+    ),
     ("", "loss: {label_warmup_epochs: -1}\n", "`loss.label_warmup_epochs` must be"),
     ("", "loss: {label_loss: relative}\n", "`loss.label_loss` must be one of absolute"),
     (

@@ -243,6 +243,42 @@ def test_charge_views_show_the_charges_through_other_logarithms():
         Critic((2, 7, 7, 1), 2, charge_views=views)
 
 
+def test_mapper_views_map_the_charges_again_and_are_saved_with_the_weights(tmp_path):
+    """A mapper view is the p.e. charge of channel 0 through the fixed view
+    matrix, in channel 0's transform; the matrix is a non-trainable weight, so a
+    critic re-created from its config gets it back from the weights file."""
+    a, b = 1.0, 8.0
+    views = {"charge_scale": a, "charge_divisor": b, "mappers": ["Nearest"]}
+    rng = np.random.default_rng(0)
+    matrix = rng.permutation(np.eye(25, dtype="float32"))  # (H*W, H*W)
+    matrix[:, 3] *= 2.0  # a cell that takes twice a pixel
+    critic = Critic((5, 5, 1), 2, filters=(8,), mapper_views=views, view_matrix=matrix)
+    charge = rng.gamma(0.5, 20.0, size=(2, 25)).astype("float32")
+    y = np.log1p(charge / a) / b
+    image = y.reshape(2, 5, 5, 1)
+    labels = np.zeros((2, 2), "float32")
+    critic((image, labels))
+    seen = np.asarray(critic._mapper_views(image, "float32")).reshape(2, 25)
+    expected = np.log1p((charge @ matrix) / a) / b
+    np.testing.assert_allclose(seen, expected, rtol=1e-4, atol=1e-5)
+    assert critic.convs[0].kernel.shape[2] == 2  # charge + one view
+    assert not any(w is critic.view_matrix for w in critic.trainable_weights)
+    critic.save_weights(tmp_path / "critic.weights.h5")
+    again = Critic.from_config(critic.get_config())
+    again((image, labels))
+    assert again.mapper_views == views
+    again.load_weights(tmp_path / "critic.weights.h5")
+    np.testing.assert_allclose(
+        np.asarray(again((image, labels))), np.asarray(critic((image, labels)))
+    )
+    with pytest.raises(ValueError, match="mapper_views"):
+        Critic((2, 5, 5, 1), 2, mapper_views=views)
+    with pytest.raises(ValueError, match="view_matrix"):
+        Critic((5, 5, 1), 2, mapper_views=views, view_matrix=matrix[:, :24])(
+            (image, labels)
+        )
+
+
 @pytest.mark.parametrize("normalization", ["batch", "none"])
 def test_label_film_starts_as_the_unconditioned_network_and_uses_the_labels(
     normalization, tmp_path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from ctgans.choices import CONDITIONING
@@ -73,6 +74,21 @@ class Critic(keras.Model):
         the critic sees both, where one transform trades one against the other
         (RESULTS.md, probes 77-83). The map from channel 0 is smooth with a
         bounded slope, so the gradient penalty is unchanged in kind.
+    mapper_views : dict, optional
+        Mono, charge in channel 0: ``{"charge_scale", "charge_divisor",
+        "mappers"}``. One channel per mapper name is appended to the image: the
+        same camera charges as mapped by that mapper (e.g. a
+        ``NearestNeighborMapper``, whose grid keeps each pixel's peak where the
+        data's ``BilinearMapper`` spreads it over its neighbours), in the charge
+        transform of channel 0. Channel 0's charges are taken back to camera
+        pixels by the data mapper's inverse and mapped again: one fixed linear
+        map ``view_matrix`` ``(H*W, n_views*H*W)`` of the p.e. charges, exact for
+        every image the data mapper can make (the real and generated images),
+        stored as a non-trainable weight (saved with the critic's weights).
+    view_matrix : numpy.ndarray, optional
+        The map of ``mapper_views``, given when the critic is created for
+        training, absent when it is re-created from its config (its weights file
+        holds it).
     precision : {"float32", "bfloat16"}
         ``"bfloat16"``: the convolutions compute in bfloat16 (variables float32);
         the score, the label projection and the moments stay float32.
@@ -90,6 +106,8 @@ class Critic(keras.Model):
         source_coordinates=None,
         precision: str = "float32",
         charge_views=None,
+        mapper_views=None,
+        view_matrix=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -131,6 +149,17 @@ class Critic(keras.Model):
                     f"scales {scales}"
                 )
             self.charge_views["scales"] = scales
+        self.mapper_views = None if mapper_views is None else dict(mapper_views)
+        self._view_matrix = view_matrix
+        if self.mapper_views is not None:
+            mappers = [str(m) for m in self.mapper_views["mappers"]]
+            if len(self.image_shape) != 3 or not mappers:
+                raise ValueError(
+                    "Critic: `mapper_views` needs mono images (H, W, C) and at "
+                    f"least one mapper; received image_shape {self.image_shape}, "
+                    f"mappers {mappers}"
+                )
+            self.mapper_views["mappers"] = mappers
 
         self.convs = [
             self._wrap(
@@ -182,6 +211,26 @@ class Critic(keras.Model):
     def build(self, input_shape):
         # Run call on symbolic tensors: every sub-layer builds on its real input.
         image_shape, label_shape = input_shape
+        if self.mapper_views is not None:
+            size = self.image_shape[0] * self.image_shape[1]
+            shape = (size, size * len(self.mapper_views["mappers"]))
+            value = self._view_matrix
+            if value is not None and tuple(np.shape(value)) != shape:
+                raise ValueError(
+                    f"Critic: `view_matrix` must have shape {shape} (H*W, "
+                    f"n_views*H*W); received {tuple(np.shape(value))}"
+                )
+            self.view_matrix = self.add_weight(
+                name="view_matrix",
+                shape=shape,
+                initializer=(
+                    "zeros"
+                    if value is None
+                    else keras.initializers.Constant(np.asarray(value, np.float32))
+                ),
+                trainable=False,
+            )
+            self._view_matrix = None  # the weight holds it now
         self.call((keras.KerasTensor(image_shape), keras.KerasTensor(label_shape)))
 
     def fold_telescopes(self, images):
@@ -197,6 +246,8 @@ class Critic(keras.Model):
         x = self.fold_telescopes(images)
         if self.charge_views is not None:
             x = ops.concatenate([x, self._charge_views(x, x.dtype)], axis=-1)
+        if self.mapper_views is not None:
+            x = ops.concatenate([x, self._mapper_views(x, x.dtype)], axis=-1)
         if self._conditioning == "channels":
             height, width = self.image_shape[-3:-1]
             planes = ops.broadcast_to(
@@ -247,6 +298,19 @@ class Critic(keras.Model):
         ]
         return ops.cast(ops.concatenate(views, axis=-1), dtype)
 
+    def _mapper_views(self, x, dtype):
+        """``(B, H, W, n_views)``: channel 0's camera charges as each view
+        mapper maps them, in channel 0's transform."""
+        v = self.mapper_views
+        a, b = v["charge_scale"], v["charge_divisor"]
+        height, width = self.image_shape[:2]
+        y = ops.cast(ops.reshape(x[..., 0], (-1, height * width)), "float32")
+        charge = ops.sign(y) * a * ops.expm1(ops.abs(y) * b)  # p.e.
+        mapped = ops.matmul(charge, ops.cast(self.view_matrix, "float32"))
+        mapped = ops.reshape(mapped, (-1, len(v["mappers"]), height, width))
+        views = ops.sign(mapped) * ops.log1p(ops.abs(mapped) / a) / b
+        return ops.cast(ops.transpose(views, (0, 2, 3, 1)), dtype)
+
     def _moment_score(self, images, labels, training):
         m = self.moments
         # Moments of the network-unit (log) charges above the threshold: their
@@ -276,6 +340,7 @@ class Critic(keras.Model):
             source_coordinates=self.source_coordinates,
             precision=self.precision,
             charge_views=self.charge_views,
+            mapper_views=self.mapper_views,
         )
         return config
 

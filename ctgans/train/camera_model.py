@@ -48,7 +48,7 @@ from ctgans.train.envelope_fit import (
     fit_intensity,
 )
 
-__all__ = ["CameraModel", "fit_camera_model", "pedestal_sigma"]
+__all__ = ["CameraModel", "fit_camera_model", "mapper_view_matrix", "pedestal_sigma"]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,34 @@ def square_matrix(mapper, n_pixels: int) -> np.ndarray:
     eye = np.eye(n_pixels, dtype=np.float32)
     mapped = np.asarray(mapper.map_image(eye), np.float32)  # (H, W, n_pixels)
     return mapped.reshape(-1, n_pixels).T.copy()
+
+
+def mapper_view_matrix(cfg, dataset) -> np.ndarray:
+    """``(H*W, n_views*H*W)``: square images of the data's mapper (p.e.) -> the
+    same camera charges mapped by each of ``model.critic.mapper_views``.
+
+    The data mapper's regularised inverse takes a square image back to camera
+    pixels (exact at 43 x 43 for MAGIC: every pixel is sampled); each view
+    mapper's own matrix maps them again. Raises CtgansInputError where a view
+    mapper's grid differs from the data's."""
+    subarray = SubarrayDescription.from_hdf(
+        cfg.data.signal[0], focal_length_choice=cfg.data.focal_length_choice
+    )
+    geometry = subarray.tel[dataset.tel_ids[0]].camera.geometry
+    data_mapper = build_mapper(geometry, cfg.data.mapper, cfg.data.image_shape)
+    to_camera = InverseMapper(data_mapper, geometry).matrix
+    size = int(data_mapper.image_shape)
+    views = []
+    for name in cfg.model.critic.mapper_views:
+        mapper = build_mapper(geometry, name, cfg.data.image_shape)
+        if int(mapper.image_shape) != size:
+            raise CtgansInputError(
+                f"model.critic.mapper_views: {name} maps camera "
+                f"{geometry.name} to {mapper.image_shape}x{mapper.image_shape}; "
+                f"expected the data mapper's {size}x{size}"
+            )
+        views.append(to_camera @ square_matrix(mapper, geometry.n_pixels))
+    return np.concatenate(views, axis=1).astype(np.float32)
 
 
 def signal_free(pixels: np.ndarray, neighbours: np.ndarray) -> np.ndarray:

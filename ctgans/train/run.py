@@ -41,7 +41,11 @@ from ctgans.train.callbacks import (
     SampleGrid,
     StopOnNonFinite,
 )
-from ctgans.train.camera_model import fit_camera_model, pedestal_sigma
+from ctgans.train.camera_model import (
+    fit_camera_model,
+    mapper_view_matrix,
+    pedestal_sigma,
+)
 from ctgans.train.checkpoint import broadcast_state, restore_checkpoint
 from ctgans.train.dataset_checks import check_dataset
 from ctgans.train.history import HistoryCSV
@@ -145,6 +149,20 @@ def critic_charge_views(cfg: Config, dataset: CachedDataset) -> dict | None:
     }
 
 
+def critic_mapper_views(cfg: Config, dataset: CachedDataset):
+    """The Critic's ``mapper_views`` and ``view_matrix`` arguments (None, None
+    without ``model.critic.mapper_views``)."""
+    if not cfg.model.critic.mapper_views:
+        return None, None
+    charge = dataset.normalization.transforms[0]
+    views = {
+        "charge_scale": float(charge.a),
+        "charge_divisor": float(charge.b),
+        "mappers": list(cfg.model.critic.mapper_views),
+    }
+    return views, mapper_view_matrix(cfg, dataset)
+
+
 def needs_camera_model(cfg: Config) -> bool:
     """Whether the run fits a camera model (noise, source geometry)."""
     m = cfg.model
@@ -181,6 +199,7 @@ def build_gan(
         "tanh" if c in CHARGE_CHANNELS else "linear" for c in cfg.data.channels
     )
     fixed_mask, fixed_values = fixed_pixels(dataset.images[~dataset.is_validation])
+    mapper_views, view_matrix = critic_mapper_views(cfg, dataset)
     presence_channel, threshold = stereo_presence(
         dataset.images[~dataset.is_validation], cfg.data.channels
     )
@@ -214,6 +233,8 @@ def build_gan(
             minibatch_std=m.critic.minibatch_std,
             source_coordinates=critic_source_coordinates(cfg, camera_model),
             charge_views=critic_charge_views(cfg, dataset),
+            mapper_views=mapper_views,
+            view_matrix=view_matrix,
             precision=m.precision,
         )
         gan = ConditionalWGAN(
