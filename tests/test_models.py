@@ -271,6 +271,27 @@ def test_mapper_views_map_the_charges_again_and_are_saved_with_the_weights(tmp_p
     np.testing.assert_allclose(
         np.asarray(again((image, labels))), np.asarray(critic((image, labels)))
     )
+    # The penalty is taken between the real and generated images' views.
+    import tensorflow as tf
+
+    from ctgans.models.gan_losses import GP_EPSILON, gradient_penalty
+
+    assert critic.penalty_on_views
+    epsilon = np.array([0.3, 0.8], "float32")
+    fake = image[::-1] * 0.7
+    viewed = [np.asarray(critic.with_views(x)) for x in (image, fake)]
+    point = tf.constant(
+        viewed[0] + epsilon[:, None, None, None] * (viewed[1] - viewed[0])
+    )
+    with tf.GradientTape() as tape:
+        tape.watch(point)
+        scores = critic((point, labels), viewed=True)
+    norm = np.sqrt(
+        (np.asarray(tape.gradient(scores, point)) ** 2).sum((1, 2, 3)) + GP_EPSILON
+    )
+    expected = np.mean((norm - 1.0) ** 2)
+    penalty = float(gradient_penalty(critic, image, fake, labels, epsilon))
+    assert penalty == pytest.approx(expected, rel=1e-4)
     with pytest.raises(ValueError, match="mapper_views"):
         Critic((2, 5, 5, 1), 2, mapper_views=views)
     with pytest.raises(ValueError, match="view_matrix"):

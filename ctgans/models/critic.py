@@ -241,13 +241,29 @@ class Critic(keras.Model):
         images = ops.transpose(images, (0, 2, 3, 1, 4))
         return ops.reshape(images, (-1, height, width, telescopes * channels))
 
-    def call(self, inputs, training=None):
-        images, labels = inputs
+    @property
+    def penalty_on_views(self) -> bool:
+        """Whether the gradient penalty is taken in the space of the image and
+        its views (:meth:`with_views`) rather than of the image alone: the
+        mapper views' slope is unbounded (a dim pixel beside a bright one is a
+        difference of large charges), so a penalty through them would fight
+        the critic wherever a shower is bright."""
+        return self.mapper_views is not None
+
+    def with_views(self, images):
+        """The images as the convolutions see them: telescopes folded into the
+        channels, then the charge and mapper views appended."""
         x = self.fold_telescopes(images)
         if self.charge_views is not None:
             x = ops.concatenate([x, self._charge_views(x, x.dtype)], axis=-1)
         if self.mapper_views is not None:
             x = ops.concatenate([x, self._mapper_views(x, x.dtype)], axis=-1)
+        return x
+
+    def call(self, inputs, training=None, viewed=False):
+        """``viewed``: the images are :meth:`with_views` of images already."""
+        images, labels = inputs
+        x = images if viewed else self.with_views(images)
         if self._conditioning == "channels":
             height, width = self.image_shape[-3:-1]
             planes = ops.broadcast_to(

@@ -23,7 +23,9 @@ MATCHED_EPSILON = 1e-6  # inside the spread's square root (a batch of equal resi
 def gradient_penalty(critic, real, fake, labels, epsilon, training=True):
     """WGAN-GP penalty ``mean((||grad_x critic(x, labels)|| - 1)^2)``.
 
-    The gradient is taken at ``x = real + epsilon * (fake - real)``.
+    The gradient is taken at ``x = real + epsilon * (fake - real)``; for a
+    critic whose ``penalty_on_views`` is true, ``x`` are its views of the images
+    (``critic.with_views``) and it is called with ``viewed=True``.
 
     Parameters
     ----------
@@ -46,12 +48,22 @@ def gradient_penalty(critic, real, fake, labels, epsilon, training=True):
     """
     real = ops.convert_to_tensor(real)
     fake = ops.convert_to_tensor(fake)
+    call = critic
+    if getattr(critic, "penalty_on_views", False):
+        # Interpolate and penalise in the critic's input space (the images and
+        # their views), where its convolutions are to be 1-Lipschitz.
+        real = ops.convert_to_tensor(critic.with_views(real))
+        fake = ops.convert_to_tensor(critic.with_views(fake))
+
+        def call(inputs, training):
+            return critic(inputs, training=training, viewed=True)
+
     rank = len(real.shape)
     epsilon = ops.reshape(ops.cast(epsilon, real.dtype), (-1,) + (1,) * (rank - 1))
     interpolated = real + epsilon * (fake - real)
     with tf.GradientTape() as tape:
         tape.watch(interpolated)
-        scores = critic((interpolated, labels), training=training)
+        scores = call((interpolated, labels), training=training)
     grads = tape.gradient(scores, interpolated)
     norm = ops.sqrt(ops.sum(ops.square(grads), axis=tuple(range(1, rank))) + GP_EPSILON)
     return ops.mean(ops.square(norm - 1.0))
