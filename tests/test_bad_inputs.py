@@ -70,6 +70,15 @@ class World:
         return folder
 
 
+def _view_on_another_grid(geometry, mapper, image_shape):
+    """dl1-data-handler's mapper, two pixels larger for any but the data's."""
+    from ctgans.generate.inverse_mapping import build_mapper
+
+    if mapper != "BilinearMapper":
+        image_shape += 2
+    return build_mapper(geometry, mapper, image_shape)
+
+
 def _world_config(root: Path, gamma: Path) -> str:
     """configs/smoke.yml on the toy gamma file, 1 epoch, outputs under root."""
     text = (PROJECT / "configs" / "smoke.yml").read_text()
@@ -588,6 +597,21 @@ BAD = [
         "model.generator.shower_intensity fitted: {*} training images with a pixel "
         "above {*} p.e.; expected >= 1000000",
         during=lambda tmp: mock.patch("ctgans.train.envelope_fit.MIN_IMAGES", 10**6),
+    ),
+    Case(
+        "mapper_view_on_another_grid",
+        "train",
+        _cfg(
+            (
+                "spectral_norm: false}",
+                "spectral_norm: false, mapper_views: [NearestNeighborMapper]}",
+            )
+        ),
+        "model.critic.mapper_views: NearestNeighborMapper maps camera MAGICCam to "
+        "18x18; expected the data mapper's 16x16",
+        during=lambda tmp: mock.patch(
+            "ctgans.train.camera_model.build_mapper", _view_on_another_grid
+        ),
     ),
     Case(
         "batch_larger_than_training_split",

@@ -111,6 +111,16 @@ def square_matrix(mapper, n_pixels: int) -> np.ndarray:
     return mapped.reshape(-1, n_pixels).T.copy()
 
 
+def data_mapper(cfg, dataset):
+    """``(geometry, mapper)``: the camera of ``dataset``'s telescopes and the
+    data's dl1-data-handler mapper of it (:func:`build_mapper`)."""
+    subarray = SubarrayDescription.from_hdf(
+        cfg.data.signal[0], focal_length_choice=cfg.data.focal_length_choice
+    )
+    geometry = subarray.tel[dataset.tel_ids[0]].camera.geometry
+    return geometry, build_mapper(geometry, cfg.data.mapper, cfg.data.image_shape)
+
+
 def mapper_view_matrix(cfg, dataset) -> np.ndarray:
     """``(H*W, n_views*H*W)``: square images of the data's mapper (p.e.) -> the
     same camera charges mapped by each of ``model.critic.mapper_views``.
@@ -119,23 +129,19 @@ def mapper_view_matrix(cfg, dataset) -> np.ndarray:
     pixels (exact at 43 x 43 for MAGIC: every pixel is sampled); each view
     mapper's own matrix maps them again. Raises CtgansInputError where a view
     mapper's grid differs from the data's."""
-    subarray = SubarrayDescription.from_hdf(
-        cfg.data.signal[0], focal_length_choice=cfg.data.focal_length_choice
-    )
-    geometry = subarray.tel[dataset.tel_ids[0]].camera.geometry
-    data_mapper = build_mapper(geometry, cfg.data.mapper, cfg.data.image_shape)
-    to_camera = InverseMapper(data_mapper, geometry).matrix
-    size = int(data_mapper.image_shape)
+    geometry, mapper = data_mapper(cfg, dataset)
+    to_camera = InverseMapper(mapper, geometry).matrix
+    size = int(mapper.image_shape)
     views = []
     for name in cfg.model.critic.mapper_views:
-        mapper = build_mapper(geometry, name, cfg.data.image_shape)
-        if int(mapper.image_shape) != size:
+        view = build_mapper(geometry, name, cfg.data.image_shape)
+        if int(view.image_shape) != size:
             raise CtgansInputError(
                 f"model.critic.mapper_views: {name} maps camera "
-                f"{geometry.name} to {mapper.image_shape}x{mapper.image_shape}; "
+                f"{geometry.name} to {view.image_shape}x{view.image_shape}; "
                 f"expected the data mapper's {size}x{size}"
             )
-        views.append(to_camera @ square_matrix(mapper, geometry.n_pixels))
+        views.append(to_camera @ square_matrix(view, geometry.n_pixels))
     return np.concatenate(views, axis=1).astype(np.float32)
 
 
@@ -186,11 +192,7 @@ def _affine(to_square, geometry, size, scaler, columns):
 def fit_camera_model(cfg, dataset, seed: int) -> CameraModel:
     """Fit the camera model of ``cfg`` (a :class:`ctgans.config.Config`) from the
     training split of ``dataset`` (a :class:`ctgans.data.CachedDataset`)."""
-    subarray = SubarrayDescription.from_hdf(
-        cfg.data.signal[0], focal_length_choice=cfg.data.focal_length_choice
-    )
-    geometry = subarray.tel[dataset.tel_ids[0]].camera.geometry
-    mapper = build_mapper(geometry, cfg.data.mapper, cfg.data.image_shape)
+    geometry, mapper = data_mapper(cfg, dataset)
     inverse = InverseMapper(mapper, geometry)
     to_square = square_matrix(mapper, geometry.n_pixels)
     size = int(mapper.image_shape)

@@ -149,9 +149,10 @@ def critic_charge_views(cfg: Config, dataset: CachedDataset) -> dict | None:
     }
 
 
-def critic_mapper_views(cfg: Config, dataset: CachedDataset):
+def critic_mapper_views(cfg: Config, dataset: CachedDataset, view_matrix=None):
     """The Critic's ``mapper_views`` and ``view_matrix`` arguments (None, None
-    without ``model.critic.mapper_views``)."""
+    without ``model.critic.mapper_views``); ``view_matrix`` is computed here
+    when not given (:func:`~ctgans.train.camera_model.mapper_view_matrix`)."""
     if not cfg.model.critic.mapper_views:
         return None, None
     charge = dataset.normalization.transforms[0]
@@ -160,7 +161,9 @@ def critic_mapper_views(cfg: Config, dataset: CachedDataset):
         "charge_divisor": float(charge.b),
         "mappers": list(cfg.model.critic.mapper_views),
     }
-    return views, mapper_view_matrix(cfg, dataset)
+    if view_matrix is None:
+        view_matrix = mapper_view_matrix(cfg, dataset)
+    return views, view_matrix
 
 
 def needs_camera_model(cfg: Config) -> bool:
@@ -185,12 +188,19 @@ def critic_source_coordinates(cfg: Config, camera_model) -> dict | None:
 
 
 def build_gan(
-    cfg: Config, dataset: CachedDataset, predictor, strategy, camera_model=None
+    cfg: Config,
+    dataset: CachedDataset,
+    predictor,
+    strategy,
+    camera_model=None,
+    view_matrix=None,
 ):
     """Generator, critic and the compiled GAN, created in the strategy scope.
 
     ``camera_model`` (:func:`ctgans.train.camera_model.fit_camera_model`) is needed
-    with ``model.generator.camera_noise``; it is fitted here when not given."""
+    with ``model.generator.camera_noise``, ``view_matrix``
+    (:func:`ctgans.train.camera_model.mapper_view_matrix`) with
+    ``model.critic.mapper_views``; each is made here when not given."""
     m, t = cfg.model, cfg.train
     if needs_camera_model(cfg) and camera_model is None:
         camera_model = fit_camera_model(cfg, dataset, cfg.seed)
@@ -199,7 +209,7 @@ def build_gan(
         "tanh" if c in CHARGE_CHANNELS else "linear" for c in cfg.data.channels
     )
     fixed_mask, fixed_values = fixed_pixels(dataset.images[~dataset.is_validation])
-    mapper_views, view_matrix = critic_mapper_views(cfg, dataset)
+    mapper_views, view_matrix = critic_mapper_views(cfg, dataset, view_matrix)
     presence_channel, threshold = stereo_presence(
         dataset.images[~dataset.is_validation], cfg.data.channels
     )
@@ -301,6 +311,8 @@ def run(cfg: Config, fresh: bool = False) -> Path:
         check_dataset(cfg, data)
         if needs_camera_model(cfg):
             camera["model"] = fit_camera_model(cfg, data, cfg.seed)
+        if cfg.model.critic.mapper_views:  # refuses a view mapper's other grid
+            camera["views"] = mapper_view_matrix(cfg, data)
 
     dataset = prepare_dataset(cfg.data, cfg.seed, check=check)
     check_predictor(cfg, dataset)
@@ -320,7 +332,14 @@ def run(cfg: Config, fresh: bool = False) -> Path:
             strategy.num_replicas_in_sync,
         )
         return _train_in(
-            cfg, dataset, strategy, folder, resumed, chief, camera.get("model")
+            cfg,
+            dataset,
+            strategy,
+            folder,
+            resumed,
+            chief,
+            camera.get("model"),
+            camera.get("views"),
         )
     finally:
         if lock is not None:
@@ -330,7 +349,14 @@ def run(cfg: Config, fresh: bool = False) -> Path:
 
 
 def _train_in(
-    cfg, dataset, strategy, folder: Path, resumed: bool, chief: bool, camera_model
+    cfg,
+    dataset,
+    strategy,
+    folder: Path,
+    resumed: bool,
+    chief: bool,
+    camera_model,
+    view_matrix=None,
 ):
     presence = stereo_presence(
         dataset.images[~dataset.is_validation], cfg.data.channels
@@ -339,7 +365,7 @@ def _train_in(
     if camera_model is not None:
         files.write_camera_model(folder, camera_model.summary())
     predictor = _get_predictor(cfg, dataset, strategy)
-    gan = build_gan(cfg, dataset, predictor, strategy, camera_model)
+    gan = build_gan(cfg, dataset, predictor, strategy, camera_model, view_matrix)
     # The critic's exact settings (incl. fitted camera constants) for evaluation.
     files.write_critic(folder, gan.critic.get_config())
 
