@@ -50,6 +50,18 @@ def check_camera_model(cfg: Config) -> None:
             "model.generator.envelope_length: fitted; received envelope_length "
             f"{g.envelope_length} {where}"
         )
+    if g.envelope_length_spread and g.envelope_length != "fitted":
+        raise ConfigError(
+            "model.generator.envelope_length_spread: true needs "
+            "model.generator.envelope_length: fitted; received envelope_length "
+            f"{g.envelope_length} {where}"
+        )
+    if g.envelope_length_spread and cfg.model.latent_dim < 5:
+        raise ConfigError(
+            "`model.latent_dim` must be at least 5 with "
+            "model.generator.envelope_length_spread: true (z[:, 4] draws the "
+            f"length); received {cfg.model.latent_dim} {where}"
+        )
     if g.shower_intensity != "learned" and not g.camera_noise:
         raise ConfigError(
             f"model.generator.shower_intensity: {g.shower_intensity} needs "

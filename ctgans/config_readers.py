@@ -229,6 +229,7 @@ def read_model(sec: Section) -> ModelConfig:
         "envelope_centre",
         "envelope_length",
         "envelope_length_factor",
+        "envelope_length_spread",
         "shower_intensity",
         "render",
         "envelope_at",
@@ -297,6 +298,7 @@ def read_model(sec: Section) -> ModelConfig:
             envelope_length_factor=gsec.number(
                 "envelope_length_factor", 2.0, minimum=0.5, maximum=4.0
             ),
+            envelope_length_spread=gsec.boolean("envelope_length_spread", False),
             shower_intensity=gsec.choice(
                 "shower_intensity", ENVELOPE_SETTINGS, "learned"
             ),

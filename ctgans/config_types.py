@@ -112,6 +112,7 @@ class GeneratorConfig:
     envelope_centre: str = "learned"
     envelope_length: str = "learned"
     envelope_length_factor: float = 2.0
+    envelope_length_spread: bool = False
     shower_intensity: str = "learned"
     render: str = "grid"
     envelope_at: str = "canvas"

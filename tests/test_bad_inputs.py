@@ -584,6 +584,22 @@ BAD = [
         "`model.latent_dim` must be at least 4 with model.generator.shower_intensity: "
         "fitted (z[:, 3] draws the light); received 3 ({cfg})",
     ),
+    Case(
+        "envelope_length_spread_latent_dim_4",
+        "train",
+        _cfg(
+            ("latent_dim: 16", "latent_dim: 4"),
+            (
+                "normalization: batch}",
+                "normalization: batch, camera_noise: true, source_frame: true, "
+                "shower_envelope: true, envelope_length: fitted, "
+                "envelope_length_spread: true}",
+            ),
+        ),
+        "`model.latent_dim` must be at least 5 with "
+        "model.generator.envelope_length_spread: true (z[:, 4] draws the length); "
+        "received 4 ({cfg})",
+    ),
     # --- settings checked against the data (before its cache is written) ---
     Case(
         "shower_intensity_fit_without_enough_images",

@@ -269,6 +269,31 @@ def test_generator_draws_at_the_held_envelope_centre(tmp_path, toy_pair):
     assert radii[14.0, None] == pytest.approx(14.0, abs=1.0), radii
     assert spreads[14.0, None] == pytest.approx(2.0, abs=0.7), spreads
     assert spreads[14.0, 5.0] == pytest.approx(5.0, abs=1.0), spreads
+    # model.generator.envelope_length_spread: the held length drawn log-normally
+    # with z[:, 4], correlated with the drawn distance (z[:, 2]) as fitted.
+    generator.envelope_distance = {
+        "coefficients": [float(np.log(10.0))] + [0.0] * 9,
+        "residual_sd": 0.2,
+    }
+    generator.envelope_length = {
+        "coefficients": [float(np.log(3.0))] + [0.0] * 9,
+        "factor": 2.0,
+        "residual_sd": 0.3,
+        "spread": True,
+        "distance_correlation": 0.6,
+    }
+    z = np.random.default_rng(1).standard_normal((4000, 16)).astype(np.float32)
+    fixed = np.zeros((4000, 3), np.float32)
+    centre, long, _ = (
+        np.log(np.asarray(v)) for v in generator.envelope_window(z, fixed)
+    )
+    assert np.median(long) == pytest.approx(np.log(6.0), abs=0.03)
+    assert np.std(long) == pytest.approx(0.3, abs=0.02)
+    assert np.corrcoef(centre, long)[0, 1] == pytest.approx(0.6, abs=0.05)
+    # Without the spread the same fit holds the length at its median.
+    generator.envelope_length = {**generator.envelope_length, "spread": False}
+    long = np.asarray(generator.envelope_window(z, fixed)[1])
+    np.testing.assert_allclose(long, 6.0, rtol=1e-5)
 
 
 def _light_centroids(generator, dataset, z, labels):
@@ -394,10 +419,54 @@ def test_envelope_fit_recovers_the_distance_and_length_of_the_light():
     _, tighter = fit_envelope(
         charges, labels, (0, 1), affine, 3.0, length=True, length_factor=1.5
     )
-    assert tighter["factor"] == 1.5
+    assert tighter["factor"] == 1.5 and not tighter["spread"]
     assert np.asarray(envelope_length(probe, tighter)) == pytest.approx(
         1.5 * 1.85, rel=0.1
     )
+
+
+def test_envelope_fit_with_spread_draws_lengths_as_the_light_scatters():
+    from ctgans.models.envelope import envelope_distance, envelope_length, length_noise
+    from ctgans.train.envelope_fit import fit_envelope
+
+    rng = np.random.default_rng(3)
+    n, size = 1500, 43
+    labels = rng.standard_normal((n, 3)).astype(np.float32) * 0.3
+    affine = np.array([[0.0, 2.0, 21.0], [2.0, 0.0, 10.0]])
+    source = np.stack([21 + 2 * labels[:, 1], 10 + 2 * labels[:, 0]], 1)
+    # At given labels the shower's length scatters log-normally (0.25) and the
+    # longer showers lie further from the source (correlation 0.6).
+    d_noise, e_noise = rng.standard_normal((2, n))
+    l_noise = 0.6 * d_noise + 0.8 * e_noise
+    distance = np.exp(2.3 + 0.15 * d_noise)
+    sigma = np.exp(np.log(2.5) + 0.25 * l_noise)
+    angle = rng.uniform(0, 2 * np.pi, n)[:, None, None]
+    rows, cols = np.indices((size, size))
+    dr = rows[None] - source[:, 0, None, None]
+    dc = cols[None] - source[:, 1, None, None]
+    along = dc * np.cos(angle) + dr * np.sin(angle) - distance[:, None, None]
+    across = -dc * np.sin(angle) + dr * np.cos(angle)
+    charges = 1000 * np.exp(-0.5 * ((along / sigma[:, None, None]) ** 2 + across**2))
+    fit, length_fit = fit_envelope(
+        charges, labels, (0, 1), affine, 3.0, length=True, length_spread=True
+    )
+    assert length_fit["spread"]
+    assert length_fit["residual_sd"] == pytest.approx(0.25, abs=0.04)
+    assert length_fit["distance_correlation"] == pytest.approx(0.6, abs=0.1)
+    # Drawn at fixed labels, the windows scatter and correlate as the light did.
+    m = 20000
+    probe = np.zeros((m, 3), np.float32)
+    d, e = rng.standard_normal((2, m)).astype(np.float32)
+    centre = np.log(np.asarray(envelope_distance(probe, d, fit)))
+    length = np.log(
+        np.asarray(envelope_length(probe, length_fit, length_noise(d, e, length_fit)))
+    )
+    assert np.std(length) == pytest.approx(length_fit["residual_sd"], rel=0.05)
+    assert np.corrcoef(centre, length)[0, 1] == pytest.approx(
+        length_fit["distance_correlation"], abs=0.03
+    )
+    with pytest.raises(ValueError, match="needs the noise"):
+        envelope_length(probe, length_fit)
 
 
 def test_intensity_fit_recovers_the_light_its_spread_and_what_the_threshold_cuts():
@@ -483,6 +552,8 @@ def _camera_config(tmp_path, toy_pair, **keys):
             f"envelope_centre: {keys.get('envelope_centre', 'learned')}, "
             f"envelope_length: {keys.get('envelope_length', 'learned')}, "
             f"envelope_length_factor: {keys.get('envelope_length_factor', '2.0')}, "
+            "envelope_length_spread: "
+            f"{keys.get('envelope_length_spread', 'false')}, "
             f"shower_intensity: {keys.get('shower_intensity', 'learned')}, "
             f"render: {keys.get('render', 'grid')}, "
             f"envelope_at: {keys.get('envelope_at', 'canvas')}, "
@@ -738,6 +809,11 @@ def test_camera_generator_trains_saves_and_loads(
                 "envelope_length_factor": "0.1",
             },
             "envelope_length_factor",
+        ),
+        (
+            {"shower_envelope": "true", "envelope_length_spread": "true"},
+            "envelope_length_spread: true needs model.generator.envelope_length: "
+            "fitted",
         ),
         (
             {

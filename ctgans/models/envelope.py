@@ -96,12 +96,30 @@ def envelope_distance(labels, noise, fit: dict):
     return ops.clip(ops.exp(log_distance), *ENVELOPE_CENTRE_RANGE)
 
 
-def envelope_length(labels, fit: dict):
+def envelope_length(labels, fit: dict, noise=None):
     """``(B,)`` envelope lengths (grid pixels) held at ``fit["factor"]`` times the
     training images' rms length at these labels, ``exp(label_features(labels) @ c)``
-    (:func:`ctgans.train.envelope_fit.fit_envelope`), at least 1 pixel."""
-    length = float(fit["factor"]) * ops.exp(_log_quadratic(labels, fit))
+    (:func:`ctgans.train.envelope_fit.fit_envelope`), at least 1 pixel. Where
+    ``fit["spread"]``, the length is drawn: ``exp(... + s * noise)`` with the
+    residuals' spread ``s`` and ``noise`` ``(B,)`` standard normal
+    (:func:`length_noise`)."""
+    log_length = _log_quadratic(labels, fit)
+    if fit.get("spread", False):
+        if noise is None:
+            raise ValueError("envelope_length: a fit with spread needs the noise")
+        log_length = log_length + float(fit["residual_sd"]) * ops.cast(noise, "float32")
+    length = float(fit["factor"]) * ops.exp(log_length)
     return ops.clip(length, 1.0, ENVELOPE_CENTRE_RANGE[1])
+
+
+def length_noise(distance_noise, own_noise, fit: dict):
+    """``(B,)`` standard normal noise of a drawn length, correlated with the drawn
+    distance's noise as the training images' residuals are
+    (``fit["distance_correlation"]``): ``rho * d + sqrt(1 - rho^2) * e``."""
+    rho = float(np.clip(fit.get("distance_correlation", 0.0), -1.0, 1.0))
+    return rho * ops.cast(distance_noise, "float32") + float(
+        np.sqrt(1.0 - rho**2)
+    ) * ops.cast(own_noise, "float32")
 
 
 #: A held image intensity stays within these p.e.

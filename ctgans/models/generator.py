@@ -18,6 +18,7 @@ from ctgans.models.envelope import (
     envelope_geometry,
     envelope_layer,
     envelope_length,
+    length_noise,
     shower_envelope,
     shower_intensity,
 )
@@ -111,6 +112,9 @@ class Generator(keras.Model):
         Needs ``shower_envelope``. The same kind of fit, of the training images'
         rms length, with a ``"factor"``: the window's length is held at that many
         times it (:func:`~ctgans.models.envelope.envelope_length`). The width learns.
+        With ``"spread": true`` the length is drawn log-normally at the labels with
+        the noise ``z[:, 4]``, correlated with the distance's ``z[:, 2]`` as
+        ``"distance_correlation"`` says (:func:`~ctgans.models.envelope.length_noise`).
     shower_intensity : dict, optional
         Needs ``camera``. The fit of the training images' light (p.e.) at these
         labels (:func:`ctgans.train.envelope_fit.fit_intensity`): the camera layer
@@ -368,7 +372,14 @@ class Generator(keras.Model):
         if self.envelope_distance is not None:
             centre = envelope_distance(labels, z[:, 2], self.envelope_distance)
         if self.envelope_length is not None:
-            length = envelope_length(labels, self.envelope_length)
+            noise = None
+            if self.envelope_length.get("spread", False):
+                # Correlated with the drawn distance only where one is drawn.
+                fit = self.envelope_length
+                if self.envelope_distance is None:
+                    fit = {**fit, "distance_correlation": 0.0}
+                noise = length_noise(z[:, 2], z[:, 4], fit)
+            length = envelope_length(labels, self.envelope_length, noise)
         return params, centre, length
 
     def envelope_window(self, z, labels):

@@ -226,6 +226,7 @@ def fit_camera_model(cfg, dataset, seed: int) -> CameraModel:
             centre=g.envelope_centre == "fitted",
             length=g.envelope_length == "fitted",
             length_factor=g.envelope_length_factor,
+            length_spread=g.envelope_length_spread,
         )
         for name, fit in (("centre", distance), ("length", length)):
             if fit is not None:
@@ -237,6 +238,12 @@ def fit_camera_model(cfg, dataset, seed: int) -> CameraModel:
                     fit["median_px"],
                     fit["residual_sd"],
                 )
+        if length is not None and length["spread"]:
+            log.info(
+                "camera model: envelope length drawn with its spread, correlation "
+                "%.2f with the distance at given labels",
+                length["distance_correlation"],
+            )
     intensity = None
     if g.shower_intensity == "fitted":
         intensity = fit_intensity(

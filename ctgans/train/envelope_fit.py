@@ -14,7 +14,12 @@ With ``model.generator.envelope_length: fitted`` the window's length is held the
 same way, at ``model.generator.envelope_length_factor`` (default
 :data:`LENGTH_FACTOR`) times the training images' rms length along their axis (a
 cap: the network can draw shorter showers inside it, not light that reaches back
-to the source; learned, the length grows until it does: probe 35).
+to the source; learned, the length grows until it does: probe 35). With
+``model.generator.envelope_length_spread: true`` the held length is not the
+median at the labels but drawn, log-normally with the residuals' spread, and
+correlated with the drawn distance as the training images' residuals are
+(``distance_correlation``): the windows of the most compact showers at given
+labels are as short as those showers.
 With ``model.generator.shower_intensity: fitted`` the image's total light is
 held likewise (:func:`fit_intensity`): the network draws only where the light
 goes, and the camera layer scales it to a total drawn from the training images'
@@ -84,6 +89,12 @@ def fit_log_quadratic(values, labels, unit: str = "px") -> dict:
     }
 
 
+def log_residuals(values, labels, fit: dict):
+    """``log(values)`` less a :func:`fit_log_quadratic` fit at ``labels``."""
+    design = np.asarray(label_features(labels), np.float64)
+    return np.log(values) - design @ np.asarray(fit["coefficients"], np.float64)
+
+
 def fit_envelope(
     charges,
     labels,
@@ -93,11 +104,13 @@ def fit_envelope(
     centre: bool = True,
     length: bool = False,
     length_factor: float = LENGTH_FACTOR,
+    length_spread: bool = False,
 ) -> tuple[dict | None, dict | None]:
     """The fits :func:`ctgans.models.envelope.envelope_distance` and
     :func:`~ctgans.models.envelope.envelope_length` read: of the light's distance
     from the source (``centre``) and of its rms length (``length``, held at
-    ``length_factor`` times it), None where not asked for.
+    ``length_factor`` times it; drawn with its spread where ``length_spread``),
+    None where not asked for.
 
     ``charges`` ``(n, H, W)`` p.e. of training images, ``labels`` ``(n, L)`` their
     standardised labels, ``label_index``/``affine`` the camera model's direction
@@ -118,6 +131,16 @@ def fit_envelope(
     if length:
         fits[1] = fit_log_quadratic(rms_length[usable], labels[usable])
         fits[1]["factor"] = float(length_factor)
+        fits[1]["spread"] = bool(length_spread)
+        # How the length scatters with the distance at given labels (the
+        # correlation of the two fits' residuals): a drawn length follows it.
+        both = [
+            log_residuals(
+                v[usable], labels[usable], fit_log_quadratic(v[usable], labels[usable])
+            )
+            for v in (distance, rms_length)
+        ]
+        fits[1]["distance_correlation"] = float(np.corrcoef(*both)[0, 1])
     return fits[0], fits[1]
 
 
