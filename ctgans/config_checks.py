@@ -50,6 +50,12 @@ def check_camera_model(cfg: Config) -> None:
             "model.generator.envelope_length: fitted; received envelope_length "
             f"{g.envelope_length} {where}"
         )
+    if g.window_coordinates and not g.shower_envelope:
+        raise ConfigError(
+            "model.generator.window_coordinates: true needs "
+            f"model.generator.shower_envelope: true; received shower_envelope false "
+            f"{where}"
+        )
     if g.envelope_length_spread and g.envelope_length != "fitted":
         raise ConfigError(
             "model.generator.envelope_length_spread: true needs "

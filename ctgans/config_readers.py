@@ -230,6 +230,7 @@ def read_model(sec: Section) -> ModelConfig:
         "envelope_length",
         "envelope_length_factor",
         "envelope_length_spread",
+        "window_coordinates",
         "shower_intensity",
         "render",
         "envelope_at",
@@ -299,6 +300,7 @@ def read_model(sec: Section) -> ModelConfig:
                 "envelope_length_factor", 2.0, minimum=0.5, maximum=4.0
             ),
             envelope_length_spread=gsec.boolean("envelope_length_spread", False),
+            window_coordinates=gsec.boolean("window_coordinates", False),
             shower_intensity=gsec.choice(
                 "shower_intensity", ENVELOPE_SETTINGS, "learned"
             ),

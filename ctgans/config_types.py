@@ -113,6 +113,7 @@ class GeneratorConfig:
     envelope_length: str = "learned"
     envelope_length_factor: float = 2.0
     envelope_length_spread: bool = False
+    window_coordinates: bool = False
     shower_intensity: str = "learned"
     render: str = "grid"
     envelope_at: str = "canvas"

@@ -296,6 +296,59 @@ def test_generator_draws_at_the_held_envelope_centre(tmp_path, toy_pair):
     np.testing.assert_allclose(long, 6.0, rtol=1e-5)
 
 
+def test_window_coordinates_give_the_output_convolution_the_held_window(
+    tmp_path, toy_pair
+):
+    import keras
+    import tensorflow as tf
+
+    from ctgans.data.prepare import prepare_dataset
+    from ctgans.train.run import build_gan
+
+    cfg = load_config(
+        _camera_config(
+            tmp_path,
+            toy_pair,
+            shower_envelope="true",
+            envelope_centre="fitted",
+            window_coordinates="true",
+        )
+    )
+    dataset = prepare_dataset(cfg.data, cfg.seed)
+    keras.utils.set_random_seed(0)
+    generator = build_gan(cfg, dataset, None, tf.distribute.get_strategy()).generator
+    assert generator.window_coordinates
+    # The output convolution reads the last block's features and the 4 channels.
+    last = [layer for layer in generator.body if hasattr(layer, "filters")][-1]
+    assert generator.to_image.kernel.shape[2] == last.filters + 4
+    generator.envelope_distance = {
+        "coefficients": [float(np.log(9.0))] + [0.0] * 9,
+        "residual_sd": 0.0,
+    }
+    generator.envelope_length = {
+        "coefficients": [float(np.log(3.0))] + [0.0] * 9,
+        "factor": 1.0,
+    }
+    z = np.random.default_rng(0).standard_normal((4, 16)).astype(np.float32)
+    labels = np.zeros((4, 3), np.float32)
+    channels = np.asarray(generator._window_channels(z, labels))
+    top, left = generator._crop_offset
+    origin = np.asarray(generator.source_frame["origin"]) + (top, left)
+    # The window peaks 9 px along the axis (+column) from the source, on its row,
+    # and tanh(a) changes sign there; its profile along the axis is 3 px long.
+    window, along, _, end = np.moveaxis(channels[0], -1, 0)
+    row, col = np.unravel_index(np.argmax(window), window.shape)
+    assert (row, col) == (round(origin[0]), round(origin[1] + 9.0))
+    assert end[row, col - 1] < 0 < end[row, col + 1]
+    assert along[row, col + 3] == pytest.approx(np.exp(-0.5), rel=1e-3)
+    # The images are drawn with them (another window, other images).
+    before = np.asarray(generator((z, labels), training=False))
+    generator.envelope_distance["coefficients"][0] = float(np.log(4.0))
+    generator.camera_response.reseed(5)
+    after = np.asarray(generator((z, labels), training=False))
+    assert not np.allclose(before, after)
+
+
 def _light_centroids(generator, dataset, z, labels):
     """Each generated image's light centroid (pixels 6 p.e. above the pedestal),
     ``(n, 2)`` isotropic pixels; NaN without light."""
@@ -554,6 +607,7 @@ def _camera_config(tmp_path, toy_pair, **keys):
             f"envelope_length_factor: {keys.get('envelope_length_factor', '2.0')}, "
             "envelope_length_spread: "
             f"{keys.get('envelope_length_spread', 'false')}, "
+            f"window_coordinates: {keys.get('window_coordinates', 'false')}, "
             f"shower_intensity: {keys.get('shower_intensity', 'learned')}, "
             f"render: {keys.get('render', 'grid')}, "
             f"envelope_at: {keys.get('envelope_at', 'canvas')}, "
@@ -644,6 +698,7 @@ def test_mapper_view_matrix_maps_bilinear_images_as_the_nearest_mapper(
         (2, "true", "learned", "pixels"),
         (2, "true", "learned", "pixels+window"),
         (2, "true", "fitted", "pixels+window+contained"),
+        (2, "true", "fitted", "pixels+window+contained+coordinates"),
     ],
 )
 def test_camera_generator_trains_saves_and_loads(
@@ -669,6 +724,7 @@ def test_camera_generator_trains_saves_and_loads(
             envelope_at="pixels" if "window" in render else "canvas",
             shower_angle="contained" if "contained" in render else "free",
             envelope_length_factor="1.5" if "contained" in render else "2.0",
+            window_coordinates="true" if "coordinates" in render else "false",
         )
     )
     folder = run(cfg)
@@ -676,6 +732,7 @@ def test_camera_generator_trains_saves_and_loads(
     generator = keras.saving.load_model(folder / "generator.keras")
     assert generator.camera is not None and generator.source_frame is not None
     assert generator.canvas_scale == canvas_scale
+    assert generator.window_coordinates == ("coordinates" in render)
     assert generator.shower_envelope == (envelope == "true")
     assert generator.envelope_rate == (20.0 if envelope == "true" else 1.0)
     recorded = json.loads((folder / "camera_model.json").read_text())
@@ -809,6 +866,10 @@ def test_camera_generator_trains_saves_and_loads(
                 "envelope_length_factor": "0.1",
             },
             "envelope_length_factor",
+        ),
+        (
+            {"window_coordinates": "true"},
+            "window_coordinates: true needs model.generator.shower_envelope",
         ),
         (
             {"shower_envelope": "true", "envelope_length_spread": "true"},

@@ -178,6 +178,7 @@ class Generator(keras.Model):
         shower_intensity=None,
         envelope_at: str = "canvas",
         shower_containment=None,
+        window_coordinates: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -199,7 +200,9 @@ class Generator(keras.Model):
             shower_intensity=shower_intensity,
             envelope_at=envelope_at,
             shower_containment=shower_containment,
+            window_coordinates=bool(window_coordinates),
         )
+        self.window_coordinates = bool(window_coordinates)
         self.envelope_at = envelope_at
         self.shower_containment = shower_containment
         self.label_film = bool(label_film)
@@ -296,6 +299,7 @@ class Generator(keras.Model):
             dtype=self._dtype,
         )
         crop_h, crop_w = padded[0] - height, padded[1] - width
+        self._padded, self._crop_offset = padded, (crop_h // 2, crop_w // 2)
         self.crop = keras.layers.Cropping2D(
             ((crop_h // 2, crop_h - crop_h // 2), (crop_w // 2, crop_w - crop_w // 2)),
             name="generator_crop",
@@ -339,6 +343,9 @@ class Generator(keras.Model):
                 x = apply_film(
                     x, labels, self.film_layers[self._film_after[layer.name]]
                 )
+        if self.window_coordinates:
+            window = self._window_channels(z, labels)
+            x = ops.concatenate([x, ops.cast(window, x.dtype)], axis=-1)
         x = ops.cast(self.crop(self.to_image(x)), "float32")
         if self.camera_response is not None:
             return self._through_camera(x, z, labels, pixels)
@@ -387,6 +394,37 @@ class Generator(keras.Model):
         each, for these inputs (needs ``shower_envelope``)."""
         return envelope_geometry(
             *self._envelope_inputs(z, labels), MIN_WIDTH[self.envelope_at]
+        )
+
+    def _window_channels(self, z, labels):
+        """``(B, H', W', 4)`` on the network's padded grid: the held window of
+        each image in the source frame (``exp(-(a^2 + b^2) / 2)``), its profiles
+        along (``exp(-a^2 / 2)``) and across (``exp(-b^2 / 2)``) the axis, and
+        ``tanh(a)`` (which end of the window), with ``a`` the offset along the
+        axis from the window's centre in units of its length and ``b`` the
+        offset across it in units of its width (CoordConv-style: the output
+        convolution places light relative to the window it is multiplied by,
+        which a convolution cannot infer from a dense seed)."""
+        centre, length, width = (
+            v[:, None, None] for v in self.envelope_window(z, labels)
+        )
+        top, left = self._crop_offset
+        origin_row, origin_col = self.source_frame["origin"]
+        rows = ops.arange(self._padded[0], dtype="float32") - (top + origin_row)
+        cols = ops.arange(self._padded[1], dtype="float32") - (left + origin_col)
+        along = (cols[None, None, :] - centre) / length  # (B, 1, W')
+        across = rows[None, :, None] / width  # (B, H', 1)
+        profile_along = ops.exp(-0.5 * ops.square(along))
+        profile_across = ops.exp(-0.5 * ops.square(across))
+        ones = ops.ones_like(profile_along * profile_across)
+        return ops.stack(
+            [
+                profile_along * profile_across,
+                profile_along * ones,
+                profile_across * ones,
+                ops.tanh(along) * ones,
+            ],
+            axis=-1,
         )
 
     def _through_camera(self, raw, z, labels, pixels=False):
@@ -470,5 +508,6 @@ class Generator(keras.Model):
             envelope_length=self.envelope_length,
             shower_intensity=self.shower_intensity,
             shower_containment=self.shower_containment,
+            window_coordinates=self.window_coordinates,
         )
         return config

@@ -32,6 +32,7 @@ def check_generator_options(
     shower_intensity,
     envelope_at: str = "canvas",
     shower_containment=None,
+    window_coordinates: bool = False,
 ) -> tuple[str, ...]:
     """Raise ``ValueError`` on a combination the generator cannot draw; return
     one activation per channel (``tanh`` each when ``channel_activations`` is
@@ -45,6 +46,7 @@ def check_generator_options(
     if canvas_scale != 1 and source_frame is None:
         raise ValueError("Generator: `canvas_scale` 2 needs `source_frame`")
     _needs("shower_envelope", shower_envelope, "source_frame", source_frame is not None)
+    _needs("window_coordinates", window_coordinates, "shower_envelope", shower_envelope)
     _needs(
         "envelope_distance",
         envelope_distance is not None,

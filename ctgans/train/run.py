@@ -232,6 +232,7 @@ def build_gan(
             shower_envelope=m.generator.shower_envelope,
             envelope_rate=m.generator.envelope_rate,
             envelope_at=m.generator.envelope_at,
+            window_coordinates=m.generator.window_coordinates,
         )
         critic = Critic(
             image_shape=dataset.image_shape,
