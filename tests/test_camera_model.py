@@ -212,6 +212,11 @@ def test_generator_with_envelope_rate_starts_with_the_same_images(tmp_path, toy_
     np.testing.assert_allclose(images[20.0], images[1.0], atol=1e-4)
 
 
+def _held_fit(value: float, **keys) -> dict:
+    """A held envelope fit that is ``value`` grid pixels at any labels."""
+    return {"coefficients": [float(np.log(value))] + [0.0] * 9, **keys}
+
+
 def test_generator_draws_at_the_held_envelope_centre(tmp_path, toy_pair):
     import keras
     import tensorflow as tf
@@ -241,14 +246,8 @@ def test_generator_draws_at_the_held_envelope_centre(tmp_path, toy_pair):
     radius = np.hypot(rows - source[0], cols - source[1])
     radii, spreads = {}, {}
     for distance, length in ((4.0, None), (14.0, None), (14.0, 5.0)):
-        generator.envelope_distance = {
-            "coefficients": [float(np.log(distance))] + [0.0] * 9,
-            "residual_sd": 0.0,
-        }
-        generator.envelope_length = length and {
-            "coefficients": [float(np.log(length))] + [0.0] * 9,
-            "factor": 1.0,
-        }
+        generator.envelope_distance = _held_fit(distance, residual_sd=0.0)
+        generator.envelope_length = length and _held_fit(length, factor=1.0)
         centre, long, wide = (
             np.asarray(v) for v in generator.envelope_window(z, labels)
         )
@@ -271,17 +270,10 @@ def test_generator_draws_at_the_held_envelope_centre(tmp_path, toy_pair):
     assert spreads[14.0, 5.0] == pytest.approx(5.0, abs=1.0), spreads
     # model.generator.envelope_length_spread: the held length drawn log-normally
     # with z[:, 4], correlated with the drawn distance (z[:, 2]) as fitted.
-    generator.envelope_distance = {
-        "coefficients": [float(np.log(10.0))] + [0.0] * 9,
-        "residual_sd": 0.2,
-    }
-    generator.envelope_length = {
-        "coefficients": [float(np.log(3.0))] + [0.0] * 9,
-        "factor": 2.0,
-        "residual_sd": 0.3,
-        "spread": True,
-        "distance_correlation": 0.6,
-    }
+    generator.envelope_distance = _held_fit(10.0, residual_sd=0.2)
+    generator.envelope_length = _held_fit(
+        3.0, factor=2.0, residual_sd=0.3, spread=True, distance_correlation=0.6
+    )
     z = np.random.default_rng(1).standard_normal((4000, 16)).astype(np.float32)
     fixed = np.zeros((4000, 3), np.float32)
     centre, long, _ = (
@@ -321,14 +313,8 @@ def test_window_coordinates_give_the_output_convolution_the_held_window(
     # The output convolution reads the last block's features and the 4 channels.
     last = [layer for layer in generator.body if hasattr(layer, "filters")][-1]
     assert generator.to_image.kernel.shape[2] == last.filters + 4
-    generator.envelope_distance = {
-        "coefficients": [float(np.log(9.0))] + [0.0] * 9,
-        "residual_sd": 0.0,
-    }
-    generator.envelope_length = {
-        "coefficients": [float(np.log(3.0))] + [0.0] * 9,
-        "factor": 1.0,
-    }
+    generator.envelope_distance = _held_fit(9.0, residual_sd=0.0)
+    generator.envelope_length = _held_fit(3.0, factor=1.0)
     z = np.random.default_rng(0).standard_normal((4, 16)).astype(np.float32)
     labels = np.zeros((4, 3), np.float32)
     channels = np.asarray(generator._window_channels(z, labels))
@@ -427,12 +413,24 @@ def test_contained_angle_keeps_an_edge_sources_light_on_the_camera(tmp_path, toy
     assert np.mean(contained <= edge) >= 0.995, np.nanpercentile(contained, [90, 99])
 
 
+def _shower_frame(source, distance, angle, size: int = 43):
+    """Each grid pixel's offset ``(along, across)`` from a shower ``distance``
+    from its ``source`` (row, column) in the direction ``angle``, ``(n, size,
+    size)`` each."""
+    rows, cols = np.indices((size, size))
+    dr = rows[None] - source[:, 0, None, None]
+    dc = cols[None] - source[:, 1, None, None]
+    angle = angle[:, None, None]
+    along = dc * np.cos(angle) + dr * np.sin(angle) - distance[:, None, None]
+    return along, -dc * np.sin(angle) + dr * np.cos(angle)
+
+
 def test_envelope_fit_recovers_the_distance_and_length_of_the_light():
     from ctgans.models.envelope import envelope_distance, envelope_length
     from ctgans.train.envelope_fit import LENGTH_FACTOR, fit_envelope
 
     rng = np.random.default_rng(1)
-    n, size = 400, 43
+    n = 400
     labels = rng.standard_normal((n, 3)).astype(np.float32)
     # Source at (row, col) = (21 + 2 y, 10 + 2 x): labels 0 and 1 are the direction.
     affine = np.array([[0.0, 2.0, 21.0], [2.0, 0.0, 10.0]])
@@ -440,12 +438,7 @@ def test_envelope_fit_recovers_the_distance_and_length_of_the_light():
     # log distance 1.8 + 0.3 * label 2, log-normal spread 0.1, random side; the
     # shower 2 px long (along the direction from the source) and 1 px wide.
     distance = np.exp(1.8 + 0.3 * labels[:, 2] + 0.1 * rng.standard_normal(n))
-    angle = rng.uniform(0, 2 * np.pi, n)[:, None, None]
-    rows, cols = np.indices((size, size))
-    dr = rows[None] - source[:, 0, None, None]
-    dc = cols[None] - source[:, 1, None, None]
-    along = dc * np.cos(angle) + dr * np.sin(angle) - distance[:, None, None]
-    across = -dc * np.sin(angle) + dr * np.cos(angle)
+    along, across = _shower_frame(source, distance, rng.uniform(0, 2 * np.pi, n))
     charges = 100 * np.exp(-0.5 * ((along / 2.0) ** 2 + across**2))
     charges += rng.normal(0, 1, charges.shape)  # pedestal noise below threshold
     fit, length_fit = fit_envelope(charges, labels, (0, 1), affine, 3.0, length=True)
@@ -483,7 +476,7 @@ def test_envelope_fit_with_spread_draws_lengths_as_the_light_scatters():
     from ctgans.train.envelope_fit import fit_envelope
 
     rng = np.random.default_rng(3)
-    n, size = 1500, 43
+    n = 1500
     labels = rng.standard_normal((n, 3)).astype(np.float32) * 0.3
     affine = np.array([[0.0, 2.0, 21.0], [2.0, 0.0, 10.0]])
     source = np.stack([21 + 2 * labels[:, 1], 10 + 2 * labels[:, 0]], 1)
@@ -493,12 +486,7 @@ def test_envelope_fit_with_spread_draws_lengths_as_the_light_scatters():
     l_noise = 0.6 * d_noise + 0.8 * e_noise
     distance = np.exp(2.3 + 0.15 * d_noise)
     sigma = np.exp(np.log(2.5) + 0.25 * l_noise)
-    angle = rng.uniform(0, 2 * np.pi, n)[:, None, None]
-    rows, cols = np.indices((size, size))
-    dr = rows[None] - source[:, 0, None, None]
-    dc = cols[None] - source[:, 1, None, None]
-    along = dc * np.cos(angle) + dr * np.sin(angle) - distance[:, None, None]
-    across = -dc * np.sin(angle) + dr * np.cos(angle)
+    along, across = _shower_frame(source, distance, rng.uniform(0, 2 * np.pi, n))
     charges = 1000 * np.exp(-0.5 * ((along / sigma[:, None, None]) ** 2 + across**2))
     fit, length_fit = fit_envelope(
         charges, labels, (0, 1), affine, 3.0, length=True, length_spread=True
