@@ -129,6 +129,11 @@ class Generator(keras.Model):
         window's centre within ``r`` of the camera's centre, where the training
         images' light lies (:func:`~ctgans.models.envelope.contained_angle`),
         instead of from ``z[:, :2]`` with a learned shift.
+    window_coordinates : bool
+        Needs ``shower_envelope``. The output convolution also reads four
+        channels of each image's window in the source frame
+        (:meth:`_window_channels`), so that it can place light relative to the
+        window its output is multiplied by.
     envelope_at : {"canvas", "pixels"}
         Where the shower envelope multiplies the signal: on the canvas (width at
         least 0.5 grid pixels), or, with rendering on camera pixels
