@@ -27,6 +27,10 @@ UPSAMPLING = ("transpose", "upsample")
 #: at the training images' at these labels.
 ENVELOPE_SETTINGS = ("learned", "fitted")
 RENDER = ("grid", "pixels")
+#: ``model.generator.window_channels``: which of the held window's channels the
+#: output convolution reads with ``window_coordinates`` (the window; its profiles
+#: along and across the axis; ``tanh`` of the offset along it: which end).
+WINDOW_CHANNELS = ("window", "along", "across", "end")
 ENVELOPE_AT = ("canvas", "pixels")
 #: ``model.generator.shower_angle``: the image axis' angle around the source from
 #: the noise with a learned shift, or uniform among the angles that keep the held

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from ctgans.choices import PAIRED_LABEL_LOSSES
+from ctgans.choices import PAIRED_LABEL_LOSSES, WINDOW_CHANNELS
 from ctgans.config_types import Config
 from ctgans.exceptions import ConfigError
 
@@ -55,6 +55,12 @@ def check_camera_model(cfg: Config) -> None:
             "model.generator.window_coordinates: true needs "
             f"model.generator.shower_envelope: true; received shower_envelope false "
             f"{where}"
+        )
+    if tuple(g.window_channels) != WINDOW_CHANNELS and not g.window_coordinates:
+        raise ConfigError(
+            "model.generator.window_channels: needs "
+            "model.generator.window_coordinates: true; received window_coordinates "
+            f"false {where}"
         )
     if g.envelope_length_spread and g.envelope_length != "fitted":
         raise ConfigError(

@@ -25,6 +25,7 @@ from ctgans.choices import (
     SHOWER_ANGLE,
     UPSAMPLING,
     VIEW_MAPPERS,
+    WINDOW_CHANNELS,
 )
 from ctgans.config_schema import Section
 from ctgans.config_types import (
@@ -231,6 +232,7 @@ def read_model(sec: Section) -> ModelConfig:
         "envelope_length_factor",
         "envelope_length_spread",
         "window_coordinates",
+        "window_channels",
         "shower_intensity",
         "render",
         "envelope_at",
@@ -301,6 +303,9 @@ def read_model(sec: Section) -> ModelConfig:
             ),
             envelope_length_spread=gsec.boolean("envelope_length_spread", False),
             window_coordinates=gsec.boolean("window_coordinates", False),
+            window_channels=tuple(
+                gsec.choice_list("window_channels", WINDOW_CHANNELS, WINDOW_CHANNELS)
+            ),
             shower_intensity=gsec.choice(
                 "shower_intensity", ENVELOPE_SETTINGS, "learned"
             ),

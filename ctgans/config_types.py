@@ -114,6 +114,7 @@ class GeneratorConfig:
     envelope_length_factor: float = 2.0
     envelope_length_spread: bool = False
     window_coordinates: bool = False
+    window_channels: tuple[str, ...] = ("window", "along", "across", "end")
     shower_intensity: str = "learned"
     render: str = "grid"
     envelope_at: str = "canvas"

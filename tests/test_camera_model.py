@@ -327,6 +327,11 @@ def test_window_coordinates_give_the_output_convolution_the_held_window(
     assert (row, col) == (round(origin[0]), round(origin[1] + 9.0))
     assert end[row, col - 1] < 0 < end[row, col + 1]
     assert along[row, col + 3] == pytest.approx(np.exp(-0.5), rel=1e-3)
+    # model.generator.window_channels: a subset, in its order.
+    generator.window_channels = ("along", "end")
+    chosen = np.asarray(generator._window_channels(z, labels))
+    np.testing.assert_allclose(chosen, channels[..., [1, 3]], rtol=1e-6)
+    generator.window_channels = ("window", "along", "across", "end")
     # The images are drawn with them (another window, other images).
     before = np.asarray(generator((z, labels), training=False))
     generator.envelope_distance["coefficients"][0] = float(np.log(4.0))
@@ -596,6 +601,8 @@ def _camera_config(tmp_path, toy_pair, **keys):
             "envelope_length_spread: "
             f"{keys.get('envelope_length_spread', 'false')}, "
             f"window_coordinates: {keys.get('window_coordinates', 'false')}, "
+            "window_channels: "
+            f"{keys.get('window_channels') or '[window, along, across, end]'}, "
             f"shower_intensity: {keys.get('shower_intensity', 'learned')}, "
             f"render: {keys.get('render', 'grid')}, "
             f"envelope_at: {keys.get('envelope_at', 'canvas')}, "
@@ -686,7 +693,7 @@ def test_mapper_view_matrix_maps_bilinear_images_as_the_nearest_mapper(
         (2, "true", "learned", "pixels"),
         (2, "true", "learned", "pixels+window"),
         (2, "true", "fitted", "pixels+window+contained"),
-        (2, "true", "fitted", "pixels+window+contained+coordinates"),
+        (2, "true", "fitted", "pixels+window+contained+coordinates+along"),
     ],
 )
 def test_camera_generator_trains_saves_and_loads(
@@ -713,6 +720,7 @@ def test_camera_generator_trains_saves_and_loads(
             shower_angle="contained" if "contained" in render else "free",
             envelope_length_factor="1.5" if "contained" in render else "2.0",
             window_coordinates="true" if "coordinates" in render else "false",
+            window_channels="[along, end]" if "along" in render else None,
         )
     )
     folder = run(cfg)
@@ -721,6 +729,8 @@ def test_camera_generator_trains_saves_and_loads(
     assert generator.camera is not None and generator.source_frame is not None
     assert generator.canvas_scale == canvas_scale
     assert generator.window_coordinates == ("coordinates" in render)
+    if "along" in render:
+        assert generator.window_channels == ("along", "end")
     assert generator.shower_envelope == (envelope == "true")
     assert generator.envelope_rate == (20.0 if envelope == "true" else 1.0)
     recorded = json.loads((folder / "camera_model.json").read_text())
@@ -858,6 +868,18 @@ def test_camera_generator_trains_saves_and_loads(
         (
             {"window_coordinates": "true"},
             "window_coordinates: true needs model.generator.shower_envelope",
+        ),
+        (
+            {"shower_envelope": "true", "window_channels": "[along]"},
+            "window_channels: needs model.generator.window_coordinates: true",
+        ),
+        (
+            {
+                "shower_envelope": "true",
+                "window_coordinates": "true",
+                "window_channels": "[edge]",
+            },
+            "window_channels",
         ),
         (
             {"shower_envelope": "true", "envelope_length_spread": "true"},

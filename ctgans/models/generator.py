@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ctgans.choices import WINDOW_CHANNELS
 from ctgans.models.camera import (
     CameraResponse,
     expected_signal,
@@ -134,6 +135,8 @@ class Generator(keras.Model):
         channels of each image's window in the source frame
         (:meth:`_window_channels`), so that it can place light relative to the
         window its output is multiplied by.
+    window_channels : sequence of str
+        Which of them (:data:`ctgans.choices.WINDOW_CHANNELS`, all by default).
     envelope_at : {"canvas", "pixels"}
         Where the shower envelope multiplies the signal: on the canvas (width at
         least 0.5 grid pixels), or, with rendering on camera pixels
@@ -184,6 +187,7 @@ class Generator(keras.Model):
         envelope_at: str = "canvas",
         shower_containment=None,
         window_coordinates: bool = False,
+        window_channels=WINDOW_CHANNELS,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -208,6 +212,14 @@ class Generator(keras.Model):
             window_coordinates=bool(window_coordinates),
         )
         self.window_coordinates = bool(window_coordinates)
+        self.window_channels = tuple(window_channels)
+        if not set(self.window_channels) <= set(WINDOW_CHANNELS) or not (
+            self.window_channels
+        ):
+            raise ValueError(
+                f"Generator: `window_channels` must be a non-empty subset of "
+                f"{WINDOW_CHANNELS}; received {window_channels!r}"
+            )
         self.envelope_at = envelope_at
         self.shower_containment = shower_containment
         self.label_film = bool(label_film)
@@ -402,7 +414,8 @@ class Generator(keras.Model):
         )
 
     def _window_channels(self, z, labels):
-        """``(B, H', W', 4)`` on the network's padded grid: the held window of
+        """``(B, H', W', C)`` on the network's padded grid, the
+        ``window_channels`` of these (all four by default): the held window of
         each image in the source frame (``exp(-(a^2 + b^2) / 2)``), its profiles
         along (``exp(-a^2 / 2)``) and across (``exp(-b^2 / 2)``) the axis, and
         ``tanh(a)`` (which end of the window), with ``a`` the offset along the
@@ -422,15 +435,13 @@ class Generator(keras.Model):
         profile_along = ops.exp(-0.5 * ops.square(along))
         profile_across = ops.exp(-0.5 * ops.square(across))
         ones = ops.ones_like(profile_along * profile_across)
-        return ops.stack(
-            [
-                profile_along * profile_across,
-                profile_along * ones,
-                profile_across * ones,
-                ops.tanh(along) * ones,
-            ],
-            axis=-1,
-        )
+        channels = {
+            "window": lambda: profile_along * profile_across,
+            "along": lambda: profile_along * ones,
+            "across": lambda: profile_across * ones,
+            "end": lambda: ops.tanh(along) * ones,
+        }
+        return ops.stack([channels[name]() for name in self.window_channels], -1)
 
     def _through_camera(self, raw, z, labels, pixels=False):
         if self.canvas_scale == 2:
@@ -514,5 +525,6 @@ class Generator(keras.Model):
             shower_intensity=self.shower_intensity,
             shower_containment=self.shower_containment,
             window_coordinates=self.window_coordinates,
+            window_channels=list(self.window_channels),
         )
         return config

@@ -233,6 +233,7 @@ def build_gan(
             envelope_rate=m.generator.envelope_rate,
             envelope_at=m.generator.envelope_at,
             window_coordinates=m.generator.window_coordinates,
+            window_channels=m.generator.window_channels,
         )
         critic = Critic(
             image_shape=dataset.image_shape,
