@@ -304,7 +304,9 @@ def read_model(sec: Section) -> ModelConfig:
             envelope_length_spread=gsec.boolean("envelope_length_spread", False),
             window_coordinates=gsec.boolean("window_coordinates", False),
             window_channels=tuple(
-                gsec.choice_list("window_channels", WINDOW_CHANNELS, WINDOW_CHANNELS)
+                gsec.choice_list(
+                    "window_channels", WINDOW_CHANNELS, list(WINDOW_CHANNELS)
+                )
             ),
             shower_intensity=gsec.choice(
                 "shower_intensity", ENVELOPE_SETTINGS, "learned"
