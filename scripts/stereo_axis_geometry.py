@@ -20,10 +20,21 @@ import argparse
 
 import astropy.units as u
 import numpy as np
-import tables
 from astropy.coordinates import AltAz, SkyCoord
 from ctapipe.coordinates import TelescopeFrame
+from ctapipe.io import TableLoader
 
+#: The (unit-carrying) columns an image's angles are measured from.
+COLUMNS = (
+    "telescope_pointing_altitude",
+    "telescope_pointing_azimuth",
+    "true_alt",
+    "true_az",
+    "true_core_x",
+    "true_core_y",
+    "hillas_fov_lon",
+    "hillas_fov_lat",
+)
 CUTS = {"hillas_intensity": (50.0, np.inf), "leakage_intensity_width_2": (-np.inf, 0.2)}
 
 
@@ -39,33 +50,28 @@ def fit_angle_map(camera_angle, ground_angle):
     return sorted(fits, key=lambda fit: fit[2])
 
 
-def telescope_angles(h5, tel_id: int, showers, positions):
-    """Camera and ground angles (radians) of one telescope's images passing the cuts."""
-    node = f"tel_{tel_id:03d}"
-    if f"/dl1/event/telescope/parameters/{node}" not in h5:
-        return np.empty(0), np.empty(0)
-    params = h5.get_node("/dl1/event/telescope/parameters", node).read()
-    pointing = h5.get_node("/configuration/telescope/pointing", node).read()[0]
-    index = {(int(o), int(e)): i for i, (o, e) in enumerate(zip(*showers[:2]))}
-    rows = np.array(
-        [index[(int(o), int(e))] for o, e in zip(params["obs_id"], params["event_id"])]
-    )
-    keep = np.ones(len(params), bool)
+def image_angles(events, position):
+    """Camera and ground angles (radians) of one telescope's images (rows of
+    ctapipe's ``TableLoader`` with parameters, simulation and pointing) that pass
+    the cuts; ``position`` the telescope's ground position."""
+    keep = np.ones(len(events), bool)
     for column, (low, high) in CUTS.items():
-        keep &= (params[column] >= low) & (params[column] <= high)
-    frame = TelescopeFrame(
-        telescope_pointing=AltAz(
-            alt=pointing["telescope_pointing_altitude"] * u.rad,
-            az=pointing["telescope_pointing_azimuth"] * u.rad,
-        )
+        keep &= (events[column] >= low) & (events[column] <= high)
+    if not keep.any():
+        return np.empty(0), np.empty(0)
+    q = {c: u.Quantity(events[c][keep]) for c in events.colnames if c in COLUMNS}
+    pointing = AltAz(
+        alt=q["telescope_pointing_altitude"][0], az=q["telescope_pointing_azimuth"][0]
     )
-    alt, az, core_x, core_y = (values[rows][keep] for values in showers[2:])
-    source = SkyCoord(alt=alt * u.deg, az=az * u.deg, frame=AltAz()).transform_to(frame)
+    source = SkyCoord(alt=q["true_alt"], az=q["true_az"], frame=AltAz()).transform_to(
+        TelescopeFrame(telescope_pointing=pointing)
+    )
     camera = np.arctan2(
-        params["hillas_fov_lat"][keep] - source.fov_lat.deg,
-        params["hillas_fov_lon"][keep] - source.fov_lon.deg,
+        (q["hillas_fov_lat"] - source.fov_lat).to_value(u.deg),
+        (q["hillas_fov_lon"] - source.fov_lon).to_value(u.deg),
     )
-    x, y = positions[tel_id]
+    core_x, core_y = (q[c].to_value(u.m) for c in ("true_core_x", "true_core_y"))
+    x, y = position.to_value(u.m)[:2]
     return camera, np.arctan2(core_y - y, core_x - x)
 
 
@@ -73,29 +79,21 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dl1", help="ctapipe DL1 file with simulation tables")
     args = parser.parse_args(argv)
-    with tables.open_file(args.dl1) as h5:
-        shower = h5.root.simulation.event.subarray.shower.read()
-        layout = h5.root.configuration.instrument.subarray.layout.read()
-        positions = {int(r["tel_id"]): (r["pos_x"], r["pos_y"]) for r in layout}
-        showers = tuple(
-            shower[c]
-            for c in (
-                "obs_id",
-                "event_id",
-                "true_alt",
-                "true_az",
-                "true_core_x",
-                "true_core_y",
-            )
+    with TableLoader(args.dl1) as loader:
+        events = loader.read_telescope_events(
+            dl1_parameters=True, simulated=True, pointing=True, true_parameters=False
         )
-        pooled = [], []
-        for tel_id in sorted(positions):
-            camera, ground = telescope_angles(h5, tel_id, showers, positions)
-            print(f"telescope {tel_id}: {len(camera)} images passing the cuts")
-            pooled[0].append(camera)
-            pooled[1].append(ground)
-            if len(camera) >= 2:
-                _print_fits(camera, ground)
+        positions = loader.subarray.positions
+    pooled = [], []
+    for tel_id in sorted(positions):
+        camera, ground = image_angles(
+            events[events["tel_id"] == tel_id], positions[tel_id]
+        )
+        print(f"telescope {tel_id}: {len(camera)} images passing the cuts")
+        pooled[0].append(camera)
+        pooled[1].append(ground)
+        if len(camera) >= 2:
+            _print_fits(camera, ground)
     camera, ground = (np.concatenate(values) for values in pooled)
     print(f"all telescopes: {len(camera)} images")
     if len(camera):
