@@ -210,16 +210,10 @@ class Generator(keras.Model):
             envelope_at=envelope_at,
             shower_containment=shower_containment,
             window_coordinates=bool(window_coordinates),
+            window_channels=tuple(window_channels),
         )
         self.window_coordinates = bool(window_coordinates)
         self.window_channels = tuple(window_channels)
-        if not set(self.window_channels) <= set(WINDOW_CHANNELS) or not (
-            self.window_channels
-        ):
-            raise ValueError(
-                f"Generator: `window_channels` must be a non-empty subset of "
-                f"{WINDOW_CHANNELS}; received {window_channels!r}"
-            )
         self.envelope_at = envelope_at
         self.shower_containment = shower_containment
         self.label_film = bool(label_film)

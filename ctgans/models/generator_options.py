@@ -6,7 +6,7 @@ refuses, each error naming the option, what it needs and what it received.
 
 from __future__ import annotations
 
-from ctgans.choices import NORMALIZATION, UPSAMPLING
+from ctgans.choices import NORMALIZATION, UPSAMPLING, WINDOW_CHANNELS
 
 
 def _needs(option: str, given, requirement: str, present: bool) -> None:
@@ -33,6 +33,7 @@ def check_generator_options(
     envelope_at: str = "canvas",
     shower_containment=None,
     window_coordinates: bool = False,
+    window_channels: tuple[str, ...] = WINDOW_CHANNELS,
 ) -> tuple[str, ...]:
     """Raise ``ValueError`` on a combination the generator cannot draw; return
     one activation per channel (``tanh`` each when ``channel_activations`` is
@@ -47,6 +48,11 @@ def check_generator_options(
         raise ValueError("Generator: `canvas_scale` 2 needs `source_frame`")
     _needs("shower_envelope", shower_envelope, "source_frame", source_frame is not None)
     _needs("window_coordinates", window_coordinates, "shower_envelope", shower_envelope)
+    if not window_channels or not set(window_channels) <= set(WINDOW_CHANNELS):
+        raise ValueError(
+            f"Generator: `window_channels` must be a non-empty subset of "
+            f"{WINDOW_CHANNELS}; received {window_channels!r}"
+        )
     _needs(
         "envelope_distance",
         envelope_distance is not None,

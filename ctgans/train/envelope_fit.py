@@ -80,7 +80,7 @@ def fit_log_quadratic(values, labels, unit: str = "px") -> dict:
     design = np.asarray(label_features(labels), np.float64)
     target = np.log(values)
     coefficients, *_ = np.linalg.lstsq(design, target, rcond=None)
-    residual = target - design @ coefficients
+    residual = log_residuals(values, labels, {"coefficients": coefficients})
     return {
         "coefficients": coefficients.tolist(),
         "residual_sd": float(np.std(residual)),
@@ -125,23 +125,21 @@ def fit_envelope(
             f"{int(usable.sum())} training images with light away from the source; "
             f"expected >= {MIN_IMAGES}"
         )
-    fits = [None, None]
-    if centre:
-        fits[0] = fit_log_quadratic(distance[usable], labels[usable])
+    labels = labels[usable]
+    distance_fit = fit_log_quadratic(distance[usable], labels)
+    length_fit = None
     if length:
-        fits[1] = fit_log_quadratic(rms_length[usable], labels[usable])
-        fits[1]["factor"] = float(length_factor)
-        fits[1]["spread"] = bool(length_spread)
+        length_fit = fit_log_quadratic(rms_length[usable], labels)
+        length_fit["factor"] = float(length_factor)
+        length_fit["spread"] = bool(length_spread)
         # How the length scatters with the distance at given labels (the
         # correlation of the two fits' residuals): a drawn length follows it.
-        both = [
-            log_residuals(
-                v[usable], labels[usable], fit_log_quadratic(v[usable], labels[usable])
-            )
-            for v in (distance, rms_length)
-        ]
-        fits[1]["distance_correlation"] = float(np.corrcoef(*both)[0, 1])
-    return fits[0], fits[1]
+        residuals = (
+            log_residuals(distance[usable], labels, distance_fit),
+            log_residuals(rms_length[usable], labels, length_fit),
+        )
+        length_fit["distance_correlation"] = float(np.corrcoef(*residuals)[0, 1])
+    return (distance_fit if centre else None), length_fit
 
 
 def fit_intensity(pixels, labels, threshold_pe: float, pedestal_mean_pe: float) -> dict:
