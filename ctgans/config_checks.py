@@ -134,7 +134,20 @@ def check_camera_model(cfg: Config) -> None:
             f"train.label_source real; received mode {cfg.data.mode}, label_source "
             f"{cfg.train.label_source} {where}"
         )
+    if cfg.loss.moment_weight and "energy" not in cfg.data.labels:
+        raise ConfigError(
+            "loss.moment_weight: follows the moments' trend with energy, so it "
+            f"needs the energy label in data.labels; received {list(cfg.data.labels)} "
+            f"{where}"
+        )
+    if cfg.loss.moment_weight and cfg.train.label_source != "real":
+        raise ConfigError(
+            "loss.moment_weight: compares the generated images with the real images "
+            "of the same labels, so it needs train.label_source real; received "
+            f"{cfg.train.label_source} {where}"
+        )
     for key, on in (
+        ("loss.moment_weight", bool(cfg.loss.moment_weight)),
         ("model.critic.image_moments", cfg.model.critic.image_moments),
         ("model.critic.source_coordinates", cfg.model.critic.source_coordinates),
         ("model.critic.charge_views", bool(cfg.model.critic.charge_views)),

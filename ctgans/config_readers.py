@@ -377,6 +377,7 @@ def read_loss(sec: Section, labels: tuple[str, ...]) -> LossConfig:
         "gradient_penalty",
         "critic_steps",
         "label_loss",
+        "moment_weight",
     )
     wsec = sec.section("label_weights")
     predicted = tuple(label for label in labels if label not in CONDITION_LABELS)
@@ -388,6 +389,7 @@ def read_loss(sec: Section, labels: tuple[str, ...]) -> LossConfig:
         gradient_penalty=sec.number("gradient_penalty", 10.0, 0.0, None),
         critic_steps=sec.integer("critic_steps", 5, minimum=1),
         label_loss=sec.choice("label_loss", LABEL_LOSSES, "absolute"),
+        moment_weight=sec.number("moment_weight", 0.0, 0.0, None),
     )
 
 

@@ -168,6 +168,7 @@ class LossConfig:
     gradient_penalty: float = 10.0
     critic_steps: int = 5
     label_loss: str = "absolute"
+    moment_weight: float = 0.0
 
 
 @dataclass(frozen=True)

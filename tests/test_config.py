@@ -143,6 +143,22 @@ BAD = [
         "loss: {label_loss: matched}\ntrain: {label_source: sampled}\n",
         "loss.label_loss: matched compares the generated images with the real",
     ),
+    ("", "loss: {moment_weight: -1}\n", "`loss.moment_weight` must be a number"),
+    (
+        "",
+        "loss: {moment_weight: 1}\ntrain: {label_source: sampled}\n",
+        "loss.moment_weight: compares the generated images with the real images",
+    ),
+    (
+        "labels: [cameradirection]\n",
+        "loss: {moment_weight: 1}\n",
+        "loss.moment_weight: follows the moments' trend with energy, so it needs",
+    ),
+    (
+        "channels: [peak_time, image]\n",
+        "loss: {moment_weight: 1}\n",
+        "loss.moment_weight: needs data.mode mono with the image channel first",
+    ),
     ("", "train: {critic_learning_rate: 1e-4x}\n", "must be a number; received"),
     (
         "labels: [energy, impact]\nmode: stereo\n",

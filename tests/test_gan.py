@@ -454,3 +454,140 @@ def test_generator_of_an_epoch_is_its_checkpoints_sampler(tmp_path):
             np.testing.assert_array_equal(a, b)
         with pytest.raises(DataError, match=r"--epoch 4 .* expected one of \[3\]"):
             _load_epoch(fresh, folder, 4)
+
+
+# ---- image-moment loss (loss.moment_weight) ---------------------------------------
+
+MOMENTS = {"charge_scale": 1.0, "charge_divisor": 1.0, "threshold_pe": 0.0}
+
+
+def _gaussian_images(sigmas, shape=SHAPE, angle=0.5):
+    """Network-unit images (charge transform log1p) of Gaussians of (length,
+    width) ``sigmas`` in grid pixels, centred, the axis at ``angle``."""
+    rows, cols = np.mgrid[: shape[0], : shape[1]].astype("float64")
+    d_row, d_col = rows - shape[0] // 2, cols - shape[1] // 2
+    along = np.cos(angle) * d_col + np.sin(angle) * d_row
+    across = -np.sin(angle) * d_col + np.cos(angle) * d_row
+    images = np.zeros((len(sigmas), *shape), "float32")
+    for i, (length, width) in enumerate(sigmas):
+        charge = 200.0 * np.exp(-0.5 * ((along / length) ** 2 + (across / width) ** 2))
+        images[i, ..., 0] = np.log1p(charge)
+    return images
+
+
+def test_moment_features_are_the_log_size_length_and_width():
+    from ctgans.models.gan_losses import moment_features
+
+    images = _gaussian_images([(2.0, 0.8), (1.5, 1.0)])
+    features = np.asarray(moment_features(images, MOMENTS))
+    charge = np.expm1(images[..., 0]).sum(axis=(1, 2))
+    np.testing.assert_allclose(features[:, 0], np.log10(1 + charge), rtol=1e-5)
+    # Lengths in image sides (11 pixels); the small guards shift them slightly.
+    np.testing.assert_allclose(
+        10 ** features[:, 1] - 1e-3, np.array([2.0, 1.5]) / 11, rtol=0.03
+    )
+    np.testing.assert_allclose(
+        10 ** features[:, 2] - 1e-3, np.array([0.8, 1.0]) / 11, rtol=0.05
+    )
+
+
+def test_moment_residuals_are_the_paired_mean_and_energy_trend():
+    from ctgans.models.gan_losses import moment_loss, moment_residuals
+
+    rng = np.random.default_rng(3)
+    real = rng.normal(size=(16, 3)).astype("float32")
+    energy = rng.normal(size=16).astype("float32")
+    np.testing.assert_allclose(moment_residuals(real, real, energy), 0.0, atol=1e-6)
+    # An offset in one column: its mean, no trend.
+    shifted = real + np.array([0.0, 0.2, 0.0], "float32")
+    np.testing.assert_allclose(
+        moment_residuals(shifted, real, energy), [[0, 0.2, 0], [0, 0, 0]], atol=1e-5
+    )
+    # A residual growing with energy: its slope (per unit of the label).
+    trend = real.copy()
+    trend[:, 2] += 0.3 * energy
+    residuals = np.asarray(moment_residuals(trend, real, energy))
+    assert residuals[1, 2] == pytest.approx(0.3, rel=1e-3)
+    assert residuals[0, 2] == pytest.approx(0.3 * energy.mean(), abs=1e-5)
+    # The term: the residuals weighed by their running average, whose gradient
+    # is not taken.
+    smoothed = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 2.0]], "float32")
+    assert float(moment_loss(residuals, smoothed)) == pytest.approx(
+        residuals[0, 1] + 2 * residuals[1, 2], rel=1e-5
+    )
+    fake = tf.Variable(shifted)
+    with tf.GradientTape() as tape:
+        term = moment_loss(moment_residuals(fake, real, energy), smoothed)
+    grad = tape.gradient(term, fake).numpy()
+    centred = energy - energy.mean()
+    expected = np.stack(
+        [0 * energy, np.full(16, 1 / 16), 2 * centred / 16 / np.mean(centred**2)], 1
+    )
+    np.testing.assert_allclose(grad, expected, rtol=1e-3, atol=1e-6)
+
+
+def test_moment_weight_trains_the_generator_and_reports_the_loss():
+    gan = _make_gan(moment_weight=1.0, moments=MOMENTS)
+    before = _values(gan.generator.trainable_weights)
+    logs = gan.train_step(_batch())
+    assert float(logs["moment_loss"]) > 0.0
+    # The running residuals moved from 0: the first step's, bias-corrected.
+    running = np.asarray(gan.moment_running)
+    assert np.any(running != 0.0)
+    assert _changed(before, _values(gan.generator.trainable_weights))
+    assert "moment_loss" not in _make_gan().train_step(_batch())
+    # The same start and batch without the term: another generator update.
+    start = _make_gan().get_weights()
+    with_term = _make_gan(weights=start, moment_weight=1.0, moments=MOMENTS)
+    without = _make_gan(weights=start)
+    logs_with, logs_without = (
+        with_term.train_step(_batch()),
+        without.train_step(_batch()),
+    )
+    # The real partners the term needs do not turn the absolute label loss
+    # into a paired one.
+    assert float(logs_with["label_energy"]) == pytest.approx(
+        float(logs_without["label_energy"]), rel=1e-6
+    )
+    assert _changed(
+        _values(with_term.generator.trainable_weights),
+        _values(without.generator.trainable_weights),
+    )
+    # It moves the generator: the moment term's gradient reaches the weights.
+    images, labels = _batch()
+    z = np.random.default_rng(1).normal(size=(len(labels), LATENT)).astype("float32")
+    with tf.GradientTape() as tape:
+        fake = gan.generator((z, labels), training=True)
+        loss = ops.sum(gan._moment_residuals(fake, images, labels) * running)
+    grads = tape.gradient(loss, gan.generator.trainable_weights)
+    assert any(g is not None and float(ops.max(ops.abs(g))) > 0 for g in grads)
+
+
+def test_running_moment_residuals_are_checkpointed(tmp_path):
+    from ctgans.models.gan import MOMENT_DECAY
+    from ctgans.train.checkpoint import restore_checkpoint, save_checkpoint
+
+    gan = _make_gan(moment_weight=1.0, moments=MOMENTS)
+    gan.train_step(_batch())
+    first = np.asarray(gan.moment_running)
+    gan.train_step(_batch(seed=1))
+    second = np.asarray(gan.moment_running)
+    # An exponential average: the second step's residuals enter with 1 - decay.
+    assert np.all(np.abs(second - MOMENT_DECAY * first) > 0)
+    folder = save_checkpoint(tmp_path, gan, 2)
+    fresh = _make_gan(moment_weight=1.0, moments=MOMENTS)
+    restore_checkpoint(folder, fresh)
+    np.testing.assert_array_equal(np.asarray(fresh.moment_running), second)
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        ({"moments": None}, "needs moments with"),
+        ({"moments": MOMENTS, "label_source": "sampled"}, "needs mono images"),
+        ({"moments": MOMENTS, "moment_weight": -1.0}, "must be >= 0"),
+    ],
+)
+def test_moment_weight_refuses_what_it_cannot_use(args, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        _make_gan(**{"moment_weight": 1.0, **args})

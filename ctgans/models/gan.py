@@ -12,10 +12,14 @@ import tensorflow as tf
 from keras import ops
 
 from ctgans.choices import PAIRED_LABEL_LOSSES
+from ctgans.config_types import LABEL_COLUMNS
 from ctgans.models.gan_losses import (
     check_loss_settings,
     gradient_penalty,
     matched_loss,
+    moment_features,
+    moment_loss,
+    moment_residuals,
     predictor_losses,
     predictor_tasks,
     telescope_images,
@@ -23,6 +27,10 @@ from ctgans.models.gan_losses import (
 from ctgans.models.replicas import multi_worker, replica_rows, replica_scale
 
 __all__ = ["ConditionalWGAN", "gradient_penalty", "matched_loss"]
+
+ENERGY_COLUMN = LABEL_COLUMNS["energy"][0]  # the moment loss' energy trend
+#: Decay of the moment residuals' running average (≈ 100 generator steps).
+MOMENT_DECAY = 0.99
 
 
 @keras.saving.register_keras_serializable(package="ctgans")
@@ -120,11 +128,21 @@ class ConditionalWGAN(keras.Model):
             "wasserstein",
             "gradient_penalty",
             "generator_adversarial",
+            "moment_loss",  # reported only with a moment_weight (see metrics)
         ] + [f"label_{t}" for t in self.label_tasks]
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         # Multiplies every label weight; a warm-up callback ramps it from 0 to 1.
         self.label_scale = keras.Variable(
             1.0, trainable=False, name="label_scale", dtype="float32"
+        )
+        # Running average of the moment residuals (mean, slope) x (size, length,
+        # width), bias-corrected by the step count; used with a moment_weight.
+        self.moment_running = keras.Variable(
+            ops.zeros((2, 3)),
+            trainable=False,
+            name="moment_running",
+            dtype="float32",
+            aggregation="mean",
         )
         self.build()
 
@@ -156,6 +174,8 @@ class ConditionalWGAN(keras.Model):
         critic_steps=5,
         label_source="real",
         label_loss="absolute",
+        moment_weight=0.0,
+        moments=None,
         **kwargs,
     ):
         """Set the two optimizers and the loss weights.
@@ -179,6 +199,17 @@ class ConditionalWGAN(keras.Model):
             The predictor's loss on each generated image, or (mono, ``label_source``
             ``real``) compared with the real image whose labels the fake was given:
             see :func:`ctgans.models.gan_losses.predictor_losses`.
+        moment_weight : float
+            Weight of :func:`~ctgans.models.gan_losses.moment_loss` in the
+            generator loss (0: off): the generated images' size, length and width
+            against their real partners' (mono, ``label_source`` ``real``, a
+            ``log_true_energy`` label column), through the running average of the
+            residuals (``moment_running``, decay ``MOMENT_DECAY``); ramped with the
+            label weights by ``label_scale``.
+        moments : dict, optional
+            Needed with ``moment_weight``: ``charge_scale`` and ``charge_divisor``
+            of channel 0's charge transform and the pixel threshold
+            ``threshold_pe`` (:func:`~ctgans.models.gan_losses.moment_features`).
         **kwargs
             Passed to ``keras.Model.compile`` (e.g. ``jit_compile``).
         """
@@ -193,6 +224,13 @@ class ConditionalWGAN(keras.Model):
         )
         label_weights = dict(label_weights or {})
         self.label_loss = label_loss
+        self.label_source = label_source
+        self.moment_weight = float(moment_weight)
+        self.moments = None
+        if self.moment_weight:
+            self._check_moments(moments)
+            self.moments = dict(moments)
+            self.energy_column = self.label_columns.index(ENERGY_COLUMN)
         super().compile(optimizer=generator_optimizer, **kwargs)
         self.generator_optimizer = generator_optimizer
         self.critic_optimizer = critic_optimizer
@@ -201,14 +239,43 @@ class ConditionalWGAN(keras.Model):
         }
         self.gradient_penalty_weight = float(gradient_penalty_weight)
         self.critic_steps = int(critic_steps)
-        self.label_source = label_source
         # Optimizer state now, in the strategy scope, not lazily inside a replica.
         generator_optimizer.build(self.generator.trainable_variables)
         critic_optimizer.build(self.critic.trainable_variables)
 
+    def _check_moments(self, moments):
+        if self.moment_weight < 0:
+            raise ValueError(
+                "ConditionalWGAN: moment_weight must be >= 0; received "
+                f"{self.moment_weight!r}"
+            )
+        if len(self.image_shape) != 3 or self.label_source != "real":
+            raise ValueError(
+                "ConditionalWGAN: moment_weight needs mono images and label_source "
+                f"'real'; received image shape {self.image_shape}, label_source "
+                f"{self.label_source!r}"
+            )
+        if ENERGY_COLUMN not in self.label_columns:
+            raise ValueError(
+                f"ConditionalWGAN: moment_weight needs a {ENERGY_COLUMN} label "
+                f"column; received {self.label_columns}"
+            )
+        missing = {"charge_scale", "charge_divisor", "threshold_pe"} - set(
+            moments or {}
+        )
+        if missing:
+            raise ValueError(
+                f"ConditionalWGAN: moment_weight needs moments with {sorted(missing)}; "
+                f"received {moments!r}"
+            )
+
     @property
     def metrics(self):
-        return list(self.trackers.values())
+        return [
+            tracker
+            for name, tracker in self.trackers.items()
+            if name != "moment_loss" or getattr(self, "moments", None) is not None
+        ]
 
     def train_step(self, data):
         real_images, real_labels, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -221,7 +288,10 @@ class ConditionalWGAN(keras.Model):
             real_labels[:: self.critic_steps], real_labels
         )
         reference = None
-        if getattr(self, "label_loss", "absolute") in PAIRED_LABEL_LOSSES:
+        if (
+            getattr(self, "label_loss", "absolute") in PAIRED_LABEL_LOSSES
+            or self.moments is not None
+        ):
             reference = real_images[:: self.critic_steps]
         self._generator_update(fake_labels, reference)
         return self._step_logs()
@@ -254,6 +324,9 @@ class ConditionalWGAN(keras.Model):
             generator_adversarial=-ops.mean(fake_scores),
         )
         self._track_labels(self._label_losses(fake_images, fake_labels))
+        if self.moments is not None:  # label_source real: the fakes' partners
+            residuals = self._moment_residuals(fake_images, real_images, fake_labels)
+            self._track(moment_loss=ops.sum(ops.square(residuals)))
         return self._step_logs()
 
     def _step_logs(self) -> dict:
@@ -290,15 +363,45 @@ class ConditionalWGAN(keras.Model):
             fake_images = self.generator((z, labels), training=True)
             fake_scores = self.critic((fake_images, labels), training=False)
             adversarial = -ops.mean(fake_scores)
-            label_losses = self._label_losses(fake_images, labels, reference)
+            paired = getattr(self, "label_loss", "absolute") in PAIRED_LABEL_LOSSES
+            label_losses = self._label_losses(
+                fake_images, labels, reference if paired else None
+            )
             label_loss = ops.zeros((), adversarial.dtype)
             for task, loss in label_losses.items():
                 label_loss += self.label_weights[task] * loss
             label_loss *= ops.cast(self.label_scale, label_loss.dtype)
-            scaled_loss = replica_scale(adversarial + label_loss)
+            total = adversarial + label_loss
+            if self.moments is not None:
+                residuals = self._moment_residuals(fake_images, reference, labels)
+                running = MOMENT_DECAY * self.moment_running + (
+                    1.0 - MOMENT_DECAY
+                ) * ops.stop_gradient(residuals)
+                steps = ops.cast(self.generator_optimizer.iterations + 1, "float32")
+                smoothed = running / (1.0 - MOMENT_DECAY**steps)
+                moments = moment_loss(residuals, smoothed) * ops.cast(
+                    self.label_scale, "float32"
+                )
+                total += self.moment_weight * ops.cast(moments, total.dtype)
+            scaled_loss = replica_scale(total)
         self._apply(tape, scaled_loss, self.generator, self.generator_optimizer)
         self._track(generator_adversarial=adversarial)
+        if self.moments is not None:
+            self.moment_running.assign(running)
+            self._track(moment_loss=ops.sum(ops.square(residuals)))
         self._track_labels(label_losses)
+
+    def _moment_residuals(self, fake_images, real_images, labels):
+        """:func:`~ctgans.models.gan_losses.moment_residuals` of ``fake_images``
+        against ``real_images``, the real images of the same labels.
+
+        Under several replicas each replica compares its own rows; the running
+        average is the mean over replicas."""
+        return moment_residuals(
+            moment_features(fake_images, self.moments),
+            moment_features(ops.stop_gradient(real_images), self.moments),
+            labels[:, self.energy_column],
+        )
 
     def _label_losses(self, images, labels, reference=None) -> dict:
         """``{task: loss}`` of the frozen predictor on generated images.

@@ -2,8 +2,8 @@
 
 The WGAN-GP gradient penalty, the label predictor's per-task losses on generated
 images (``loss.label_loss``: ``absolute``, ``excess``, ``matched`` or ``partner``,
-against the real partner images for the last three) and the checks of the loss
-settings given to ``compile``.
+against the real partner images for the last three), the image-moment loss
+(``loss.moment_weight``) and the checks of the loss settings given to ``compile``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,15 @@ from keras import ops
 
 from ctgans.choices import LABEL_LOSSES, LABEL_SOURCES, PAIRED_LABEL_LOSSES
 from ctgans.data.presence import telescope_presence
+from ctgans.models.camera import image_moments
 from ctgans.models.predictor import label_slices
 
 GP_EPSILON = 1e-12  # inside the square root: finite gradient at a zero input gradient
 MATCHED_EPSILON = 1e-6  # inside the spread's square root (a batch of equal residuals)
+#: ``loss.moment_weight``: the image moments matched, as columns of
+#: :func:`~ctgans.models.camera.image_moments` (log10(1 + size) / 4, length, width).
+MOMENT_COLUMNS = {"size": 0, "length": 4, "width": 5}
+MOMENT_LOG_FLOOR = 1e-3  # length and width (image sides) inside the logarithm
 
 
 def gradient_penalty(critic, real, fake, labels, epsilon, training=True):
@@ -96,6 +101,61 @@ def matched_loss(target, prediction, real_prediction):
         ops.square(ops.mean(fake, axis=0) - ops.mean(real, axis=0))
         + ops.square(spread(fake) - spread(real))
     )
+
+
+def moment_features(images, settings):
+    """``(B, 3)``: log10 of the size, length and width (image sides) of mono images
+    in network units, from their differentiable moments
+    (:func:`~ctgans.models.camera.image_moments`, pixels above
+    ``settings["threshold_pe"]``). ``settings``: ``charge_scale`` and
+    ``charge_divisor`` of channel 0's charge transform."""
+    y = ops.cast(images[..., 0], "float32")
+    charges = (
+        ops.sign(y)
+        * settings["charge_scale"]
+        * ops.expm1(settings["charge_divisor"] * ops.abs(y))
+    )
+    source = ops.zeros((ops.shape(y)[0], 2), "float32")  # the source is not used
+    moments = image_moments(charges, source, settings["threshold_pe"])
+    columns = [
+        moments[:, MOMENT_COLUMNS["size"]] * 4.0,  # log10(1 + size)
+        ops.log10(moments[:, MOMENT_COLUMNS["length"]] + MOMENT_LOG_FLOOR),
+        ops.log10(moments[:, MOMENT_COLUMNS["width"]] + MOMENT_LOG_FLOOR),
+    ]
+    return ops.stack(columns, axis=-1)
+
+
+def moment_residuals(fake, real, energy):
+    """``(2, K)``: per column, the mean of the paired residual ``fake - real`` and
+    its slope on the energy.
+
+    ``fake``, ``real``: ``(B, K)`` :func:`moment_features` of the generated images
+    and of the real images whose labels they were given; ``energy``: ``(B,)`` the
+    (standardised) energy label. The slope catches an offset that changes with
+    energy (a size-energy relation too flat, showers too long only at high
+    energy). The residual's own scatter is not a mismatch: at a given label the
+    images differ, and the spread at the labels is left to the critic.
+    """
+    residual = fake - ops.stop_gradient(real)
+    energy = ops.cast(energy, "float32")[:, None]
+    centred = energy - ops.mean(energy)
+    slope = ops.mean(centred * residual, axis=0) / (
+        ops.mean(centred**2) + MATCHED_EPSILON
+    )
+    return ops.stack([ops.mean(residual, axis=0), slope])
+
+
+def moment_loss(residuals, smoothed):
+    """The generator's moment term: ``sum(smoothed * residuals)``.
+
+    ``residuals``: this batch's :func:`moment_residuals`; ``smoothed``: their
+    running average over the last steps (not differentiated). Its gradient is that
+    of ``|mean residual|^2 / 2`` with the batch's mean replaced by the running one:
+    at a batch of 32 images a systematic offset of 0.03 dex in the length is
+    smaller than the batch's own scatter (≈ 0.1 dex), which a squared batch
+    statistic would follow step by step.
+    """
+    return ops.sum(ops.stop_gradient(smoothed) * residuals)
 
 
 def predictor_losses(

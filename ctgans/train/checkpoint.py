@@ -47,6 +47,10 @@ def _stateful(gan) -> dict[str, list]:
         "generator_ema": list(
             getattr(getattr(gan, "ema_generator", None), "weights", [])
         ),
+        # The running moment residuals of loss.moment_weight.
+        "moment_running": (
+            [gan.moment_running] if getattr(gan, "moments", None) is not None else []
+        ),
     }
 
 

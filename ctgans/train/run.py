@@ -124,14 +124,23 @@ def critic_moments(cfg: Config, dataset: CachedDataset, camera_model) -> dict | 
     Pixels count in the moments above 3 standard deviations of the pedestal."""
     if not cfg.model.critic.image_moments:
         return None
+    return {
+        **moment_settings(dataset, camera_model),
+        "label_index": list(camera_model.label_index),
+        "affine": camera_model.affine.tolist(),
+    }
+
+
+def moment_settings(dataset: CachedDataset, camera_model) -> dict:
+    """Channel 0's charge transform and the moments' pixel threshold (3 standard
+    deviations of the pedestal): what differentiable moments of a network image
+    need (the critic's ``image_moments``, ``loss.moment_weight``)."""
     charge = dataset.normalization.transforms[0]
     sigma = pedestal_sigma(camera_model.pedestal_quantiles)
     return {
         "charge_scale": float(charge.a),
         "charge_divisor": float(charge.b),
         "threshold_pe": MOMENT_SIGMAS * sigma,
-        "label_index": list(camera_model.label_index),
-        "affine": camera_model.affine.tolist(),
     }
 
 
@@ -173,6 +182,7 @@ def needs_camera_model(cfg: Config) -> bool:
         m.generator.camera_noise
         or m.critic.image_moments
         or m.critic.source_coordinates
+        or cfg.loss.moment_weight
     )
 
 
@@ -272,6 +282,12 @@ def build_gan(
             critic_steps=cfg.loss.critic_steps,
             label_source=t.label_source,
             label_loss=cfg.loss.label_loss,
+            moment_weight=cfg.loss.moment_weight,
+            moments=(
+                moment_settings(dataset, camera_model)
+                if cfg.loss.moment_weight
+                else None
+            ),
         )
     return gan
 
