@@ -62,12 +62,16 @@ def check_camera_model(cfg: Config) -> None:
             "model.generator.window_coordinates: true; received window_coordinates "
             f"false {where}"
         )
-    if g.envelope_length_spread and g.envelope_length != "fitted":
-        raise ConfigError(
-            "model.generator.envelope_length_spread: true needs "
-            "model.generator.envelope_length: fitted; received envelope_length "
-            f"{g.envelope_length} {where}"
-        )
+    for key, on in (
+        ("envelope_length_spread", g.envelope_length_spread),
+        ("envelope_length_deblur", g.envelope_length_deblur),
+    ):
+        if on and g.envelope_length != "fitted":
+            raise ConfigError(
+                f"model.generator.{key}: true needs "
+                "model.generator.envelope_length: fitted; received envelope_length "
+                f"{g.envelope_length} {where}"
+            )
     if g.envelope_length_spread and cfg.model.latent_dim < 5:
         raise ConfigError(
             "`model.latent_dim` must be at least 5 with "

@@ -231,6 +231,7 @@ def read_model(sec: Section) -> ModelConfig:
         "envelope_length",
         "envelope_length_factor",
         "envelope_length_spread",
+        "envelope_length_deblur",
         "window_coordinates",
         "window_channels",
         "shower_intensity",
@@ -302,6 +303,7 @@ def read_model(sec: Section) -> ModelConfig:
                 "envelope_length_factor", 2.0, minimum=0.5, maximum=4.0
             ),
             envelope_length_spread=gsec.boolean("envelope_length_spread", False),
+            envelope_length_deblur=gsec.boolean("envelope_length_deblur", False),
             window_coordinates=gsec.boolean("window_coordinates", False),
             window_channels=tuple(
                 gsec.choice_list(

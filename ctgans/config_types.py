@@ -113,6 +113,7 @@ class GeneratorConfig:
     envelope_length: str = "learned"
     envelope_length_factor: float = 2.0
     envelope_length_spread: bool = False
+    envelope_length_deblur: bool = False
     window_coordinates: bool = False
     window_channels: tuple[str, ...] = ("window", "along", "across", "end")
     shower_intensity: str = "learned"

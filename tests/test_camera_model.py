@@ -515,6 +515,60 @@ def test_envelope_fit_with_spread_draws_lengths_as_the_light_scatters():
         envelope_length(probe, length_fit)
 
 
+def test_envelope_fit_deblurred_takes_the_cameras_blur_out_in_quadrature():
+    from ctgans.models.envelope import envelope_length
+    from ctgans.train.envelope_fit import MIN_DEBLURRED, fit_envelope
+
+    rng = np.random.default_rng(4)
+    n = 400
+    labels = rng.standard_normal((n, 3)).astype(np.float32) * 0.3
+    affine = np.array([[0.0, 2.0, 21.0], [2.0, 0.0, 10.0]])
+    source = np.stack([21 + 2 * labels[:, 1], 10 + 2 * labels[:, 0]], 1)
+    along, across = _shower_frame(source, np.full(n, 8.0), rng.uniform(0, 7, n))
+    charges = 1e4 * np.exp(-0.5 * ((along / 2.5) ** 2 + across**2))
+    args = (charges, labels, (0, 1), affine, 3.0)
+    _, plain = fit_envelope(*args, length=True, length_factor=1.0)
+    _, deblurred = fit_envelope(*args, length=True, length_factor=1.0, length_blur=2.0)
+    observed = plain["median_px"]
+    assert deblurred["median_px"] == pytest.approx(np.sqrt(observed**2 - 2.0), rel=1e-3)
+    assert deblurred["blur_px2"] == 2.0 and deblurred["min_px"] == MIN_DEBLURRED
+    probe = np.zeros((8, 3), np.float32)
+    held = np.asarray(envelope_length(probe, deblurred))
+    assert held == pytest.approx(deblurred["median_px"], rel=0.1)
+    assert held.max() < 0.95 * np.asarray(envelope_length(probe, plain)).min()
+    # A blur larger than the light: the floor, which the held window keeps (the
+    # plain fit's floor is one pixel).
+    _, floor = fit_envelope(*args, length=True, length_factor=1.0, length_blur=100.0)
+    assert floor["median_px"] == pytest.approx(MIN_DEBLURRED)
+    assert np.asarray(envelope_length(probe, floor)) == pytest.approx(MIN_DEBLURRED)
+    assert np.all(np.asarray(envelope_length(probe, {**floor, "min_px": 1.0})) == 1.0)
+
+
+def test_grid_blur_is_the_pixel_area_and_the_mappers_spread():
+    from types import SimpleNamespace
+
+    import astropy.units as u
+
+    from ctgans.train.camera_model import grid_blur
+
+    # Pixels 0.1 m apart on a 5 x 5 grid of 0.1 m cells: one pixel per cell.
+    size = 5
+    rows, cols = np.divmod(np.arange(size * size), size)
+    geometry = SimpleNamespace(
+        pix_x=(cols * 0.1) * u.m,
+        pix_y=(rows * 0.1) * u.m,
+        pix_area=np.full(size * size, 0.01) * u.m**2,
+    )
+    identity = np.eye(size * size)
+    assert grid_blur(identity, geometry, size) == pytest.approx(1 / 12, rel=1e-6)
+    # Each pixel's charge shared half-half with its right neighbour: the spread
+    # of two cells 1 apart, a quarter per axis pair, half of it per axis.
+    shared = 0.5 * identity + 0.5 * np.roll(identity, 1, axis=1)
+    shared[:, 0] = identity[:, 0]  # keep the fit well defined at the edge
+    spread = grid_blur(shared, geometry, size) - 1 / 12
+    assert spread == pytest.approx(0.25 / 2, rel=0.05)
+
+
 def test_intensity_fit_recovers_the_light_its_spread_and_what_the_threshold_cuts():
     from ctgans.models.envelope import shower_intensity
     from ctgans.train.envelope_fit import fit_intensity

@@ -146,6 +146,13 @@ BAD = [
     ("", "loss: {moment_weight: -1}\n", "`loss.moment_weight` must be a number"),
     (
         "",
+        "model: {generator: {envelope_length: learned,\n"
+        "  envelope_length_deblur: true}}\n",
+        "model.generator.envelope_length_deblur: true needs "
+        "model.generator.envelope_length: fitted",
+    ),
+    (
+        "",
         "loss: {moment_weight: 1}\ntrain: {label_source: sampled}\n",
         "loss.moment_weight: compares the generated images with the real images",
     ),

@@ -99,7 +99,8 @@ def envelope_distance(labels, noise, fit: dict):
 def envelope_length(labels, fit: dict, noise=None):
     """``(B,)`` envelope lengths (grid pixels) held at ``fit["factor"]`` times the
     training images' rms length at these labels, ``exp(label_features(labels) @ c)``
-    (:func:`ctgans.train.envelope_fit.fit_envelope`), at least 1 pixel. Where
+    (:func:`ctgans.train.envelope_fit.fit_envelope`), at least ``fit["min_px"]``
+    (1 pixel unless the fit is deblurred). Where
     ``fit["spread"]``, the length is drawn: ``exp(... + s * noise)`` with the
     residuals' spread ``s`` and ``noise`` ``(B,)`` standard normal
     (:func:`length_noise`)."""
@@ -109,7 +110,7 @@ def envelope_length(labels, fit: dict, noise=None):
             raise ValueError("envelope_length: a fit with spread needs the noise")
         log_length = log_length + float(fit["residual_sd"]) * ops.cast(noise, "float32")
     length = float(fit["factor"]) * ops.exp(log_length)
-    return ops.clip(length, 1.0, ENVELOPE_CENTRE_RANGE[1])
+    return ops.clip(length, float(fit.get("min_px", 1.0)), ENVELOPE_CENTRE_RANGE[1])
 
 
 def length_noise(distance_noise, own_noise, fit: dict):

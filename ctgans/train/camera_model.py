@@ -171,6 +171,26 @@ def grid_fit(to_square, geometry, size) -> tuple[np.ndarray, float]:
     return fit, float(np.sqrt(np.mean((design @ fit - target) ** 2)))
 
 
+def grid_blur(to_square, geometry, size) -> float:
+    """The variance per axis (grid pixels²) that the camera adds to a shower
+    drawn before it: a pixel's area (``A / 12`` per axis, a square's; a regular
+    hexagon's is 4 % less) and the mapper's spreading of one pixel's charge over
+    the grid (the second moment of its grid image about its centroid, half the
+    trace, median over the pixels inside the grid)."""
+    linear = grid_fit(to_square, geometry, size)[0][:2]
+    area = float(np.median(geometry.pix_area.to_value("m2")))
+    footprint = area * abs(float(np.linalg.det(linear))) / 12.0
+    rows, cols = np.divmod(np.arange(size * size), size)
+    total = to_square.sum(axis=1)
+    inside = total > 0.5
+    w = to_square[inside] / total[inside, None]
+    mean_r, mean_c = w @ rows, w @ cols
+    spread = (
+        w * ((rows[None] - mean_r[:, None]) ** 2 + (cols[None] - mean_c[:, None]) ** 2)
+    ).sum(axis=1) / 2.0
+    return footprint + float(np.median(spread))
+
+
 def _affine(to_square, geometry, size, scaler, columns):
     if not all(c in columns for c in DIRECTION_COLUMNS):
         return None, None
@@ -227,6 +247,11 @@ def fit_camera_model(cfg, dataset, seed: int) -> CameraModel:
             length=g.envelope_length == "fitted",
             length_factor=g.envelope_length_factor,
             length_spread=g.envelope_length_spread,
+            length_blur=(
+                grid_blur(to_square, mapper.geometry, size)
+                if g.envelope_length_deblur
+                else None
+            ),
         )
         for name, fit in (("centre", distance), ("length", length)):
             if fit is not None:
@@ -238,6 +263,12 @@ def fit_camera_model(cfg, dataset, seed: int) -> CameraModel:
                     fit["median_px"],
                     fit["residual_sd"],
                 )
+        if length is not None and "blur_px2" in length:
+            log.info(
+                "camera model: envelope length deblurred by %.3f grid pixels^2 "
+                "(a pixel's area and the mapper)",
+                length["blur_px2"],
+            )
         if length is not None and length["spread"]:
             log.info(
                 "camera model: envelope length drawn with its spread, correlation "

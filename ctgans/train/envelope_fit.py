@@ -51,6 +51,9 @@ THRESHOLD_SIGMAS = 3.0
 #: A held envelope length is this many times the training images' rms length
 #: (the default of ``model.generator.envelope_length_factor``).
 LENGTH_FACTOR = 2.0
+#: A deblurred rms length (``envelope_length_deblur``) is at least this (grid
+#: pixels), and so is the held window's length then.
+MIN_DEBLURRED = 0.25
 #: The containment radius is this quantile of the light centroids' radii.
 CONTAINMENT_QUANTILE = 0.99
 
@@ -105,6 +108,7 @@ def fit_envelope(
     length: bool = False,
     length_factor: float = LENGTH_FACTOR,
     length_spread: bool = False,
+    length_blur: float | None = None,
 ) -> tuple[dict | None, dict | None]:
     """The fits :func:`ctgans.models.envelope.envelope_distance` and
     :func:`~ctgans.models.envelope.envelope_length` read: of the light's distance
@@ -114,10 +118,19 @@ def fit_envelope(
 
     ``charges`` ``(n, H, W)`` p.e. of training images, ``labels`` ``(n, L)`` their
     standardised labels, ``label_index``/``affine`` the camera model's direction
-    columns and label -> grid map."""
+    columns and label -> grid map. ``length_blur`` (grid pixels², per axis;
+    :func:`ctgans.train.camera_model.grid_blur`): the variance that a camera
+    pixel's area and the mapper add to a shower drawn before them, taken from each
+    image's rms length in quadrature (at least :data:`MIN_DEBLURRED`), so that the
+    window is held at the length of the light the generator draws, not of the
+    blurred image the grid shows."""
     labels = np.asarray(labels, np.float32)
     source = np.asarray(source_position(labels, label_index, affine))
     distance, rms_length = image_geometry(charges, source, threshold_pe)
+    if length_blur is not None:
+        rms_length = np.sqrt(
+            np.maximum(rms_length**2 - float(length_blur), MIN_DEBLURRED**2)
+        )
     usable = np.isfinite(distance) & (distance > MIN_DISTANCE)
     if usable.sum() < MIN_IMAGES:
         raise CtgansInputError(
@@ -132,6 +145,9 @@ def fit_envelope(
         length_fit = fit_log_quadratic(rms_length[usable], labels)
         length_fit["factor"] = float(length_factor)
         length_fit["spread"] = bool(length_spread)
+        if length_blur is not None:
+            length_fit["blur_px2"] = float(length_blur)
+            length_fit["min_px"] = MIN_DEBLURRED
         # How the length scatters with the distance at given labels (the
         # correlation of the two fits' residuals): a drawn length follows it.
         residuals = (
