@@ -430,6 +430,16 @@ def _shower_frame(source, distance, angle, size: int = 43):
     return along, -dc * np.sin(angle) + dr * np.cos(angle)
 
 
+def _labelled_sources(rng, n: int, scale: float = 0.3):
+    """``n`` standardised labels (3 columns, ``scale`` times N(0, 1)), an affine
+    label -> grid map whose labels 0 and 1 are the direction, and the sources'
+    (row, column): (21 + 2 y, 10 + 2 x)."""
+    labels = rng.standard_normal((n, 3)).astype(np.float32) * scale
+    affine = np.array([[0.0, 2.0, 21.0], [2.0, 0.0, 10.0]])
+    source = np.stack([21 + 2 * labels[:, 1], 10 + 2 * labels[:, 0]], 1)
+    return labels, affine, source
+
+
 def test_envelope_fit_recovers_the_distance_and_length_of_the_light():
     from ctgans.models.envelope import envelope_distance, envelope_length
     from ctgans.train.envelope_fit import LENGTH_FACTOR, fit_envelope
@@ -482,9 +492,7 @@ def test_envelope_fit_with_spread_draws_lengths_as_the_light_scatters():
 
     rng = np.random.default_rng(3)
     n = 1500
-    labels = rng.standard_normal((n, 3)).astype(np.float32) * 0.3
-    affine = np.array([[0.0, 2.0, 21.0], [2.0, 0.0, 10.0]])
-    source = np.stack([21 + 2 * labels[:, 1], 10 + 2 * labels[:, 0]], 1)
+    labels, affine, source = _labelled_sources(rng, n)
     # At given labels the shower's length scatters log-normally (0.25) and the
     # longer showers lie further from the source (correlation 0.6).
     d_noise, e_noise = rng.standard_normal((2, n))
@@ -521,9 +529,7 @@ def test_envelope_fit_deblurred_takes_the_cameras_blur_out_in_quadrature():
 
     rng = np.random.default_rng(4)
     n = 400
-    labels = rng.standard_normal((n, 3)).astype(np.float32) * 0.3
-    affine = np.array([[0.0, 2.0, 21.0], [2.0, 0.0, 10.0]])
-    source = np.stack([21 + 2 * labels[:, 1], 10 + 2 * labels[:, 0]], 1)
+    labels, affine, source = _labelled_sources(rng, n)
     along, across = _shower_frame(source, np.full(n, 8.0), rng.uniform(0, 7, n))
     charges = 1e4 * np.exp(-0.5 * ((along / 2.5) ** 2 + across**2))
     args = (charges, labels, (0, 1), affine, 3.0)
