@@ -40,6 +40,7 @@ from ctgans.models.pixel_render import bilinear_sample, render_on_pixels
 __all__ = [
     "CameraResponse",
     "image_moments",
+    "network_charges",
     "source_position",
     "source_frame_warp",
 ]
@@ -371,6 +372,13 @@ def image_moments(charges, source_rc, threshold):
         ],
         axis=-1,
     )
+
+
+def network_charges(y, charge_scale: float, charge_divisor: float):
+    """Network units -> p.e.: the inverse of the charge transform
+    ``sign(q) log(1 + |q| / a) / b`` (:mod:`ctgans.data.normalize`), as a tensor."""
+    y = ops.cast(y, "float32")
+    return ops.sign(y) * charge_scale * ops.expm1(charge_divisor * ops.abs(y))
 
 
 def expected_signal(raw, camera: dict):

@@ -9,7 +9,7 @@ import numpy as np
 from keras import ops
 
 from ctgans.choices import CONDITIONING
-from ctgans.models.camera import image_moments, source_position
+from ctgans.models.camera import image_moments, network_charges, source_position
 from ctgans.models.layers import check_image_shape, layer_dtype
 
 MOMENT_UNITS = 64
@@ -321,7 +321,7 @@ class Critic(keras.Model):
         a, b = v["charge_scale"], v["charge_divisor"]
         height, width = self.image_shape[:2]
         y = ops.cast(ops.reshape(x[..., 0], (-1, height * width)), "float32")
-        charge = ops.sign(y) * a * ops.expm1(ops.abs(y) * b)  # p.e.
+        charge = network_charges(y, a, b)
         mapped = ops.matmul(charge, ops.cast(self.view_matrix, "float32"))
         mapped = ops.reshape(mapped, (-1, len(v["mappers"]), height, width))
         views = ops.sign(mapped) * ops.log1p(ops.abs(mapped) / a) / b

@@ -14,7 +14,7 @@ from keras import ops
 
 from ctgans.choices import LABEL_LOSSES, LABEL_SOURCES, PAIRED_LABEL_LOSSES
 from ctgans.data.presence import telescope_presence
-from ctgans.models.camera import image_moments
+from ctgans.models.camera import image_moments, network_charges
 from ctgans.models.predictor import label_slices
 
 GP_EPSILON = 1e-12  # inside the square root: finite gradient at a zero input gradient
@@ -109,13 +109,10 @@ def moment_features(images, settings):
     (:func:`~ctgans.models.camera.image_moments`, pixels above
     ``settings["threshold_pe"]``). ``settings``: ``charge_scale`` and
     ``charge_divisor`` of channel 0's charge transform."""
-    y = ops.cast(images[..., 0], "float32")
-    charges = (
-        ops.sign(y)
-        * settings["charge_scale"]
-        * ops.expm1(settings["charge_divisor"] * ops.abs(y))
+    charges = network_charges(
+        images[..., 0], settings["charge_scale"], settings["charge_divisor"]
     )
-    source = ops.zeros((ops.shape(y)[0], 2), "float32")  # the source is not used
+    source = ops.zeros((ops.shape(charges)[0], 2), "float32")  # not used
     moments = image_moments(charges, source, settings["threshold_pe"])
     columns = [
         moments[:, MOMENT_COLUMNS["size"]] * 4.0,  # log10(1 + size)
